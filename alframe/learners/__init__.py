@@ -1,0 +1,6 @@
+"""Committees of learners behind one protocol."""
+
+from alframe.learners.base import Committee, predict_mean
+from alframe.learners.mlp import MLPCommittee
+
+__all__ = ["Committee", "MLPCommittee", "predict_mean"]

@@ -1,0 +1,31 @@
+"""The committee protocol: several models trained on the same data, disagreeing usefully."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+
+@runtime_checkable
+class Committee(Protocol):
+    """A committee of learners.
+
+    `fit` returns a new, fitted committee (the receiver is left as it was, so a warm start
+    continues from the receiver's state). `predict_members` gives every member's prediction:
+    values for regression, class probabilities for classification.
+    """
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "Committee":
+        """Fit on x (n, dim) and y (n, n_outputs), or integer labels (n,) for classification."""
+        ...
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        """Return (members, n, n_outputs) values or (members, n, n_classes) probabilities."""
+        ...
+
+
+def predict_mean(committee: Committee, x: np.ndarray) -> np.ndarray:
+    """The committee's consensus: mean over members, (n, n_outputs) or (n, n_classes)."""
+    return np.asarray(committee.predict_members(x)).mean(axis=0)

@@ -1,0 +1,283 @@
+"""An ensemble of Flax MLPs trained together with optax.
+
+Members differ by initialisation and by the minibatches they draw (optionally by a
+bootstrap resample too). All members train in one jitted, vmapped loop over a
+fixed-capacity buffer: the training set lives in the first `n` rows of the buffer and
+`n` and the step count are traced values, so a growing data set never triggers a
+recompilation. Predictions are padded to power-of-two batch sizes for the same reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+Activation = Literal["tanh", "relu", "gelu", "silu"]
+_ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
+
+
+class MLP(nnx.Module):
+    """A plain multilayer perceptron: (n, n_inputs) -> (n, n_outputs)."""
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: Sequence[int], activation: str, *, rngs: nnx.Rngs):
+        sizes = [n_inputs, *hidden]
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.head = nnx.Linear(sizes[-1], n_outputs, rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = _ACTIVATIONS[self.activation]
+        for layer in self.layers:
+            x = act(layer(x))
+        return self.head(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Architecture:
+    """Everything a compiled function depends on; hashable so compiled functions are shared."""
+
+    n_inputs: int
+    n_outputs: int
+    hidden: tuple[int, ...]
+    activation: str
+    members: int
+    classification: bool
+    batch_size: int
+    learning_rate: float
+    final_learning_rate: float
+    weight_decay: float
+    bootstrap: bool
+
+
+class _Fitted(NamedTuple):
+    params: nnx.State  # leaves (members, ...)
+    opt_state: optax.OptState
+    x_mean: jax.Array  # (n_inputs,)
+    x_scale: jax.Array  # (n_inputs,)
+    y_mean: jax.Array  # (n_outputs,)
+    y_scale: jax.Array  # (n_outputs,)
+    capacity: int
+
+
+def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
+    return MLP(arch.n_inputs, arch.n_outputs, arch.hidden, arch.activation, rngs=nnx.Rngs(params=key))
+
+
+def _optimizer(arch: _Architecture) -> optax.GradientTransformation:
+    parts = [optax.scale_by_adam()]
+    if arch.weight_decay:
+        parts.append(optax.add_decayed_weights(arch.weight_decay))
+    return optax.chain(*parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(arch: _Architecture):
+    """Build the jitted init, train and predict functions for one architecture."""
+    graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
+    tx = _optimizer(arch)
+
+    def member_loss(params, xb, yb):
+        out = nnx.merge(graphdef, params)(xb)
+        if arch.classification:
+            return optax.softmax_cross_entropy_with_integer_labels(out, yb[:, 0].astype(jnp.int32)).mean()
+        return jnp.mean((out - yb) ** 2)
+
+    @jax.jit
+    def init(key):
+        keys = jax.random.split(key, arch.members)
+        params = jax.vmap(lambda k: nnx.state(_build_model(arch, k), nnx.Param))(keys)
+        return params, jax.vmap(tx.init)(params)
+
+    @jax.jit
+    def train(params, opt_state, x_buf, y_buf, n, steps, key):
+        """x_buf (capacity, n_inputs), y_buf (capacity, n_outputs); rows >= n are ignored."""
+        capacity = x_buf.shape[0]
+
+        def one_member(p, o, k):
+            k_boot, k_steps = jax.random.split(k)
+            rows = (
+                jax.random.randint(k_boot, (capacity,), 0, n)
+                if arch.bootstrap
+                else jnp.arange(capacity)
+            )
+            decay_steps = jnp.maximum(steps, 1).astype(jnp.float32)
+
+            def step(i, carry):
+                p, o = carry
+                pick = jax.random.randint(jax.random.fold_in(k_steps, i), (arch.batch_size,), 0, n)
+                idx = rows[pick]
+                loss_grad = jax.grad(member_loss)(p, x_buf[idx], y_buf[idx])
+                updates, o = tx.update(loss_grad, o, p)
+                # Cosine decay within each fit: warm starts resume at full rate, then settle.
+                frac = i.astype(jnp.float32) / decay_steps
+                lr = arch.final_learning_rate + 0.5 * (arch.learning_rate - arch.final_learning_rate) * (
+                    1.0 + jnp.cos(jnp.pi * frac)
+                )
+                p = optax.apply_updates(p, jax.tree.map(lambda u: -lr * u, updates))
+                return p, o
+
+            return jax.lax.fori_loop(0, steps, step, (p, o))
+
+        return jax.vmap(one_member)(params, opt_state, jax.random.split(key, arch.members))
+
+    @jax.jit
+    def predict(params, x):
+        out = jax.vmap(lambda p: nnx.merge(graphdef, p)(x))(params)
+        return jax.nn.softmax(out, axis=-1) if arch.classification else out
+
+    return init, train, predict
+
+
+def _bucket(n: int, minimum: int = 64) -> int:
+    return max(minimum, 1 << max(n - 1, 0).bit_length())
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPCommittee:
+    """A committee of `members` MLPs, trained together.
+
+    Args:
+        members: committee size.
+        hidden: hidden layer widths.
+        activation: tanh, relu, gelu or silu.
+        task: "regression" or "classification".
+        n_classes: number of classes (classification only).
+        learning_rate, final_learning_rate: cosine schedule within each fit.
+        weight_decay: decoupled weight decay (0 for none).
+        batch_size: minibatch size per member and step.
+        steps_first: optimisation steps of a fit from scratch.
+        steps_warm: steps of a warm-started fit (when `warm_start` and already fitted).
+        warm_start: continue from the current parameters on refit.
+        bootstrap: each member trains on its own bootstrap resample of the data.
+        capacity: rows of the training buffer; set it to the budget so nothing recompiles.
+            A larger data set doubles it (one recompilation, with a warning).
+        seed_offset: added to the fit key's data so two committees with one loop key differ.
+
+    `fit(x, y, key=...)` takes x (n, n_inputs) and y (n, n_outputs) or labels (n,);
+    `predict_members(x)` returns (members, n, n_outputs) or (members, n, n_classes).
+    """
+
+    members: int = 5
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Activation = "tanh"
+    task: Literal["regression", "classification"] = "regression"
+    n_classes: int | None = None
+    learning_rate: float = 3e-3
+    final_learning_rate: float = 3e-4
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    steps_first: int = 3000
+    steps_warm: int = 600
+    warm_start: bool = True
+    bootstrap: bool = False
+    capacity: int = 1024
+    state: _Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} unknown; choose one of {sorted(_ACTIVATIONS)}")
+        if self.task not in ("regression", "classification"):
+            raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        if self.task == "classification" and (self.n_classes is None or self.n_classes < 2):
+            raise ValueError(f"classification needs n_classes >= 2, got {self.n_classes}")
+        for name in ("batch_size", "steps_first", "capacity"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps_warm < 0:
+            raise ValueError(f"steps_warm must be >= 0, got {self.steps_warm}")
+
+    def _architecture(self, n_inputs: int, n_outputs: int) -> _Architecture:
+        return _Architecture(
+            n_inputs=n_inputs,
+            n_outputs=self.n_classes if self.task == "classification" else n_outputs,
+            hidden=self.hidden,
+            activation=self.activation,
+            members=self.members,
+            classification=self.task == "classification",
+            batch_size=self.batch_size,
+            learning_rate=float(self.learning_rate),
+            final_learning_rate=float(self.final_learning_rate),
+            weight_decay=float(self.weight_decay),
+            bootstrap=self.bootstrap,
+        )
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.state is not None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "MLPCommittee":
+        x = np.asarray(x, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 1:
+            y = y[:, None]
+        if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"fit needs x (n, dim) and y (n, outputs) with n >= 1, got {x.shape} and {y.shape}")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("fit received non-finite training data")
+        classification = self.task == "classification"
+        if classification and (np.any(y < 0) or np.any(y >= self.n_classes) or np.any(y != np.round(y))):
+            raise ValueError(f"class labels must be integers in [0, {self.n_classes}), got values {np.unique(y)[:10]}")
+        n = len(x)
+        arch = self._architecture(x.shape[1], y.shape[1])
+        init, train, _ = _compiled(arch)
+        key_init, key_train = jax.random.split(key)
+
+        warm = self.warm_start and self.state is not None
+        if warm:
+            prior = self.state
+            x_mean, x_scale, y_mean, y_scale = prior.x_mean, prior.x_scale, prior.y_mean, prior.y_scale
+            params, opt_state, capacity = prior.params, prior.opt_state, prior.capacity
+        else:
+            x_mean, x_scale = x.mean(0), x.std(0) + 1e-6
+            if classification:
+                y_mean, y_scale = np.zeros(1, np.float32), np.ones(1, np.float32)
+            else:
+                y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
+            params, opt_state = init(key_init)
+            capacity = self.capacity
+        if n > capacity:
+            new_capacity = _bucket(n)
+            warnings.warn(
+                f"training set of {n} exceeds the committee capacity {capacity}; growing it to "
+                f"{new_capacity} (one recompilation). Set capacity >= the budget to avoid this.",
+                stacklevel=2,
+            )
+            capacity = new_capacity
+
+        x_buf = np.zeros((capacity, x.shape[1]), np.float32)
+        y_buf = np.zeros((capacity, y.shape[1]), np.float32)
+        x_buf[:n] = (x - x_mean) / x_scale
+        y_buf[:n] = y if classification else (y - y_mean) / y_scale
+        steps = self.steps_warm if warm else self.steps_first
+        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps), key_train)
+        fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
+                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity)
+        return dataclasses.replace(self, state=fitted)
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        if self.state is None:
+            raise RuntimeError("predict_members called on a committee that was never fitted")
+        s = self.state
+        x = np.asarray(x, dtype=np.float32)
+        n = len(x)
+        n_outputs = s.y_mean.shape[0]
+        arch = self._architecture(x.shape[1], n_outputs)
+        _, _, predict = _compiled(arch)
+        padded = np.zeros((_bucket(n), x.shape[1]), np.float32)
+        padded[:n] = (x - np.asarray(s.x_mean)) / np.asarray(s.x_scale)
+        out = predict(s.params, padded)[:, :n]
+        if self.task == "classification":
+            return out
+        return out * s.y_scale + s.y_mean

@@ -1,0 +1,294 @@
+"""The active learning loop: fit the committee, pick the next runs, run them, store them.
+
+The loop reads like its description:
+
+    design = initial passive design
+    run and store it
+    repeat:
+        fit the committee on every successful run; score it on the held-out test set
+        stop if the budget is spent or the target is met
+        draw candidates; the strategy picks a batch; run it; store every result
+
+Everything is derived from one integer seed, and every decision is checkpointed beside the
+store before the simulations it asks for start, so a crashed or killed run restarted with
+the same arguments continues where it stopped, repeats no finished simulation, and ends
+with the same store as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+import alframe
+from alframe.learners.base import Committee
+from alframe.metrics import classification_metrics, regression_metrics
+from alframe.oracle import Oracle
+from alframe.space import DrawMethod
+from alframe.store import RunStore
+from alframe.strategies.base import Strategy
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """How candidates are drawn each round.
+
+    Args:
+        size: candidates per round (the pool the strategy chooses from).
+        method: "uniform", "sobol" or "lhs". Sobol candidates continue one sequence across
+            rounds (offset = runs so far), so with `size` equal to the batch size and
+            `RandomSampling` the loop samples a single Sobol design.
+    """
+
+    size: int = 2000
+    method: DrawMethod = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"candidate pool size must be >= 1, got {self.size}")
+
+    def draw(self, space, *, seed: int, n_runs: int) -> np.ndarray:
+        """Candidates (size, dim) for a loop that has made `n_runs` runs."""
+        return space.draw(self.size, seed=seed, method=self.method, offset=n_runs)
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A round's decision, written before its simulations start."""
+
+    round_index: int
+    committee: Committee
+    metrics: dict[str, float]
+    plan: np.ndarray  # (k, dim) queries chosen in this round
+    first_sample: int  # store rows before the plan's first run
+
+
+def _config_digest(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, digest: str) -> _Checkpoint | None:
+    if not path.exists():
+        return None
+    with open(path, "rb") as f:
+        saved_digest, checkpoint = pickle.load(f)
+    if saved_digest != digest:
+        raise RuntimeError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
+    return checkpoint
+
+
+def _row_keys(x: np.ndarray) -> set[bytes]:
+    return {np.asarray(row, dtype=np.float64).tobytes() for row in x}
+
+
+@dataclass
+class ActiveLearningLoop:
+    """One active (or passive) learning run against one oracle.
+
+    Args:
+        oracle: the simulator.
+        committee: an unfitted committee (its fits are warm-started from round to round if
+            it supports that).
+        strategy: picks the runs.
+        budget: simulations to spend, failed runs included (test set excluded).
+        batch_size: runs per round.
+        n_initial: size of the initial passive design.
+        initial_method: how the initial design is drawn ("uniform", "sobol", "lhs").
+        candidates: how candidates are drawn each round.
+        test_size: held-out test points, drawn once with `test_seed` (so every seed and
+            strategy is scored on the same test set) and not charged to the budget.
+        seed: the one seed every random choice derives from.
+        target: stop early once the test metric `target_metric` reaches this value.
+        target_metric: a metric name ("mse" by default; "f1" or "accuracy" stop when >=).
+        progress: show a progress bar.
+        label: progress bar label.
+    """
+
+    oracle: Oracle
+    committee: Committee
+    strategy: Strategy
+    budget: int = 300
+    batch_size: int = 10
+    n_initial: int = 20
+    initial_method: DrawMethod = "sobol"
+    candidates: Candidates = Candidates()
+    test_size: int = 2000
+    test_seed: int = 20190101
+    seed: int = 0
+    target: float | None = None
+    target_metric: str = "mse"
+    progress: bool = True
+    label: str = "alframe"
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "batch_size", "test_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_initial < 1:
+            raise ValueError(f"n_initial must be >= 1 (the committee needs data), got {self.n_initial}")
+        self.n_initial = min(self.n_initial, self.budget)
+        self._classification = self.oracle.outputs.task == "classification"
+
+    # -- the pieces ---------------------------------------------------------------------
+
+    def _score(self, committee: Committee, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+        members = np.asarray(committee.predict_members(x_test))
+        if self._classification:
+            return classification_metrics(y_test, members)
+        return regression_metrics(y_test, members)
+
+    def _target_met(self, metrics: Mapping[str, float]) -> bool:
+        if self.target is None:
+            return False
+        if self.target_metric not in metrics:
+            raise ValueError(f"target metric {self.target_metric!r} not among {sorted(metrics)}")
+        value = metrics[self.target_metric]
+        higher_is_better = self.target_metric in ("accuracy", "f1")
+        return value >= self.target if higher_is_better else value <= self.target
+
+    def _fit_and_choose(self, committee, runs, x_test, y_test, round_index, n_runs) -> _Checkpoint:
+        ok = runs["ok"].values
+        x_train, y_train = runs["x"].values[ok], runs["y"].values[ok]
+        if len(x_train) == 0:
+            raise RuntimeError(
+                f"all {n_runs} runs so far failed; the committee has nothing to learn from "
+                f"(first error: {runs['error'].values[0]!r})"
+            )
+        fit_key, select_key = jax.random.split(jax.random.fold_in(jax.random.key(self.seed), round_index))
+        start = time.perf_counter()
+        committee = committee.fit(x_train, y_train, key=fit_key)
+        jax.block_until_ready(committee.predict_members(x_test[:1]))
+        fit_s = time.perf_counter() - start
+        metrics = {"round": round_index, "n_runs": n_runs, "n_labeled": int(ok.sum()),
+                   **self._score(committee, x_test, y_test), "fit_s": fit_s}
+
+        k = min(self.batch_size, self.budget - n_runs)
+        plan = np.empty((0, self.oracle.space.dim))
+        start = time.perf_counter()
+        if k > 0 and not self._target_met(metrics):
+            candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_runs)
+            seen = _row_keys(runs["x"].values)
+            fresh = np.array([row.tobytes() not in seen for row in np.asarray(candidates, np.float64)], bool)
+            candidates = candidates[fresh]
+            k = min(k, len(candidates))
+            plan = candidates[self.strategy.select(committee, candidates, k, key=select_key)]
+        metrics["select_s"] = time.perf_counter() - start
+        return _Checkpoint(round_index, committee, metrics, plan, n_runs)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Run (or resume) the loop, storing everything under `path` (a zarr directory).
+
+        `config` is recorded in the store's attrs and identifies the run: resuming requires
+        the same config. Returns the finished store's Dataset.
+        """
+        path = Path(path)
+        config = dict(config or {})
+        digest = _config_digest({**config, "seed": self.seed})
+        space, outputs = self.oracle.space, self.oracle.outputs
+        store = RunStore.open(
+            path,
+            input_names=space.names,
+            output_names=outputs.names,
+            attrs={"config": json.dumps(config, sort_keys=True, default=str), "config_digest": digest,
+                   "seed": self.seed, "alframe_version": alframe.__version__, "task": outputs.task,
+                   "budget": self.budget, "batch_size": self.batch_size, "label": self.label,
+                   **({"classes": list(outputs.classes)} if outputs.classes else {})},
+        )
+        checkpoint_path = path.with_name(path.name + ".resume.pkl")
+        checkpoint = _load_checkpoint(checkpoint_path, digest) if store.exists else None
+        data = store.read()
+        if "stop_reason" in data.attrs:
+            return data
+
+        if "x_test" not in data:
+            x_test, y_test = self._draw_test_set()
+            store.write_test_set(x_test, y_test)
+        else:
+            x_test, y_test = data["x_test"].values, data["y_test"].values
+
+        n_runs = data.sizes.get("sample", 0)
+        bar = tqdm(total=self.budget, initial=n_runs, desc=self.label, unit="sim",
+                   disable=not self.progress, dynamic_ncols=True)
+        try:
+            if n_runs < self.n_initial:
+                design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
+                self._run_and_store(store, design[n_runs:], 0, bar)
+            committee = self.committee if checkpoint is None else checkpoint.committee
+            round_index = 1 if checkpoint is None else checkpoint.round_index
+            stop_reason = None
+            while stop_reason is None:
+                data = store.read()
+                n_runs = data.sizes["sample"]
+                n_rounds = data.sizes.get("round", 0)
+                resuming = checkpoint is not None and checkpoint.round_index == round_index
+                if not resuming:
+                    checkpoint = self._fit_and_choose(committee, data, x_test, y_test, round_index, n_runs)
+                    _save_atomically((digest, checkpoint), checkpoint_path)
+                committee = checkpoint.committee
+                if n_rounds < round_index:
+                    store.append_round(checkpoint.metrics)
+                    self._show(bar, checkpoint.metrics)
+                done_in_plan = n_runs - checkpoint.first_sample
+                self._run_and_store(store, checkpoint.plan[done_in_plan:], round_index, bar)
+                if len(checkpoint.plan) == 0:
+                    if self._target_met(checkpoint.metrics):
+                        stop_reason = f"target {self.target_metric} {self.target} reached"
+                    elif checkpoint.first_sample >= self.budget:
+                        stop_reason = "budget spent"
+                    else:
+                        stop_reason = "no candidates left"
+                round_index += 1
+            store.update_attrs(stop_reason=stop_reason)
+        finally:
+            bar.close()
+        checkpoint_path.unlink(missing_ok=True)
+        return store.read()
+
+    def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        x = self.oracle.space.draw(self.test_size, seed=self.test_seed, method="uniform")
+        outcome = self.oracle.run(x)
+        if not outcome.ok.any():
+            raise RuntimeError(f"every test-set run failed (first error: {outcome.error[0]!r})")
+        return x[outcome.ok], outcome.y[outcome.ok]
+
+    def _run_and_store(self, store: RunStore, queries: np.ndarray, round_index: int, bar) -> None:
+        if len(queries) == 0:
+            return
+        outcome = self.oracle.run(queries)
+        if len(outcome) != len(queries):
+            raise RuntimeError(f"oracle returned {len(outcome)} results for {len(queries)} queries")
+        store.append_runs(queries, outcome, round_index=round_index)
+        bar.update(len(queries))
+
+    def _show(self, bar, metrics: Mapping[str, float]) -> None:
+        keys = ("f1", "accuracy") if self._classification else ("mse",)
+        bar.set_postfix({"round": metrics["round"], **{k: f"{metrics[k]:.3g}" for k in keys}}, refresh=False)
+
+
+def run_loop(path: str | Path, *, config: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
+    """Shorthand for `ActiveLearningLoop(**kwargs).run(path, config=config)`."""
+    return ActiveLearningLoop(**kwargs).run(path, config=config)
+

@@ -1,0 +1,175 @@
+"""Oracles: the simulations the loop pays for.
+
+An oracle takes queries of shape (n, dim) and returns an `Outcome` with one entry per
+query. A run that raises, or returns non-finite values, is marked failed with its error
+text: it is recorded like any other run and never reaches the training data.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from alframe.space import Space
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What an oracle returns per query.
+
+    Args:
+        names: one name per output column (regression) or the label's name (classification).
+        task: "regression" (real outputs, shape (len(names),)) or "classification"
+            (one integer label in [0, len(classes)) per query, stored as shape (1,)).
+        classes: class names, required for classification.
+    """
+
+    names: tuple[str, ...]
+    task: Task = "regression"
+    classes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        if not self.names:
+            raise ValueError("an OutputSpec needs at least one output name")
+        if self.task not in ("regression", "classification"):
+            raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        if self.task == "classification":
+            if not self.classes or len(self.classes) < 2:
+                raise ValueError("a classification OutputSpec needs at least two classes")
+            if len(self.names) != 1:
+                raise ValueError("a classification OutputSpec has exactly one output (the label)")
+            object.__setattr__(self, "classes", tuple(self.classes))
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+
+class Outcome(NamedTuple):
+    """Results of n runs.
+
+    Fields:
+        y: (n, n_outputs) float64; NaN where the run failed.
+        ok: (n,) bool; whether the run succeeded.
+        error: (n,) str; empty where ok, else the reason.
+        cost_s: (n,) float64; wall seconds spent on each run.
+    """
+
+    y: np.ndarray
+    ok: np.ndarray
+    error: np.ndarray
+    cost_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ok)
+
+
+def concat_outcomes(outcomes: Sequence[Outcome], n_outputs: int) -> Outcome:
+    """Stack outcomes in order; an empty sequence gives an empty Outcome."""
+    if not outcomes:
+        return Outcome(
+            np.empty((0, n_outputs)), np.empty(0, bool), np.empty(0, dtype=object), np.empty(0)
+        )
+    return Outcome(*(np.concatenate(parts) for parts in zip(*outcomes)))
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    """A simulator the loop may query."""
+
+    @property
+    def space(self) -> Space: ...
+
+    @property
+    def outputs(self) -> OutputSpec: ...
+
+    def run(self, queries: np.ndarray) -> Outcome:
+        """Run every query, shape (n, space.dim); never raise for a single bad run."""
+        ...
+
+
+def _describe(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")
+
+
+def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
+    y = np.asarray(values, dtype=np.float64)
+    if y.ndim == 1 and n_outputs == 1 and y.shape[0] == n:
+        y = y[:, None]
+    if y.shape != (n, n_outputs):
+        raise ValueError(f"simulator returned shape {y.shape}, expected {(n, n_outputs)}")
+    return y
+
+
+@dataclass(frozen=True)
+class FunctionOracle:
+    """Turn a numpy or JAX function into an oracle.
+
+    Args:
+        fn: vectorised, (n, dim) -> (n, n_outputs) or (n,); or per point,
+            (dim,) -> (n_outputs,) or a scalar, when `vectorized=False`.
+        space: the inputs `fn` accepts.
+        outputs: what `fn` returns.
+        vectorized: whether `fn` takes a whole batch. If a vectorised call raises, each
+            query is retried alone so that one bad input fails only its own run.
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    space: Space
+    outputs: OutputSpec
+    vectorized: bool = True
+
+    def run(self, queries: np.ndarray) -> Outcome:
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        if queries.shape[1] != self.space.dim:
+            raise ValueError(
+                f"queries have {queries.shape[1]} columns, the space {list(self.space.names)} "
+                f"has {self.space.dim}"
+            )
+        if self.vectorized:
+            start = time.perf_counter()
+            try:
+                y = _as_outputs(self.fn(queries), len(queries), self.outputs.dim)
+            except Exception:  # noqa: BLE001 - isolate the failing queries below
+                return self._run_each(queries)
+            elapsed = time.perf_counter() - start
+            cost = np.full(len(queries), elapsed / max(len(queries), 1))
+            return _mark_non_finite(y, cost)
+        return self._run_each(queries)
+
+    def _run_each(self, queries: np.ndarray) -> Outcome:
+        n, n_out = len(queries), self.outputs.dim
+        y = np.full((n, n_out), np.nan)
+        error = np.full(n, "", dtype=object)
+        cost = np.zeros(n)
+        for i, q in enumerate(queries):
+            start = time.perf_counter()
+            try:
+                out = self.fn(q[None, :]) if self.vectorized else self.fn(q)
+                y[i] = _as_outputs(out, 1, n_out)[0] if self.vectorized else np.reshape(
+                    np.asarray(out, dtype=np.float64), (n_out,)
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed run is data
+                error[i] = _describe(exc)
+            cost[i] = time.perf_counter() - start
+        failed_by_error = error != ""
+        outcome = _mark_non_finite(y, cost)
+        error = np.where(failed_by_error, error, outcome.error)
+        ok = outcome.ok & ~failed_by_error
+        return Outcome(np.where(ok[:, None], y, np.nan), ok, error, cost)
+
+
+def _mark_non_finite(y: np.ndarray, cost: np.ndarray) -> Outcome:
+    finite = np.all(np.isfinite(y), axis=1)
+    error = np.where(finite, "", "non-finite output").astype(object)
+    return Outcome(np.where(finite[:, None], y, np.nan), finite, error, cost)

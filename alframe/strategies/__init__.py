@@ -1,0 +1,24 @@
+"""Strategies: which candidate to run next."""
+
+from alframe.strategies.base import Strategy
+from alframe.strategies.committee import QueryByCommittee, top_k
+from alframe.strategies.passive import RandomSampling
+from alframe.strategies.scores import (
+    SCORES,
+    committee_variance,
+    consensus_entropy,
+    max_disagreement,
+    vote_entropy,
+)
+
+__all__ = [
+    "SCORES",
+    "QueryByCommittee",
+    "RandomSampling",
+    "Strategy",
+    "committee_variance",
+    "consensus_entropy",
+    "max_disagreement",
+    "top_k",
+    "vote_entropy",
+]

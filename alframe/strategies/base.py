@@ -1,0 +1,44 @@
+"""The strategy protocol: which of the candidates to run next."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+from alframe.learners.base import Committee
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    def select(
+        self,
+        committee: Committee,
+        candidates: np.ndarray,
+        k: int,
+        *,
+        key: jax.Array,
+        pending: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Pick `k` distinct rows of `candidates` (n, dim); return their indices, shape (k,).
+
+        `pending` (m, dim) holds queries already submitted but not finished: a strategy must
+        not propose them again.
+        """
+        ...
+
+
+def not_pending(candidates: np.ndarray, pending: np.ndarray | None) -> np.ndarray:
+    """Mask (n,) of candidates that are not exactly one of the pending points."""
+    if pending is None or len(pending) == 0:
+        return np.ones(len(candidates), dtype=bool)
+    taken = {np.asarray(row, dtype=np.float64).tobytes() for row in pending}
+    return np.array([np.asarray(row, dtype=np.float64).tobytes() not in taken for row in candidates])
+
+
+def check_k(k: int, n_available: int) -> None:
+    if k < 0:
+        raise ValueError(f"cannot select a negative number of points ({k})")
+    if k > n_available:
+        raise ValueError(f"asked for {k} points but only {n_available} candidates are available")

@@ -1,0 +1,61 @@
+"""Committee disagreement scores: pure functions of the members' predictions.
+
+Every score maps member predictions (members, n, k) to one number per candidate, (n,);
+larger means the committee disagrees more, so the candidate is more worth running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+Score = Callable[[jax.Array], jax.Array]
+_EPS = 1e-12
+
+
+def committee_variance(values: jax.Array) -> jax.Array:
+    """Variance over members, averaged over outputs: (members, n, n_outputs) -> (n,)."""
+    return jnp.var(values, axis=0).mean(axis=-1)
+
+
+def _entropy(p: jax.Array) -> jax.Array:
+    return -jnp.sum(p * jnp.log(p + _EPS), axis=-1)
+
+
+def vote_entropy(probs: jax.Array) -> jax.Array:
+    """Entropy of the members' hard votes: (members, n, n_classes) -> (n,)."""
+    n_classes = probs.shape[-1]
+    votes = jax.nn.one_hot(jnp.argmax(probs, axis=-1), n_classes).mean(axis=0)
+    return _entropy(votes)
+
+
+def consensus_entropy(probs: jax.Array) -> jax.Array:
+    """Entropy of the mean class probabilities: (members, n, n_classes) -> (n,)."""
+    return _entropy(probs.mean(axis=0))
+
+
+def max_disagreement(probs: jax.Array) -> jax.Array:
+    """Largest KL divergence of a member from the consensus: (members, n, n_classes) -> (n,)."""
+    consensus = probs.mean(axis=0, keepdims=True)
+    kl = jnp.sum(probs * (jnp.log(probs + _EPS) - jnp.log(consensus + _EPS)), axis=-1)
+    return kl.max(axis=0)
+
+
+SCORES: dict[str, Score] = {
+    "variance": committee_variance,
+    "vote_entropy": vote_entropy,
+    "consensus_entropy": consensus_entropy,
+    "max_disagreement": max_disagreement,
+}
+
+
+def get_score(score: str | Score) -> Score:
+    """A score by name (see `SCORES`) or the callable itself."""
+    if callable(score):
+        return score
+    try:
+        return SCORES[score]
+    except KeyError:
+        raise ValueError(f"unknown committee score {score!r}; choose one of {sorted(SCORES)}") from None

@@ -1,0 +1,87 @@
+"""One active learning run, configured by Hydra.
+
+    python -m experiments.run                                   # the default: 1-D potential, QBC
+    python -m experiments.run strategy=random seed=3 budget=500
+    python -m experiments.run -m strategy=random,qbc seed='range(8)'   # a sweep
+
+Writes `run.zarr` (every simulation, per-round metrics, the test set), `learning_curve.png`
+and `queried_points.png` into Hydra's output directory. Running the same command again
+resumes an interrupted run from its store.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from alframe import plots
+from alframe.loop import ActiveLearningLoop
+from alframe.store import StoreMismatchError
+
+log = logging.getLogger("alframe")
+
+
+class ConfigError(ValueError):
+    """A config node could not be built; the message names the node and the reason."""
+
+
+def build(cfg: DictConfig, key: str):
+    """Instantiate `cfg[key]`, turning Hydra's nested error into one line naming the node."""
+    try:
+        return instantiate(cfg[key])
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
+
+
+def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
+    """Build the pieces named by `cfg`, run the loop into `out_dir`, draw its plots."""
+    loop = ActiveLearningLoop(
+        oracle=build(cfg, "simulator"),
+        committee=build(cfg, "learner"),
+        strategy=build(cfg, "strategy"),
+        candidates=build(cfg, "candidates"),
+        budget=cfg.budget,
+        batch_size=cfg.batch_size,
+        n_initial=cfg.n_initial,
+        initial_method=cfg.initial_method,
+        test_size=cfg.test_size,
+        test_seed=cfg.test_seed,
+        seed=cfg.seed,
+        target=cfg.target,
+        target_metric=cfg.target_metric,
+        progress=cfg.progress,
+        label=f"{strategy_name} seed={cfg.seed}",
+    )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["strategy_name"] = strategy_name
+    ds = loop.run(out_dir / "run.zarr", config=config)
+    label = f"{strategy_name}, seed {cfg.seed}"
+    curve = plots.learning_curves({label: ds}, out_dir / "learning_curve.png")
+    points = plots.queried_points({label: ds}, out_dir / "queried_points.png")
+    final = {k: float(ds[k].values[-1]) for k in ("n_runs", "n_labeled", loop.target_metric) if k in ds}
+    log.info("finished (%s): %s", ds.attrs.get("stop_reason"), final)
+    log.info("store: %s | plots: %s, %s", out_dir / "run.zarr", curve, points)
+    return final
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    try:
+        final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
+    except (ConfigError, StoreMismatchError, ValueError) as exc:
+        print(f"alframe: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    return final.get(cfg.target_metric, float("nan"))
+
+
+if __name__ == "__main__":
+    main()
