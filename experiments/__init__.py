@@ -1,0 +1,1 @@
+"""Entry points: single runs, sweep verdicts and benchmarks."""

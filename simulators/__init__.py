@@ -1,0 +1,1 @@
+"""Simulators that alframe can query, one self-contained sub-package each."""
