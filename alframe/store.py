@@ -42,7 +42,9 @@ def _strings(values) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=object)
 
 
-def _write(ds: xr.Dataset, path: Path, **kwargs: Any) -> None:
+def write_zarr(ds: xr.Dataset, path: str | Path, **kwargs: Any) -> None:
+    """`ds.to_zarr` with consolidated metadata (the commit point), quietly: zarr 3 warns
+    that consolidation is not yet in the v3 spec, but xarray reads it without a fallback."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ZarrUserWarning, message="Consolidated metadata")
         ds.to_zarr(path, consolidated=True, **kwargs)
@@ -115,11 +117,11 @@ class RunStore:
     def _put(self, ds: xr.Dataset, dim: str, encoding: dict[str, Any]) -> None:
         ds.attrs = dict(self.attrs)
         if not self.path.exists():
-            _write(ds.assign_coords(self._coords()), self.path, mode="w-", encoding=encoding)
+            write_zarr(ds.assign_coords(self._coords()), self.path, mode="w-", encoding=encoding)
         elif dim in self._dims:
-            _write(ds, self.path, append_dim=dim)
+            write_zarr(ds, self.path, append_dim=dim)
         else:
-            _write(ds.assign_coords(self._coords()), self.path, mode="a", encoding=encoding)
+            write_zarr(ds.assign_coords(self._coords()), self.path, mode="a", encoding=encoding)
         self._dims.update(ds.dims)
 
     def append_runs(self, x: np.ndarray, outcome: Outcome, *, round_index: int) -> None:

@@ -66,6 +66,7 @@ class _Fitted(NamedTuple):
     y_mean: jax.Array  # (n_outputs,)
     y_scale: jax.Array  # (n_outputs,)
     capacity: int
+    n_at_cold_fit: int  # training-set size at the last fit from scratch
 
 
 def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
@@ -157,6 +158,9 @@ class MLPCommittee:
         steps_first: optimisation steps of a fit from scratch.
         steps_warm: steps of a warm-started fit (when `warm_start` and already fitted).
         warm_start: continue from the current parameters on refit.
+        restart_growth: refit from scratch (with `steps_first`) whenever the training set has
+            grown by this factor since the last fit from scratch; warm starts alone get stuck
+            in the basin found on the first few points. None never restarts.
         bootstrap: each member trains on its own bootstrap resample of the data.
         capacity: rows of the training buffer; set it to the budget so nothing recompiles.
             A larger data set doubles it (one recompilation, with a warning).
@@ -167,7 +171,7 @@ class MLPCommittee:
     """
 
     members: int = 5
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (64, 64, 64)
     activation: Activation = "tanh"
     task: Literal["regression", "classification"] = "regression"
     n_classes: int | None = None
@@ -175,9 +179,10 @@ class MLPCommittee:
     final_learning_rate: float = 3e-4
     weight_decay: float = 0.0
     batch_size: int = 128
-    steps_first: int = 3000
-    steps_warm: int = 600
+    steps_first: int = 5000
+    steps_warm: int = 300
     warm_start: bool = True
+    restart_growth: float | None = 2.0
     bootstrap: bool = False
     capacity: int = 1024
     state: _Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
@@ -195,6 +200,8 @@ class MLPCommittee:
         for name in ("batch_size", "steps_first", "capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.restart_growth is not None and self.restart_growth <= 1:
+            raise ValueError(f"restart_growth must be > 1 or None, got {self.restart_growth}")
         if self.steps_warm < 0:
             raise ValueError(f"steps_warm must be >= 0, got {self.steps_warm}")
 
@@ -234,10 +241,17 @@ class MLPCommittee:
         init, train, _ = _compiled(arch)
         key_init, key_train = jax.random.split(key)
 
-        warm = self.warm_start and self.state is not None
+        warm = (
+            self.warm_start
+            and self.state is not None
+            and (self.restart_growth is None or n < self.restart_growth * self.state.n_at_cold_fit)
+        )
         if warm:
             prior = self.state
-            x_mean, x_scale, y_mean, y_scale = prior.x_mean, prior.x_scale, prior.y_mean, prior.y_scale
+            # numpy, not jax: a jax operand would compile the scaling anew for every n.
+            x_mean, x_scale, y_mean, y_scale = (
+                np.asarray(a) for a in (prior.x_mean, prior.x_scale, prior.y_mean, prior.y_scale)
+            )
             params, opt_state, capacity = prior.params, prior.opt_state, prior.capacity
         else:
             x_mean, x_scale = x.mean(0), x.std(0) + 1e-6
@@ -246,7 +260,7 @@ class MLPCommittee:
             else:
                 y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
             params, opt_state = init(key_init)
-            capacity = self.capacity
+            capacity = self.capacity if self.state is None else self.state.capacity
         if n > capacity:
             new_capacity = _bucket(n)
             warnings.warn(
@@ -262,8 +276,9 @@ class MLPCommittee:
         y_buf[:n] = y if classification else (y - y_mean) / y_scale
         steps = self.steps_warm if warm else self.steps_first
         params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps), key_train)
+        n_at_cold_fit = self.state.n_at_cold_fit if warm else n
         fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
-                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity)
+                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_at_cold_fit)
         return dataclasses.replace(self, state=fitted)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:

@@ -1,0 +1,114 @@
+"""Per-round cost of the active learning loop, and JIT compilations after the first round.
+
+    python -m experiments.bench.round_cost [--labeled 1000] [--rounds 20] [--out results/bench/round_cost.json]
+
+Runs the rounds of a committee-variance loop on the 1-D potential as the loop does them
+(warm-started fit, test-set score, candidate draw, top-k selection) with the default
+committee of conf/learner/mlp.yaml, starting from `labeled` simulations, and reports the
+median time of each part and the number of XLA compilations after round 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from alframe.loop import Candidates
+from alframe.metrics import regression_metrics
+from alframe.strategies import QueryByCommittee
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class CompileCounter:
+    """Counts XLA backend compilations while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        jax.monitoring.register_event_duration_secs_listener(self._on_event)
+
+    def _on_event(self, name: str, duration: float, **_) -> None:
+        if name == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+
+def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_size: int) -> dict:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}"])
+    oracle = instantiate(cfg.simulator)
+    committee = instantiate(cfg.learner)
+    strategy = QueryByCommittee("variance")
+    candidates = Candidates(size=pool_size)
+    x = oracle.space.draw(labeled, seed=1)
+    y = oracle.run(x).y
+    x_test = oracle.space.draw(test_size, seed=2)
+    y_test = oracle.run(x_test).y
+    counter = CompileCounter()
+    # A first fit from scratch on the labelled set: the loop's state before the measured rounds.
+    committee = committee.fit(x, y, key=jax.random.key(0))
+
+    parts: dict[str, list[float]] = {"fit": [], "score": [], "select": [], "total": []}
+    compiles_after_first = 0
+    for r in range(rounds):
+        before = counter.count
+        key_fit, key_select = jax.random.split(jax.random.key(r + 1))
+        t0 = time.perf_counter()
+        committee = committee.fit(x, y, key=key_fit)
+        jax.block_until_ready(committee.state.params)
+        t1 = time.perf_counter()
+        regression_metrics(y_test, np.asarray(committee.predict_members(x_test)))
+        t2 = time.perf_counter()
+        pool = candidates.draw(oracle.space, seed=0, n_runs=len(x))
+        pick = strategy.select(committee, pool, batch_size, key=key_select)
+        t3 = time.perf_counter()
+        outcome = oracle.run(pool[pick])
+        x, y = np.concatenate([x, pool[pick]]), np.concatenate([y, outcome.y])
+        for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+            parts[name].append(dt)
+        if r > 0:
+            compiles_after_first += counter.count - before
+    return {
+        "labeled_start": labeled,
+        "rounds": rounds,
+        "batch_size": batch_size,
+        "candidate_pool": pool_size,
+        "test_size": test_size,
+        "committee": {k: OmegaConf.to_container(cfg.learner)[k] for k in ("members", "hidden", "batch_size", "steps_warm")},
+        "median_ms": {k: 1e3 * float(np.median(v)) for k, v in parts.items()},
+        "compilations_after_round_1": compiles_after_first,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labeled", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path("results/bench/round_cost.json"))
+    args = parser.parse_args()
+    result = measure(args.labeled, args.rounds, args.batch_size, args.pool, args.test_size)
+    result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
+                         "load_average": os.getloadavg()}
+    print(f"per round at {args.labeled} labelled points ({args.rounds} rounds, median):")
+    for k, v in result["median_ms"].items():
+        print(f"  {k:>6}: {v:8.1f} ms")
+    print(f"  XLA compilations after round 1: {result['compilations_after_round_1']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
