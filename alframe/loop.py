@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 import alframe
 from alframe.learners.base import Committee
 from alframe.metrics import classification_metrics, regression_metrics
-from alframe.oracle import Oracle
+from alframe.oracle import Oracle, Outcome
 from alframe.space import DrawMethod
 from alframe.store import RunStore
 from alframe.strategies.base import Strategy
@@ -96,6 +96,28 @@ def _load_checkpoint(path: Path, digest: str) -> _Checkpoint | None:
     if saved_digest != digest:
         raise RuntimeError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
     return checkpoint
+
+
+@dataclass
+class _History:
+    """The runs so far, in memory: x (n, dim), y (n, n_outputs), ok (n,), error (n,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    ok: np.ndarray
+    error: np.ndarray
+
+    @classmethod
+    def from_store(cls, data: xr.Dataset, dim: int, n_outputs: int) -> "_History":
+        if "x" not in data:
+            return cls(np.empty((0, dim)), np.empty((0, n_outputs)), np.empty(0, bool), np.empty(0, object))
+        return cls(data["x"].values, data["y"].values, data["ok"].values, data["error"].values)
+
+    def extend(self, x: np.ndarray, outcome: Outcome) -> None:
+        self.x = np.concatenate([self.x, x])
+        self.y = np.concatenate([self.y, outcome.y])
+        self.ok = np.concatenate([self.ok, outcome.ok])
+        self.error = np.concatenate([self.error, outcome.error])
 
 
 def _row_keys(x: np.ndarray) -> set[bytes]:
@@ -167,20 +189,19 @@ class ActiveLearningLoop:
         higher_is_better = self.target_metric in ("accuracy", "f1")
         return value >= self.target if higher_is_better else value <= self.target
 
-    def _fit_and_choose(self, committee, runs, x_test, y_test, round_index, n_runs) -> _Checkpoint:
-        ok = runs["ok"].values
-        x_train, y_train = runs["x"].values[ok], runs["y"].values[ok]
-        if len(x_train) == 0:
+    def _fit_and_choose(self, committee, runs: "_History", x_test, y_test, round_index) -> _Checkpoint:
+        n_runs = len(runs.ok)
+        if not runs.ok.any():
             raise RuntimeError(
                 f"all {n_runs} runs so far failed; the committee has nothing to learn from "
-                f"(first error: {runs['error'].values[0]!r})"
+                f"(first error: {runs.error[0]!r})"
             )
         fit_key, select_key = jax.random.split(jax.random.fold_in(jax.random.key(self.seed), round_index))
         start = time.perf_counter()
-        committee = committee.fit(x_train, y_train, key=fit_key)
+        committee = committee.fit(runs.x[runs.ok], runs.y[runs.ok], key=fit_key)
         jax.block_until_ready(committee.predict_members(x_test[:1]))
         fit_s = time.perf_counter() - start
-        metrics = {"round": round_index, "n_runs": n_runs, "n_labeled": int(ok.sum()),
+        metrics = {"round": round_index, "n_runs": n_runs, "n_labeled": int(runs.ok.sum()),
                    **self._score(committee, x_test, y_test), "fit_s": fit_s}
 
         k = min(self.batch_size, self.budget - n_runs)
@@ -188,7 +209,7 @@ class ActiveLearningLoop:
         start = time.perf_counter()
         if k > 0 and not self._target_met(metrics):
             candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_runs)
-            seen = _row_keys(runs["x"].values)
+            seen = _row_keys(runs.x)
             fresh = np.array([row.tobytes() not in seen for row in np.asarray(candidates, np.float64)], bool)
             candidates = candidates[fresh]
             k = min(k, len(candidates))
@@ -229,30 +250,29 @@ class ActiveLearningLoop:
         else:
             x_test, y_test = data["x_test"].values, data["y_test"].values
 
-        n_runs = data.sizes.get("sample", 0)
-        bar = tqdm(total=self.budget, initial=n_runs, desc=self.label, unit="sim",
+        runs = _History.from_store(data, space.dim, outputs.dim)
+        n_rounds = data.sizes.get("round", 0)
+        bar = tqdm(total=self.budget, initial=len(runs.ok), desc=self.label, unit="sim",
                    disable=not self.progress, dynamic_ncols=True)
         try:
-            if n_runs < self.n_initial:
+            if len(runs.ok) < self.n_initial:
                 design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
-                self._run_and_store(store, design[n_runs:], 0, bar)
+                self._run_and_store(store, runs, design[len(runs.ok):], 0, bar)
             committee = self.committee if checkpoint is None else checkpoint.committee
             round_index = 1 if checkpoint is None else checkpoint.round_index
             stop_reason = None
             while stop_reason is None:
-                data = store.read()
-                n_runs = data.sizes["sample"]
-                n_rounds = data.sizes.get("round", 0)
                 resuming = checkpoint is not None and checkpoint.round_index == round_index
                 if not resuming:
-                    checkpoint = self._fit_and_choose(committee, data, x_test, y_test, round_index, n_runs)
+                    checkpoint = self._fit_and_choose(committee, runs, x_test, y_test, round_index)
                     _save_atomically((digest, checkpoint), checkpoint_path)
                 committee = checkpoint.committee
                 if n_rounds < round_index:
                     store.append_round(checkpoint.metrics)
+                    n_rounds += 1
                     self._show(bar, checkpoint.metrics)
-                done_in_plan = n_runs - checkpoint.first_sample
-                self._run_and_store(store, checkpoint.plan[done_in_plan:], round_index, bar)
+                done_in_plan = len(runs.ok) - checkpoint.first_sample
+                self._run_and_store(store, runs, checkpoint.plan[done_in_plan:], round_index, bar)
                 if len(checkpoint.plan) == 0:
                     if self._target_met(checkpoint.metrics):
                         stop_reason = f"target {self.target_metric} {self.target} reached"
@@ -274,13 +294,15 @@ class ActiveLearningLoop:
             raise RuntimeError(f"every test-set run failed (first error: {outcome.error[0]!r})")
         return x[outcome.ok], outcome.y[outcome.ok]
 
-    def _run_and_store(self, store: RunStore, queries: np.ndarray, round_index: int, bar) -> None:
+    def _run_and_store(self, store: RunStore, runs: "_History", queries: np.ndarray, round_index: int,
+                       bar) -> None:
         if len(queries) == 0:
             return
         outcome = self.oracle.run(queries)
         if len(outcome) != len(queries):
             raise RuntimeError(f"oracle returned {len(outcome)} results for {len(queries)} queries")
         store.append_runs(queries, outcome, round_index=round_index)
+        runs.extend(queries, outcome)
         bar.update(len(queries))
 
     def _show(self, bar, metrics: Mapping[str, float]) -> None:

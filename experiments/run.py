@@ -75,6 +75,8 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
+    # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
         final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
     except (ConfigError, StoreMismatchError, ValueError) as exc:
