@@ -227,7 +227,10 @@ class ActiveLearningLoop:
         """
         path = Path(path)
         config = dict(config or {})
-        digest = _config_digest({**config, "seed": self.seed})
+        loop_settings = {name: repr(getattr(self, name)) for name in (
+            "seed", "budget", "batch_size", "n_initial", "initial_method", "candidates", "test_size",
+            "test_seed", "target", "target_metric")}
+        digest = _config_digest({"config": config, "loop": loop_settings})
         space, outputs = self.oracle.space, self.oracle.outputs
         store = RunStore.open(
             path,

@@ -190,6 +190,8 @@ class Pool:
 
     def draw(self, n: int, *, seed: int, method: DrawMethod = "uniform", offset: int = 0) -> np.ndarray:
         """Return `min(n, len(pool))` rows in a random order fixed by `seed` and `offset`."""
+        if n < 0:
+            raise ValueError(f"cannot draw a negative number of points ({n})")
         if method not in DRAW_METHODS:
             raise ValueError(f"unknown draw method {method!r}; choose one of {DRAW_METHODS}")
         rng = np.random.default_rng([seed, offset])

@@ -9,14 +9,17 @@ Layout (read it back with `xr.open_zarr(path)`):
 - the test set: `x_test` (test_sample, input), `y_test` (test_sample, output);
 - attrs: `config` (the resolved config as JSON), `seed`, `alframe_version`, and loop facts.
 
-Consolidated metadata is the commit point: every append rewrites it last, so a reader (or
-a resumed run) sees only whole appends. A process killed during an append leaves at most
-an uncommitted tail, which `RunStore.open` cuts off.
+After every complete write a small commit record beside the store (`<store>.commit.json`:
+each dim's size and the whole variables) is replaced atomically. A process killed during a write leaves at
+most an uncommitted tail, which `RunStore.open` cuts off, so a resumed run continues from
+the last whole write.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +33,15 @@ from zarr.errors import ZarrUserWarning
 from alframe.oracle import Outcome
 
 SAMPLE_CHUNK = 1024
+# Beside the store (zarr warns about foreign files inside it), replaced atomically after every
+# complete write: each dim's size and the variables that are whole. Anything beyond it (a
+# write cut short by a crash) is cut off when the store reopens.
+COMMIT_SUFFIX = ".commit.json"
+
+
+def commit_path(path: Path) -> Path:
+    """Where the commit record of the store at `path` lives."""
+    return path.with_name(path.name + COMMIT_SUFFIX)
 _RUN_VARS = ("x", "y", "ok", "error", "cost_s", "round_of")
 
 
@@ -40,6 +52,57 @@ class StoreMismatchError(RuntimeError):
 def _strings(values) -> np.ndarray:
     # Variable-length strings have a zarr v3 specification; fixed-width ones do not.
     return np.array([str(v) for v in values], dtype=object)
+
+
+def _consolidate(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ZarrUserWarning, message="Consolidated metadata")
+        zarr.consolidate_metadata(path)
+
+
+def _read_commit(path: Path) -> dict[str, Any] | None:
+    """The commit record; for a store moved without it, the last consolidated state."""
+    try:
+        return json.loads(commit_path(path).read_text())
+    except FileNotFoundError:
+        pass
+    try:
+        ds = xr.open_zarr(path, consolidated=True)
+    except (FileNotFoundError, KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
+        return None
+    return {"sizes": dict(ds.sizes), "variables": sorted(str(v) for v in ds.variables)}
+
+
+def _written_by_alframe(path: Path) -> bool:
+    try:
+        root = json.loads((path / "zarr.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return "config" in root.get("attributes", {})
+
+
+def _restore(path: Path, commit: Mapping[str, Any]) -> None:
+    """Cut the store back to its last commit: drop arrays and rows written after it."""
+    group = zarr.open_group(path, mode="r+", use_consolidated=False)
+    sizes, keep = commit["sizes"], set(commit["variables"])
+    changed = False
+    for name in list(group.array_keys()):
+        if name not in keep:
+            del group[name]
+            changed = True
+            continue
+        array = group[name]
+        dims = array.metadata.dimension_names or ()
+        committed = tuple(sizes.get(d, n) for d, n in zip(dims, array.shape))
+        if committed != tuple(array.shape):
+            array.resize(committed)
+            changed = True
+    try:
+        xr.open_zarr(path, consolidated=True)
+    except (KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
+        changed = True
+    if changed:
+        _consolidate(path)
 
 
 def write_zarr(ds: xr.Dataset, path: str | Path, **kwargs: Any) -> None:
@@ -54,8 +117,9 @@ class RunStore:
     """Append-only access to one run's zarr store.
 
     Create or reopen with `RunStore.open(path, input_names=..., output_names=..., attrs=...)`.
-    `attrs["config"]` identifies the run: reopening with a different config raises
-    `StoreMismatchError` instead of mixing two experiments in one store.
+    `attrs["config_digest"]` (or, without one, `attrs["config"]`) identifies the run:
+    reopening with a different one raises `StoreMismatchError` instead of mixing two
+    experiments in one store.
     """
 
     def __init__(self, path: Path, input_names: tuple[str, ...], output_names: tuple[str, ...],
@@ -64,41 +128,42 @@ class RunStore:
         self.input_names = input_names
         self.output_names = output_names
         self.attrs = attrs
-        self._dims: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._variables: set[str] = set()
 
     @classmethod
     def open(cls, path: str | Path, *, input_names, output_names, attrs: Mapping[str, Any]) -> "RunStore":
         path = Path(path)
         attrs = {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in attrs.items()}
         store = cls(path, tuple(input_names), tuple(output_names), attrs)
-        if path.exists():
-            existing = store._read_committed()
-            if existing is None:
-                raise StoreMismatchError(f"{path} exists but is not an alframe run store; choose another path")
-            if existing.attrs.get("config") != attrs.get("config"):
-                raise StoreMismatchError(
-                    f"{path} holds a run made with a different config; resume only with the same "
-                    "config and seed, or write to a new directory"
-                )
-            store.attrs = {**existing.attrs, **attrs}
-            store._dims = set(existing.dims)
-            store._cut_uncommitted_tail(existing)
+        if not path.exists():
+            return store
+        commit = _read_commit(path)
+        if commit is None:
+            if _written_by_alframe(path):
+                # Killed while the store was first being written: nothing was committed.
+                shutil.rmtree(path)
+                return store
+            raise StoreMismatchError(f"{path} exists but is not an alframe run store; choose another path")
+        _restore(path, commit)
+        existing = xr.open_zarr(path, consolidated=True)
+        identity = "config_digest" if "config_digest" in attrs else "config"
+        if existing.attrs.get(identity) != attrs.get(identity):
+            raise StoreMismatchError(
+                f"{path} holds a run made with a different config, seed or loop settings; resume only "
+                "with the same ones, or write to a new directory"
+            )
+        store.attrs = {**existing.attrs, **attrs}
+        store._sizes = dict(commit["sizes"])
+        store._variables = set(commit["variables"])
         return store
 
-    def _read_committed(self) -> xr.Dataset | None:
-        try:
-            return xr.open_zarr(self.path, consolidated=True)
-        except (FileNotFoundError, KeyError, ValueError, zarr.errors.BaseZarrError, OSError):
-            return None
-
-    def _cut_uncommitted_tail(self, committed: xr.Dataset) -> None:
-        group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-        for name, var in committed.variables.items():
-            if name not in group:
-                continue
-            array = group[name]
-            if tuple(array.shape) != tuple(var.shape):
-                array.resize(var.shape)
+    def _commit(self) -> None:
+        record = {"sizes": self._sizes, "variables": sorted(self._variables)}
+        final = commit_path(self.path)
+        tmp = final.with_name(final.name + ".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, final)
 
     @property
     def exists(self) -> bool:
@@ -106,23 +171,26 @@ class RunStore:
 
     def read(self) -> xr.Dataset:
         """The committed contents, loaded into memory."""
-        ds = self._read_committed()
-        if ds is None:
+        if not self._variables:
             return xr.Dataset(attrs=dict(self.attrs))
-        return ds.load()
+        return xr.open_zarr(self.path, consolidated=True).load()
 
     def _coords(self) -> dict[str, np.ndarray]:
         return {"input": _strings(self.input_names), "output": _strings(self.output_names)}
 
     def _put(self, ds: xr.Dataset, dim: str, encoding: dict[str, Any]) -> None:
         ds.attrs = dict(self.attrs)
-        if not self.path.exists():
-            write_zarr(ds.assign_coords(self._coords()), self.path, mode="w-", encoding=encoding)
-        elif dim in self._dims:
+        if not self._variables:
+            write_zarr(ds.assign_coords(self._coords()), self.path, mode="w", encoding=encoding)
+        elif dim in self._sizes:
             write_zarr(ds, self.path, append_dim=dim)
         else:
             write_zarr(ds.assign_coords(self._coords()), self.path, mode="a", encoding=encoding)
-        self._dims.update(ds.dims)
+        for name, size in ds.sizes.items():
+            self._sizes[name] = self._sizes.get(name, 0) + size if name == dim and name in self._sizes else size
+        self._variables.update(str(v) for v in ds.variables)
+        self._variables.update(self._coords())
+        self._commit()
 
     def append_runs(self, x: np.ndarray, outcome: Outcome, *, round_index: int) -> None:
         """Record finished runs: x (n, n_inputs) and their outcome."""
@@ -162,9 +230,7 @@ class RunStore:
     def update_attrs(self, **attrs: Any) -> None:
         """Set attributes of the store (committed at once)."""
         self.attrs.update(attrs)
-        if self.path.exists():
+        if self._variables:
             group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
             group.attrs.update(attrs)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=ZarrUserWarning, message="Consolidated metadata")
-                zarr.consolidate_metadata(self.path)
+            _consolidate(self.path)

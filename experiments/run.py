@@ -43,6 +43,9 @@ def build(cfg: DictConfig, key: str):
 
 def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
     """Build the pieces named by `cfg`, run the loop into `out_dir`, draw its plots."""
+    for name in ("budget", "batch_size", "n_initial", "test_size"):
+        if not isinstance(cfg[name], int) or cfg[name] < 1:
+            raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
     loop = ActiveLearningLoop(
         oracle=build(cfg, "simulator"),
         committee=build(cfg, "learner"),

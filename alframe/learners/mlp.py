@@ -131,9 +131,11 @@ def _compiled(arch: _Architecture):
         return jax.vmap(one_member)(params, opt_state, jax.random.split(key, arch.members))
 
     @jax.jit
-    def predict(params, x):
-        out = jax.vmap(lambda p: nnx.merge(graphdef, p)(x))(params)
-        return jax.nn.softmax(out, axis=-1) if arch.classification else out
+    def predict(params, x, x_mean, x_scale, y_mean, y_scale):
+        """x (bucket, n_inputs) raw -> (members, bucket, n_outputs) in output units."""
+        z = (x - x_mean) / x_scale
+        out = jax.vmap(lambda p: nnx.merge(graphdef, p)(z))(params)
+        return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
 
     return init, train, predict
 
@@ -164,7 +166,6 @@ class MLPCommittee:
         bootstrap: each member trains on its own bootstrap resample of the data.
         capacity: rows of the training buffer; set it to the budget so nothing recompiles.
             A larger data set doubles it (one recompilation, with a warning).
-        seed_offset: added to the fit key's data so two committees with one loop key differ.
 
     `fit(x, y, key=...)` takes x (n, n_inputs) and y (n, n_outputs) or labels (n,);
     `predict_members(x)` returns (members, n, n_outputs) or (members, n, n_classes).
@@ -246,6 +247,8 @@ class MLPCommittee:
             and self.state is not None
             and (self.restart_growth is None or n < self.restart_growth * self.state.n_at_cold_fit)
         )
+        if warm and x.shape[1] != self.state.x_mean.shape[0]:
+            raise ValueError(f"fit got {x.shape[1]} inputs, the committee was fitted on {self.state.x_mean.shape[0]}")
         if warm:
             prior = self.state
             # numpy, not jax: a jax operand would compile the scaling anew for every n.
@@ -286,13 +289,14 @@ class MLPCommittee:
             raise RuntimeError("predict_members called on a committee that was never fitted")
         s = self.state
         x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != s.x_mean.shape[0]:
+            raise ValueError(f"predict_members needs x of shape (n, {s.x_mean.shape[0]}), got {x.shape}")
         n = len(x)
         n_outputs = s.y_mean.shape[0]
         arch = self._architecture(x.shape[1], n_outputs)
         _, _, predict = _compiled(arch)
         padded = np.zeros((_bucket(n), x.shape[1]), np.float32)
-        padded[:n] = (x - np.asarray(s.x_mean)) / np.asarray(s.x_scale)
-        out = predict(s.params, padded)[:, :n]
-        if self.task == "classification":
-            return out
-        return out * s.y_scale + s.y_mean
+        padded[:n] = x
+        out = predict(s.params, padded, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
+        # Slice on the host: slicing the device array would compile once per n.
+        return jax.device_put(np.asarray(out)[:, :n])

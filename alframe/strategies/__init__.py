@@ -1,7 +1,7 @@
 """Strategies: which candidate to run next."""
 
 from alframe.strategies.base import Strategy
-from alframe.strategies.committee import QueryByCommittee, top_k
+from alframe.strategies.committee import QueryByCommittee, Spread, TopK, top_k
 from alframe.strategies.passive import RandomSampling
 from alframe.strategies.scores import (
     SCORES,
@@ -15,6 +15,8 @@ __all__ = [
     "SCORES",
     "QueryByCommittee",
     "RandomSampling",
+    "Spread",
+    "TopK",
     "Strategy",
     "committee_variance",
     "consensus_entropy",

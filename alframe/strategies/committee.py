@@ -22,6 +22,47 @@ def top_k(scores: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class TopK:
+    """Batch rule: the `k` highest scores."""
+
+    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
+        return top_k(scores, k, key=key)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Batch rule: greedy top-k that discounts candidates close to the ones already picked.
+
+    After each pick, every score is multiplied by 1 - exp(-d^2 / (2 length^2)), d being the
+    distance to the pick in candidate coordinates scaled to the unit cube. Plain top-k piles
+    a batch onto one peak of disagreement; this spreads it over several.
+
+    Args:
+        length: the discount's range, as a fraction of each input's candidate range.
+    """
+
+    length: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.length > 0:
+            raise ValueError(f"Spread length must be > 0, got {self.length}")
+
+    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
+        lo, hi = candidates.min(axis=0), candidates.max(axis=0)
+        unit = (candidates - lo) / np.where(hi > lo, hi - lo, 1.0)
+        tie_break = np.asarray(jax.random.uniform(key, scores.shape)) * 1e-9
+        remaining = np.where(np.isfinite(scores), np.maximum(scores, 0.0) + tie_break, -np.inf)
+        picked = []
+        for _ in range(k):
+            i = int(np.argmax(remaining))
+            picked.append(i)
+            d2 = np.sum((unit - unit[i]) ** 2, axis=1)
+            remaining = remaining * (1.0 - np.exp(-d2 / (2 * self.length**2)))
+            remaining[picked] = -np.inf
+        return np.array(picked, dtype=np.int64)
+
+
+@dataclass(frozen=True)
 class QueryByCommittee:
     """Top-k candidates by a committee disagreement score.
 
@@ -29,9 +70,11 @@ class QueryByCommittee:
         score: a name from `alframe.strategies.scores.SCORES` ("variance", "vote_entropy",
             "consensus_entropy", "max_disagreement") or a callable
             (members, n, k) -> (n,).
+        batch: how a batch is chosen from the scores: `TopK()` (default) or `Spread(length)`.
     """
 
     score: str | Score = "variance"
+    batch: TopK | Spread = TopK()
 
     def __post_init__(self) -> None:
         get_score(self.score)
@@ -45,4 +88,4 @@ class QueryByCommittee:
         available = not_pending(candidates, pending)
         check_k(k, int(available.sum()))
         scores = np.where(available, self.scores(committee, candidates), -np.inf)
-        return top_k(scores, k, key=key)
+        return self.batch(scores, np.asarray(candidates, dtype=np.float64), k, key=key)

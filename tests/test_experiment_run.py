@@ -1,0 +1,214 @@
+"""experiments/run.py and conf/: Hydra composition, instantiation, and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_method, instantiate
+
+from alframe.learners import MLPCommittee
+from alframe.loop import Candidates
+from alframe.oracle import FunctionOracle
+from alframe.strategies import QueryByCommittee, RandomSampling
+from experiments.run import ConfigError, build
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+def composed(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+# -- composition ------------------------------------------------------------------------
+
+
+def test_default_config_instantiates_every_node():
+    cfg = composed()
+    oracle = instantiate(cfg.simulator)
+    assert isinstance(oracle, FunctionOracle)
+    assert oracle.space.names == ("x0", "v0", "t")
+    assert oracle.outputs.names == ("x",)
+    committee = instantiate(cfg.learner)
+    assert isinstance(committee, MLPCommittee)
+    assert committee.capacity == cfg.budget
+    assert committee.hidden == tuple(cfg.learner.hidden)
+    assert committee.members == cfg.learner.members
+    assert instantiate(cfg.strategy) == QueryByCommittee(score="variance")
+    assert instantiate(cfg.candidates) == Candidates(size=2000, method="uniform")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "strategy", "candidates"),
+    [
+        (["strategy=random"], RandomSampling(), Candidates(size=2000, method="uniform")),
+        (["strategy=qbc"], QueryByCommittee("variance"), Candidates(size=2000, method="uniform")),
+        (["strategy=qbc", "strategy.score=vote_entropy"], QueryByCommittee("vote_entropy"), None),
+        (["strategy=sobol", "batch_size=5"], RandomSampling(), Candidates(size=5, method="sobol")),
+        (["strategy=sobol"], RandomSampling(), Candidates(size=10, method="sobol")),
+    ],
+)
+def test_strategy_choices(overrides, strategy, candidates):
+    cfg = composed(*overrides)
+    assert instantiate(cfg.strategy) == strategy
+    if candidates is not None:
+        assert instantiate(cfg.candidates) == candidates
+
+
+def test_seed_budget_and_batch_size_flow_into_the_nodes():
+    cfg = composed("seed=3", "budget=50", "batch_size=5", "simulator=potential1d")
+    assert cfg.seed == 3 and cfg.budget == 50 and cfg.batch_size == 5
+    oracle = instantiate(cfg.simulator)
+    assert oracle.fn.seed == 3
+    assert instantiate(cfg.learner).capacity == 50  # the learner's buffer follows the budget
+    assert instantiate(composed("learner.capacity=64", "budget=50").learner).capacity == 64
+
+
+def test_simulator_overrides():
+    cfg = composed("simulator.potential=double_well", "simulator.t_range=[0,2]", "simulator.noise_std=0.1")
+    oracle = instantiate(cfg.simulator)
+    assert oracle.fn.potential.name == "double_well"
+    assert oracle.fn.noise_std == 0.1
+    assert oracle.space.lower[2] == 0.0 and oracle.space.upper[2] == 2.0
+
+
+def targets_in(node):
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield node["_target_"]
+        for value in node.values():
+            yield from targets_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from targets_in(value)
+
+
+def check_public_callable(target):
+    assert not any(part.startswith("_") for part in target.split(".")), target
+    assert callable(get_method(target)), target
+
+
+@pytest.mark.parametrize("strategy", ["qbc", "random", "sobol"])
+def test_every_built_node_names_a_public_callable(strategy):
+    cfg = composed(f"strategy={strategy}")
+    for key in ("simulator", "learner", "strategy", "candidates"):
+        check_public_callable(cfg[key]["_target_"])
+
+
+def test_every_target_in_conf_is_a_public_callable():
+    targets = [t for path in sorted(CONF.rglob("*.yaml")) for t in targets_in(yaml.safe_load(path.read_text()))]
+    assert len(targets) >= 5
+    for target in targets:
+        check_public_callable(target)
+
+
+def test_build_turns_instantiation_errors_into_one_line():
+    cfg = composed("strategy=qbc", "strategy.score=bogus")
+    with pytest.raises(ConfigError) as info:
+        build(cfg, "strategy")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("config 'strategy' (alframe.strategies.QueryByCommittee)")
+    assert "'bogus'" in message
+
+
+# -- the command line ---------------------------------------------------------------------
+
+FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner.steps_first=200",
+        "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
+BAD = {
+    "score": ["strategy.score=bogus"],
+    "batch_size": ["batch_size=0"],
+    "budget": ["budget=0"],
+}
+
+
+def launch(out_dir: Path, overrides):
+    return subprocess.Popen([sys.executable, "-m", "experiments.run", *overrides, f"hydra.run.dir={out_dir}"],
+                            cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc, timeout=240):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    """Every command-line run of this module, started together (they are independent)."""
+    root = tmp_path_factory.mktemp("cli")
+    procs = {"run": launch(root / "run", FAST)}
+    procs.update({name: launch(root / name, overrides) for name, overrides in BAD.items()})
+    results = {name: finish(proc) for name, proc in procs.items()}
+    return root, results
+
+
+def test_command_line_run_writes_store_and_plots(cli):
+    root, results = cli
+    rc, out, err = results["run"]
+    assert rc == 0, err[-3000:]
+    out_dir = root / "run"
+    for name in ("learning_curve.png", "queried_points.png"):
+        data = (out_dir / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+    ds = xr.open_zarr(out_dir / "run.zarr")
+    assert ds.sizes["sample"] == 40 and ds.sizes["round"] == 4 and ds.sizes["test_sample"] == 200
+    assert list(ds["input"].values) == ["x0", "v0", "t"]
+    assert ds.attrs["stop_reason"] == "budget spent"
+    config = json.loads(ds.attrs["config"])
+    assert config["strategy_name"] == "qbc"
+    assert config["budget"] == 40 and config["learner"]["hidden"] == [16]
+    assert config["learner"]["capacity"] == 40
+    assert np.all(ds["ok"].values)
+
+
+def test_running_the_same_command_again_runs_nothing_new(cli):
+    root, results = cli
+    assert results["run"][0] == 0
+    store = root / "run" / "run.zarr"
+    before = xr.open_zarr(store).load()
+    rc, out, err = finish(launch(root / "run", FAST))
+    assert rc == 0, err[-3000:]
+    xr.testing.assert_identical(xr.open_zarr(store).load(), before)  # timings too: nothing re-ran
+
+
+def check_one_line_error(result, *needles):
+    rc, out, err = result
+    assert rc != 0
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("alframe: error:")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_score_fails_with_one_line(cli):
+    check_one_line_error(cli[1]["score"], "strategy", "'bogus'")
+
+
+def test_bad_batch_size_fails_with_one_line(cli):
+    check_one_line_error(cli[1]["batch_size"], "batch_size must be >= 1, got 0")
+
+
+def test_budget_zero_fails_with_one_line(cli):
+    check_one_line_error(cli[1]["budget"])
+
+
+def test_budget_zero_error_names_the_budget(cli):
+    check_one_line_error(cli[1]["budget"], "budget")

@@ -1,0 +1,443 @@
+"""The active learning loop: budget, failures, stopping, determinism, resuming."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from alframe.learners import MLPCommittee
+from alframe.loop import ActiveLearningLoop, Candidates
+from alframe.oracle import FunctionOracle, Outcome, OutputSpec
+from alframe.store import StoreMismatchError
+from alframe.strategies import QueryByCommittee, RandomSampling, committee_variance
+from tests.conftest import make_box, make_committee, make_loop, make_oracle, target_fn, without_timing
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class RecordingOracle:
+    """Wraps an oracle; records the batches it completed; can crash (raise) on its j-th call."""
+
+    def __init__(self, inner, *, crash_on_call=None):
+        self.inner = inner
+        self.crash_on_call = crash_on_call
+        self.calls = 0
+        self.completed: list[np.ndarray] = []
+
+    @property
+    def space(self):
+        return self.inner.space
+
+    @property
+    def outputs(self):
+        return self.inner.outputs
+
+    def run(self, queries):
+        self.calls += 1
+        if self.calls == self.crash_on_call:
+            raise RuntimeError("lost the compute node")
+        outcome = self.inner.run(queries)
+        self.completed.append(np.array(queries))
+        return outcome
+
+    def all_queries(self):
+        return np.vstack(self.completed) if self.completed else np.empty((0, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingCommittee:
+    """Wraps a committee; logs what every fit was given and the fitted committee."""
+
+    inner: MLPCommittee
+    log: list
+
+    def fit(self, x, y, *, key):
+        fitted = RecordingCommittee(self.inner.fit(x, y, key=key), self.log)
+        self.log.append((np.array(x), np.array(y), fitted))
+        return fitted
+
+    def predict_members(self, x):
+        return self.inner.predict_members(x)
+
+
+def checkpoint_of(path: Path) -> Path:
+    return path.with_name(path.name + ".resume.pkl")
+
+
+def assert_same_store(a: xr.Dataset, b: xr.Dataset):
+    a, b = without_timing(a), without_timing(b)
+    xr.testing.assert_identical(a, b)
+
+
+CONFIG = {"case": "loop-tests"}
+
+
+def ref_loop(**overrides) -> ActiveLearningLoop:
+    """The reference run's loop: QBC, budget 40, a committee trained enough to improve per round."""
+    return make_loop(committee=make_committee(steps_first=1000, steps_warm=300), **overrides)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted QBC run (budget 40, batches of 10) and the queries it made."""
+    path = tmp_path_factory.mktemp("reference") / "run.zarr"
+    oracle = RecordingOracle(make_oracle())
+    ds = ref_loop(oracle=oracle).run(path, config=CONFIG)
+    return ds, oracle
+
+
+# -- budget -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("budget", "batch_size", "n_initial", "strategy"),
+    [(40, 10, 10, "qbc"), (47, 10, 10, "qbc"), (33, 8, 5, "random"), (5, 10, 10, "qbc")],
+)
+def test_loop_spends_exactly_the_budget(tmp_path, budget, batch_size, n_initial, strategy):
+    path = tmp_path / "run.zarr"
+    chooser = QueryByCommittee() if strategy == "qbc" else RandomSampling()
+    ds = make_loop(strategy=chooser, budget=budget, batch_size=batch_size, n_initial=n_initial).run(path)
+    first = min(n_initial, budget)
+    expected_n_runs = list(range(first, budget, batch_size)) + [budget]
+    assert ds.sizes["sample"] == budget
+    np.testing.assert_array_equal(ds["n_runs"].values, expected_n_runs)
+    np.testing.assert_array_equal(ds["n_labeled"].values, expected_n_runs)
+    sizes = np.bincount(ds["round_of"].values)
+    assert sizes[0] == first
+    np.testing.assert_array_equal(sizes[1:], np.diff(expected_n_runs))
+    assert np.all(sizes[1:] <= batch_size)
+    assert ds.attrs["stop_reason"] == "budget spent"
+    assert ds.attrs["budget"] == budget and ds.attrs["batch_size"] == batch_size
+    x = ds["x"].values
+    assert len(np.unique(x, axis=0)) == budget  # no simulation run twice
+    assert np.all(make_box().contains(x))
+    np.testing.assert_allclose(ds["y"].values[:, 0], target_fn(x))
+    assert np.all(np.isfinite(ds["mse"].values))
+    assert not checkpoint_of(path).exists()
+
+
+def test_passive_sobol_samples_one_sobol_sequence(tmp_path):
+    ds = make_loop(strategy=RandomSampling(), candidates=Candidates(size=10, method="sobol"),
+                   budget=40, batch_size=10, n_initial=10).run(tmp_path / "run.zarr")
+    np.testing.assert_array_equal(ds["x"].values, make_box().draw(40, seed=0, method="sobol"))
+
+
+def test_initial_design_and_test_set(tmp_path, reference):
+    ds, _ = reference
+    box = make_box()
+    np.testing.assert_array_equal(ds["x"].values[:10], box.draw(10, seed=0, method="sobol"))
+    np.testing.assert_array_equal(ds["x_test"].values, box.draw(200, seed=20190101, method="uniform"))
+    np.testing.assert_allclose(ds["y_test"].values[:, 0], target_fn(ds["x_test"].values))
+    # The test set is the same whatever the run's seed.
+    other = make_loop(seed=7, budget=10).run(tmp_path / "other.zarr")
+    np.testing.assert_array_equal(other["x_test"].values, ds["x_test"].values)
+
+
+def test_query_by_committee_runs_the_most_disputed_candidates(tmp_path):
+    log = []
+    ds = make_loop(committee=RecordingCommittee(make_committee(), log), budget=40).run(tmp_path / "run.zarr")
+    x, round_of, n_runs = ds["x"].values, ds["round_of"].values, ds["n_runs"].values
+    assert len(log) == len(n_runs) == 4
+    for r in (1, 2, 3):
+        fitted = log[r - 1][2]
+        candidates = Candidates(size=200).draw(make_box(), seed=0, n_runs=int(n_runs[r - 1]))
+        scores = np.asarray(committee_variance(fitted.predict_members(candidates)))
+        np.testing.assert_array_equal(x[round_of == r], candidates[np.argsort(-scores)[:10]])
+
+
+# -- failed runs ------------------------------------------------------------------------
+
+
+def fragile(x):
+    """Raises for x0 > 1.2 (the whole batch), NaN for x1 < -1.5."""
+    if np.any(x[:, 0] > 1.2):
+        raise FloatingPointError("unstable integration")
+    return np.where(x[:, 1] < -1.5, np.nan, target_fn(x))
+
+
+def test_failed_runs_are_stored_but_never_trained_on(tmp_path):
+    log = []
+    loop = make_loop(oracle=make_oracle(fragile), committee=RecordingCommittee(make_committee(), log),
+                     budget=45, strategy=RandomSampling())
+    ds = loop.run(tmp_path / "run.zarr")
+    x, y, ok, error = ds["x"].values, ds["y"].values, ds["ok"].values, ds["error"].values
+    assert ds.sizes["sample"] == 45  # failures are charged to the budget
+    raised, non_finite = x[:, 0] > 1.2, (x[:, 0] <= 1.2) & (x[:, 1] < -1.5)
+    assert raised.any() and non_finite.any()
+    np.testing.assert_array_equal(ok, ~(raised | non_finite))
+    assert all(str(e).startswith("FloatingPointError: unstable integration") for e in error[raised])
+    assert all("non-finite" in str(e) for e in error[non_finite])
+    assert all(str(e) == "" for e in error[ok])
+    assert np.all(np.isnan(y[~ok]))
+    np.testing.assert_allclose(y[ok, 0], target_fn(x[ok]))
+
+    n_runs, n_labeled = ds["n_runs"].values, ds["n_labeled"].values
+    np.testing.assert_array_equal(n_labeled, [ok[:n].sum() for n in n_runs])
+    assert np.all(n_labeled < n_runs)
+    assert len(log) == len(n_runs)
+    for (x_fit, y_fit, _), n in zip(log, n_runs):
+        np.testing.assert_array_equal(x_fit, x[:n][ok[:n]])
+        assert np.all(np.isfinite(y_fit))
+    assert np.all(np.isfinite(ds["mse"].values))
+    # Failed test-set runs are left out of the test set.
+    x_test = ds["x_test"].values
+    assert 0 < len(x_test) < 200
+    assert np.all(x_test[:, 0] <= 1.2) and np.all(x_test[:, 1] >= -1.5)
+
+
+class FailAfterFirstCall:
+    """The test set succeeds; every later run fails."""
+
+    def __init__(self):
+        self.inner, self.calls = make_oracle(), 0
+        self.space, self.outputs = self.inner.space, self.inner.outputs
+
+    def run(self, queries):
+        self.calls += 1
+        outcome = self.inner.run(queries)
+        if self.calls == 1:
+            return outcome
+        n = len(queries)
+        return Outcome(np.full((n, 1), np.nan), np.zeros(n, bool), np.full(n, "boom", object), outcome.cost_s)
+
+
+def test_when_every_run_fails_the_loop_says_so(tmp_path):
+    with pytest.raises(RuntimeError, match="all 10 runs so far failed.*boom"):
+        make_loop(oracle=FailAfterFirstCall()).run(tmp_path / "run.zarr")
+
+
+def test_when_every_test_run_fails_the_loop_says_so(tmp_path):
+    def always_fails(x):
+        raise FloatingPointError("no convergence")
+
+    with pytest.raises(RuntimeError, match="every test-set run failed.*FloatingPointError: no convergence"):
+        make_loop(oracle=make_oracle(always_fails)).run(tmp_path / "run.zarr")
+
+
+# -- stopping ---------------------------------------------------------------------------
+
+
+def test_stops_when_the_target_is_reached(tmp_path, reference):
+    ref, _ = reference
+    mse = ref["mse"].values
+    target = float(mse[:-1].min())
+    stop_round = int(np.flatnonzero(mse <= target)[0]) + 1
+    assert stop_round > 1  # the reference improves, so this tests an early stop mid-run
+    ds = ref_loop(target=target, target_metric="mse").run(tmp_path / "run.zarr", config=CONFIG)
+    assert ds.attrs["stop_reason"] == f"target mse {target} reached"
+    assert ds.sizes["round"] == stop_round
+    n = int(ref["n_runs"].values[stop_round - 1])
+    assert ds.sizes["sample"] == n < 40
+    assert ds["mse"].values[-1] <= target
+    assert np.all(ds["mse"].values[:-1] > target)
+    # Up to the stop, it is the very same run.
+    np.testing.assert_array_equal(ds["x"].values, ref["x"].values[:n])
+    np.testing.assert_array_equal(ds["mse"].values, mse[:stop_round])
+
+
+def test_unknown_target_metric_raises(tmp_path):
+    with pytest.raises(ValueError, match="target metric 'f2' not among"):
+        make_loop(target=0.1, target_metric="f2").run(tmp_path / "run.zarr")
+
+
+def test_classification_loop(tmp_path):
+    oracle = FunctionOracle(fn=lambda x: (x[:, 0] + x[:, 1] > 0).astype(float), space=make_box(),
+                            outputs=OutputSpec(names=("side",), task="classification", classes=("left", "right")))
+    committee = make_committee(task="classification", n_classes=2)
+    ds = make_loop(oracle=oracle, committee=committee, strategy=QueryByCommittee("vote_entropy"),
+                   target=1.01, target_metric="accuracy").run(tmp_path / "run.zarr")
+    assert ds.sizes["sample"] == 40
+    assert set(np.unique(ds["y"].values)) <= {0.0, 1.0}
+    assert ds.attrs["task"] == "classification" and json.loads(ds.attrs["classes"]) == ["left", "right"]
+    for name in ("accuracy", "f1", "log_loss"):
+        assert ds[name].dims == ("round",)
+    assert ds["accuracy"].values[-1] > 0.8
+    assert ds.attrs["stop_reason"] == "budget spent"  # accuracy can never reach 1.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [(dict(budget=0), "budget"), (dict(batch_size=0), "batch_size"), (dict(n_initial=0), "n_initial"),
+     (dict(test_size=0), "test_size")],
+)
+def test_loop_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_loop(**kwargs)
+    with pytest.raises(ValueError, match="pool size"):
+        Candidates(size=0)
+
+
+# -- determinism and identity -------------------------------------------------------------
+
+
+def test_one_seed_one_store(tmp_path, reference):
+    ref, ref_oracle = reference
+    again = ref_loop().run(tmp_path / "again.zarr", config=CONFIG)
+    assert_same_store(again, ref)
+    assert json.loads(ref.attrs["config"]) == CONFIG and ref.attrs["seed"] == 0
+    other = ref_loop(seed=1).run(tmp_path / "other.zarr", config=CONFIG)
+    assert not np.array_equal(other["x"].values, ref["x"].values)
+
+
+def test_rerunning_a_finished_run_runs_nothing(tmp_path):
+    path = tmp_path / "run.zarr"
+    first = make_loop(budget=20).run(path, config=CONFIG)
+    oracle = RecordingOracle(make_oracle())
+    again = make_loop(oracle=oracle, budget=20).run(path, config=CONFIG)
+    assert oracle.calls == 0
+    xr.testing.assert_identical(again, first)  # timings included: nothing was redone
+
+
+def test_another_config_on_the_same_path_raises(tmp_path):
+    path = tmp_path / "run.zarr"
+    make_loop(budget=20).run(path, config=CONFIG)
+    with pytest.raises(StoreMismatchError, match="different config"):
+        make_loop(budget=20).run(path, config={**CONFIG, "strategy": "random"})
+
+
+def test_another_seed_on_the_same_path_raises(tmp_path):
+    path = tmp_path / "run.zarr"
+    make_loop(budget=20).run(path)
+    with pytest.raises(StoreMismatchError):
+        make_loop(budget=20, seed=1).run(path)
+
+
+def test_another_budget_on_the_same_path_is_not_silently_ignored(tmp_path):
+    path = tmp_path / "run.zarr"
+    make_loop(budget=20).run(path)
+    try:
+        ds = make_loop(budget=30).run(path)
+    except StoreMismatchError:
+        return
+    assert ds.sizes["sample"] == 30
+
+
+# -- resuming ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crash_on_call", [1, 2, 4])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, reference, crash_on_call):
+    """Calls: 1 test set, 2 initial design, 3.. one per round; the crash is a raise from run()."""
+    ref, ref_oracle = reference
+    path = tmp_path / "run.zarr"
+    crashing = RecordingOracle(make_oracle(), crash_on_call=crash_on_call)
+    with pytest.raises(RuntimeError, match="lost the compute node"):
+        ref_loop(oracle=crashing).run(path, config=CONFIG)
+    if crash_on_call >= 3:
+        assert checkpoint_of(path).exists()
+        assert xr.open_zarr(path).sizes["round"] >= 1
+    resumed = RecordingOracle(make_oracle())
+    ds = ref_loop(oracle=resumed).run(path, config=CONFIG)
+    assert_same_store(ds, ref)
+    # Across both attempts, every simulation was run once, in the uninterrupted order.
+    both = np.vstack([crashing.all_queries(), resumed.all_queries()])
+    np.testing.assert_array_equal(both, ref_oracle.all_queries())
+    assert not checkpoint_of(path).exists()
+
+
+def test_resume_after_a_kill_inside_a_store_append(tmp_path, reference, monkeypatch):
+    ref, _ = reference
+    path = tmp_path / "run.zarr"
+    original, calls = zarr.consolidate_metadata, [0]
+
+    def killed_on_fourth(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 4:  # 1 test set, 2 initial design, 3 round 1 metrics, 4 round 1 runs
+            raise KeyboardInterrupt("SIGKILL")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(zarr, "consolidate_metadata", killed_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        ref_loop().run(path, config=CONFIG)
+    monkeypatch.undo()
+    assert_same_store(ref_loop().run(path, config=CONFIG), ref)
+
+
+SIGKILL_CASE = '''
+import pathlib, sys, time
+
+import numpy as np
+
+from alframe.learners import MLPCommittee
+from alframe.loop import ActiveLearningLoop, Candidates
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+from alframe.strategies import QueryByCommittee
+
+CONFIG = {"case": "sigkill"}
+
+
+def build_loop(marker=None, pause=0.0):
+    calls = [0]
+
+    def simulate(x):
+        calls[0] += 1
+        if marker is not None:  # tell the test which call is running, then take a while
+            marker.write_text(str(calls[0]))
+            time.sleep(pause)
+        return np.sin(x[:, 0]) + x[:, 1] ** 2
+
+    oracle = FunctionOracle(fn=simulate, space=Box(names=("x0", "x1"), lower=(-2, -2), upper=(2, 2)),
+                            outputs=OutputSpec(names=("y",)))
+    committee = MLPCommittee(members=3, hidden=(16,), steps_first=200, steps_warm=50, capacity=128)
+    return ActiveLearningLoop(oracle=oracle, committee=committee, strategy=QueryByCommittee(), budget=70,
+                              batch_size=10, n_initial=10, test_size=200, candidates=Candidates(size=200),
+                              progress=False, seed=5)
+
+
+if __name__ == "__main__":
+    build_loop(pathlib.Path(sys.argv[2]), float(sys.argv[3])).run(sys.argv[1], config=CONFIG)
+'''
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    script = tmp_path / "sigkill_case.py"
+    script.write_text(SIGKILL_CASE)
+    case: dict = {"__name__": "sigkill_case"}
+    exec(compile(SIGKILL_CASE, str(script), "exec"), case)
+
+    path, marker = tmp_path / "run.zarr", tmp_path / "calls.txt"
+    proc = subprocess.Popen([sys.executable, str(script), str(path), str(marker), "0.5"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Calls: 1 test set, 2 initial design, 3.. a round each. Kill inside round 4's runs.
+        deadline = time.monotonic() + 150
+        while not (marker.exists() and marker.read_text().strip() == "6"):
+            assert proc.poll() is None, f"the run ended early: {proc.communicate()[1].decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the run never reached its sixth simulation"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert checkpoint_of(path).exists()
+    killed = xr.open_zarr(path)
+    assert killed.sizes["round"] == 4 and killed.sizes["sample"] == 40
+    assert "stop_reason" not in killed.attrs
+
+    # Uninterrupted, in this process.
+    reference = case["build_loop"]().run(tmp_path / "reference.zarr", config=case["CONFIG"])
+    # The killed run, finished in this process from its store and checkpoint.
+    loop = case["build_loop"]()
+    loop.oracle = RecordingOracle(loop.oracle)
+    finished = loop.run(path, config=case["CONFIG"])
+    assert_same_store(finished, reference)
+    # Only the interrupted round and the ones after it were simulated again.
+    np.testing.assert_array_equal(loop.oracle.all_queries(), reference["x"].values[40:])
+    assert not checkpoint_of(path).exists()
