@@ -11,6 +11,7 @@ from alframe.strategies import (
     SCORES,
     QueryByCommittee,
     RandomSampling,
+    Spread,
     Strategy,
     committee_variance,
     consensus_entropy,
@@ -229,3 +230,28 @@ def test_random_sampling_skips_pending_points():
 def test_strategies_satisfy_the_protocol():
     assert isinstance(QueryByCommittee(), Strategy)
     assert isinstance(RandomSampling(), Strategy)
+
+
+def test_spread_batch_leaves_a_crowded_peak_for_a_distant_one():
+    # Two near-identical top candidates at the origin and a slightly lower one far away:
+    # top-k takes both neighbours, Spread takes one of them and the distant candidate.
+    points = np.array([[0.0, 0.0], [0.01, 0.0], [1.0, 1.0], [0.5, 0.0]])
+    variance_like = np.array([[[0.0], [0.0], [0.0], [0.0]], [[1.0], [0.99], [0.8], [0.1]]])
+    committee = FixedCommittee(variance_like)
+    top = QueryByCommittee("variance").select(committee, points, 2, key=jax.random.key(0))
+    spread = QueryByCommittee("variance", batch=Spread(length=0.1)).select(committee, points, 2,
+                                                                           key=jax.random.key(0))
+    assert sorted(top.tolist()) == [0, 1]
+    assert sorted(spread.tolist()) == [0, 2]
+
+
+def test_spread_returns_k_distinct_indices_even_when_scores_collapse():
+    committee = FixedCommittee(np.stack([np.zeros((50, 1)), np.ones((50, 1))]))
+    picked = QueryByCommittee("variance", batch=Spread(length=5.0)).select(
+        committee, candidates(50), 12, key=jax.random.key(1))
+    assert len(set(picked.tolist())) == 12
+
+
+def test_spread_rejects_a_non_positive_length():
+    with pytest.raises(ValueError, match="length"):
+        Spread(length=0.0)
