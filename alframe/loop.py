@@ -41,6 +41,10 @@ from alframe.store import RunStore
 from alframe.strategies.base import Strategy
 
 
+class LoopError(RuntimeError):
+    """The loop cannot go on: every run failed, or a checkpoint belongs to another run."""
+
+
 @dataclass(frozen=True)
 class Candidates:
     """How candidates are drawn each round.
@@ -94,7 +98,7 @@ def _load_checkpoint(path: Path, digest: str) -> _Checkpoint | None:
     with open(path, "rb") as f:
         saved_digest, checkpoint = pickle.load(f)
     if saved_digest != digest:
-        raise RuntimeError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
+        raise LoopError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
     return checkpoint
 
 
@@ -192,7 +196,7 @@ class ActiveLearningLoop:
     def _fit_and_choose(self, committee, runs: "_History", x_test, y_test, round_index) -> _Checkpoint:
         n_runs = len(runs.ok)
         if not runs.ok.any():
-            raise RuntimeError(
+            raise LoopError(
                 f"all {n_runs} runs so far failed; the committee has nothing to learn from "
                 f"(first error: {runs.error[0]!r})"
             )
@@ -294,7 +298,7 @@ class ActiveLearningLoop:
         x = self.oracle.space.draw(self.test_size, seed=self.test_seed, method="uniform")
         outcome = self.oracle.run(x)
         if not outcome.ok.any():
-            raise RuntimeError(f"every test-set run failed (first error: {outcome.error[0]!r})")
+            raise LoopError(f"every test-set run failed (first error: {outcome.error[0]!r})")
         return x[outcome.ok], outcome.y[outcome.ok]
 
     def _run_and_store(self, store: RunStore, runs: "_History", queries: np.ndarray, round_index: int,
@@ -303,7 +307,7 @@ class ActiveLearningLoop:
             return
         outcome = self.oracle.run(queries)
         if len(outcome) != len(queries):
-            raise RuntimeError(f"oracle returned {len(outcome)} results for {len(queries)} queries")
+            raise LoopError(f"oracle returned {len(outcome)} results for {len(queries)} queries")
         store.append_runs(queries, outcome, round_index=round_index)
         runs.extend(queries, outcome)
         bar.update(len(queries))

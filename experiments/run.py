@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alframe import plots
-from alframe.loop import ActiveLearningLoop
+from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.store import StoreMismatchError
 
 log = logging.getLogger("alframe")
@@ -82,7 +82,7 @@ def main(cfg: DictConfig) -> float:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
         final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
-    except (ConfigError, StoreMismatchError, ValueError) as exc:
+    except (ConfigError, StoreMismatchError, LoopError, ValueError) as exc:
         print(f"alframe: error: {exc}", file=sys.stderr)
         sys.exit(2)
     return final.get(cfg.target_metric, float("nan"))

@@ -17,7 +17,7 @@ import xarray as xr
 import zarr
 
 from alframe.learners import MLPCommittee
-from alframe.loop import ActiveLearningLoop, Candidates
+from alframe.loop import ActiveLearningLoop, Candidates, LoopError
 from alframe.oracle import FunctionOracle, Outcome, OutputSpec
 from alframe.store import StoreMismatchError
 from alframe.strategies import QueryByCommittee, RandomSampling, committee_variance
@@ -213,7 +213,7 @@ class FailAfterFirstCall:
 
 
 def test_when_every_run_fails_the_loop_says_so(tmp_path):
-    with pytest.raises(RuntimeError, match="all 10 runs so far failed.*boom"):
+    with pytest.raises(LoopError, match="all 10 runs so far failed.*boom"):
         make_loop(oracle=FailAfterFirstCall()).run(tmp_path / "run.zarr")
 
 
@@ -221,7 +221,7 @@ def test_when_every_test_run_fails_the_loop_says_so(tmp_path):
     def always_fails(x):
         raise FloatingPointError("no convergence")
 
-    with pytest.raises(RuntimeError, match="every test-set run failed.*FloatingPointError: no convergence"):
+    with pytest.raises(LoopError, match="every test-set run failed.*FloatingPointError: no convergence"):
         make_loop(oracle=make_oracle(always_fails)).run(tmp_path / "run.zarr")
 
 

@@ -1,10 +1,10 @@
 """Per-round cost of the active learning loop, and JIT compilations after the first round.
 
-    python -m experiments.bench.round_cost [--labeled 1000] [--rounds 20] [--out results/bench/round_cost.json]
+    python -m experiments.bench.round_cost [--learner mlp|mlp_fast] [--labeled 1000] [--rounds 20] [--out FILE.json]
 
 Runs the rounds of a committee-variance loop on the 1-D potential as the loop does them
 (warm-started fit, test-set score, candidate draw, top-k selection) with the default
-committee of conf/learner/mlp.yaml, starting from `labeled` simulations, and reports the
+committee of a conf/learner/ preset, starting from `labeled` simulations, and reports the
 median time of each part and the number of XLA compilations after round 1.
 """
 
@@ -42,9 +42,9 @@ class CompileCounter:
             self.count += 1
 
 
-def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_size: int) -> dict:
+def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_size: int, learner: str) -> dict:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}"])
+        cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}", f"learner={learner}"])
     oracle = instantiate(cfg.simulator)
     committee = instantiate(cfg.learner)
     strategy = QueryByCommittee("variance")
@@ -83,6 +83,7 @@ def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_siz
         "batch_size": batch_size,
         "candidate_pool": pool_size,
         "test_size": test_size,
+        "learner": learner,
         "committee": {k: OmegaConf.to_container(cfg.learner)[k] for k in ("members", "hidden", "batch_size", "steps_warm")},
         "median_ms": {k: 1e3 * float(np.median(v)) for k, v in parts.items()},
         "compilations_after_round_1": compiles_after_first,
@@ -96,9 +97,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--test-size", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=Path("results/bench/round_cost.json"))
+    parser.add_argument("--learner", default="mlp", help="a preset of conf/learner/ (mlp, mlp_fast)")
+    parser.add_argument("--out", type=Path, default=None, help="default: results/bench/round_cost_LEARNER.json")
     args = parser.parse_args()
-    result = measure(args.labeled, args.rounds, args.batch_size, args.pool, args.test_size)
+    args.out = args.out or Path(f"results/bench/round_cost_{args.learner}.json")
+    result = measure(args.labeled, args.rounds, args.batch_size, args.pool, args.test_size, args.learner)
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
                          "load_average": os.getloadavg()}
     print(f"per round at {args.labeled} labelled points ({args.rounds} rounds, median):")
