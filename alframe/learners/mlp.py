@@ -131,25 +131,13 @@ def _compiled(arch: _Architecture):
         return jax.vmap(one_member)(params, opt_state, jax.random.split(key, arch.members))
 
     @jax.jit
-    def training_error(params, x_buf, y_buf, n):
-        """Error of the committee mean on the first n buffer rows: (n_outputs,) squared error
-        in standardised units for regression, (1,) cross-entropy for classification."""
-        out = jax.vmap(lambda p: nnx.merge(graphdef, p)(x_buf))(params)
-        mask = (jnp.arange(x_buf.shape[0]) < n)[:, None]
-        if arch.classification:
-            probs = jax.nn.softmax(out, axis=-1).mean(axis=0)
-            picked = jnp.take_along_axis(probs, y_buf.astype(jnp.int32), axis=1)
-            return (jnp.sum(-jnp.log(picked + 1e-12) * mask, axis=0) / n).reshape(1)
-        return jnp.sum((out.mean(axis=0) - y_buf) ** 2 * mask, axis=0) / n
-
-    @jax.jit
     def predict(params, x, x_mean, x_scale, y_mean, y_scale):
         """x (bucket, n_inputs) raw -> (members, bucket, n_outputs) in output units."""
         z = (x - x_mean) / x_scale
         out = jax.vmap(lambda p: nnx.merge(graphdef, p)(z))(params)
         return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
 
-    return init, train, training_error, predict
+    return init, train, predict
 
 
 def _bucket(n: int, minimum: int = 64) -> int:
@@ -172,10 +160,9 @@ class MLPCommittee:
         steps_first: optimisation steps of a fit from scratch.
         steps_warm: steps of a warm-started fit (when `warm_start` and already fitted).
         warm_start: continue from the current parameters on refit.
-        restart_growth: whenever the training set has grown by this factor since the last
-            restart, also fit from scratch (with `steps_first`) and keep whichever of the fresh
-            and the warm-started committee fits the training data better; warm starts alone
-            get stuck in the basin the first few points led to. None never restarts.
+        restart_growth: refit from scratch (with `steps_first`) whenever the training set has
+            grown by this factor since the last fit from scratch; warm starts alone get stuck
+            in the basin found on the first few points. None never restarts.
         bootstrap: each member trains on its own bootstrap resample of the data.
         capacity: rows of the training buffer; set it to the budget so nothing recompiles.
             A larger data set doubles it (one recompilation, with a warning).
@@ -252,60 +239,49 @@ class MLPCommittee:
             raise ValueError(f"class labels must be integers in [0, {self.n_classes}), got values {np.unique(y)[:10]}")
         n = len(x)
         arch = self._architecture(x.shape[1], y.shape[1])
-        init, train, training_error, _ = _compiled(arch)
+        init, train, _ = _compiled(arch)
         key_init, key_train = jax.random.split(key)
 
-        can_warm = self.warm_start and self.state is not None
-        if can_warm and x.shape[1] != self.state.x_mean.shape[0]:
-            raise ValueError(f"fit got {x.shape[1]} inputs, the committee was fitted on {self.state.x_mean.shape[0]}")
-        restart = can_warm and (
-            self.restart_growth is not None and n >= self.restart_growth * self.state.n_at_cold_fit
+        warm = (
+            self.warm_start
+            and self.state is not None
+            and (self.restart_growth is None or n < self.restart_growth * self.state.n_at_cold_fit)
         )
-        capacity = self.capacity if self.state is None else self.state.capacity
+        if warm and x.shape[1] != self.state.x_mean.shape[0]:
+            raise ValueError(f"fit got {x.shape[1]} inputs, the committee was fitted on {self.state.x_mean.shape[0]}")
+        if warm:
+            prior = self.state
+            # numpy, not jax: a jax operand would compile the scaling anew for every n.
+            x_mean, x_scale, y_mean, y_scale = (
+                np.asarray(a) for a in (prior.x_mean, prior.x_scale, prior.y_mean, prior.y_scale)
+            )
+            params, opt_state, capacity = prior.params, prior.opt_state, prior.capacity
+        else:
+            x_mean, x_scale = x.mean(0), x.std(0) + 1e-6
+            if classification:
+                y_mean, y_scale = np.zeros(1, np.float32), np.ones(1, np.float32)
+            else:
+                y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
+            params, opt_state = init(key_init)
+            capacity = self.capacity if self.state is None else self.state.capacity
         if n > capacity:
-            capacity = _bucket(n)
+            new_capacity = _bucket(n)
             warnings.warn(
-                f"training set of {n} exceeds the committee capacity {self.capacity}; growing it to "
-                f"{capacity} (one recompilation). Set capacity >= the budget to avoid this.",
+                f"training set of {n} exceeds the committee capacity {capacity}; growing it to "
+                f"{new_capacity} (one recompilation). Set capacity >= the budget to avoid this.",
                 stacklevel=2,
             )
+            capacity = new_capacity
 
-        def train_from(start: _Fitted | None) -> tuple[_Fitted, np.ndarray]:
-            if start is not None:
-                # numpy, not jax: a jax operand would compile the scaling anew for every n.
-                x_mean, x_scale, y_mean, y_scale = (
-                    np.asarray(a) for a in (start.x_mean, start.x_scale, start.y_mean, start.y_scale)
-                )
-                params, opt_state, steps, n_cold = start.params, start.opt_state, self.steps_warm, start.n_at_cold_fit
-            else:
-                x_mean, x_scale = x.mean(0), x.std(0) + 1e-6
-                if classification:
-                    y_mean, y_scale = np.zeros(1, np.float32), np.ones(1, np.float32)
-                else:
-                    y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
-                (params, opt_state), steps, n_cold = init(key_init), self.steps_first, n
-            x_buf = np.zeros((capacity, x.shape[1]), np.float32)
-            y_buf = np.zeros((capacity, y.shape[1]), np.float32)
-            x_buf[:n] = (x - x_mean) / x_scale
-            y_buf[:n] = y if classification else (y - y_mean) / y_scale
-            params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps), key_train)
-            error = np.asarray(training_error(params, x_buf, y_buf, jnp.int32(n)))
-            if not classification:
-                error = error * np.asarray(y_scale) ** 2  # back to output units, comparable across scalings
-            fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
-                             jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_cold)
-            return fitted, error
-
-        if can_warm and not restart:
-            fitted, _ = train_from(self.state)
-        elif restart:
-            # A fresh start escapes the basin the first few points led to, but it is not always
-            # better yet: keep whichever fits the training data better, and count the restart.
-            cold, cold_error = train_from(None)
-            warm, warm_error = train_from(self.state)
-            fitted = cold if cold_error.sum() <= warm_error.sum() else warm._replace(n_at_cold_fit=n)
-        else:
-            fitted, _ = train_from(None)
+        x_buf = np.zeros((capacity, x.shape[1]), np.float32)
+        y_buf = np.zeros((capacity, y.shape[1]), np.float32)
+        x_buf[:n] = (x - x_mean) / x_scale
+        y_buf[:n] = y if classification else (y - y_mean) / y_scale
+        steps = self.steps_warm if warm else self.steps_first
+        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps), key_train)
+        n_at_cold_fit = self.state.n_at_cold_fit if warm else n
+        fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
+                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_at_cold_fit)
         return dataclasses.replace(self, state=fitted)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
@@ -318,7 +294,7 @@ class MLPCommittee:
         n = len(x)
         n_outputs = s.y_mean.shape[0]
         arch = self._architecture(x.shape[1], n_outputs)
-        _, _, _, predict = _compiled(arch)
+        _, _, predict = _compiled(arch)
         padded = np.zeros((_bucket(n), x.shape[1]), np.float32)
         padded[:n] = x
         out = predict(s.params, padded, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
