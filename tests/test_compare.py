@@ -102,7 +102,7 @@ def test_a_real_sweep_end_to_end(tmp_path):
     assert "ratio_vs_passive" in verdict.stdout
     records = json.loads((sweep / "summary.json").read_text())
     assert {"target", "strategy", "median_simulations", "ratio_vs_passive", "p_value"} <= set(records[0])
-    assert {r["strategy"] for r in records} == {"qbc", "random"}
+    assert {r["strategy"] for r in records} == {"qbc_spread", "random"}
     comp = xr.open_zarr(sweep / "comparison.zarr")
     assert {"strategy", "seed", "n_labeled"} <= set(comp.dims)
     assert comp.sizes["seed"] == 2
