@@ -38,7 +38,7 @@ from alframe.metrics import classification_metrics, regression_metrics
 from alframe.oracle import Oracle, Outcome
 from alframe.space import DrawMethod
 from alframe.store import RunStore
-from alframe.strategies.base import Strategy
+from alframe.strategies.base import Strategy, not_pending
 
 
 class LoopError(RuntimeError):
@@ -122,10 +122,6 @@ class _History:
         self.y = np.concatenate([self.y, outcome.y])
         self.ok = np.concatenate([self.ok, outcome.ok])
         self.error = np.concatenate([self.error, outcome.error])
-
-
-def _row_keys(x: np.ndarray) -> set[bytes]:
-    return {np.asarray(row, dtype=np.float64).tobytes() for row in x}
 
 
 @dataclass
@@ -213,9 +209,7 @@ class ActiveLearningLoop:
         start = time.perf_counter()
         if k > 0 and not self._target_met(metrics):
             candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_runs)
-            seen = _row_keys(runs.x)
-            fresh = np.array([row.tobytes() not in seen for row in np.asarray(candidates, np.float64)], bool)
-            candidates = candidates[fresh]
+            candidates = candidates[not_pending(candidates, runs.x)]  # never rerun a finished input
             k = min(k, len(candidates))
             plan = candidates[self.strategy.select(committee, candidates, k, key=select_key)]
         metrics["select_s"] = time.perf_counter() - start

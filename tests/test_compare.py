@@ -87,14 +87,18 @@ def test_compare_refuses_an_empty_directory(tmp_path, capsys):
     assert "no run.zarr" in capsys.readouterr().err
 
 
-def test_a_real_sweep_end_to_end(tmp_path):
-    sweep = tmp_path / "sweep"
+def run_sweep(sweep: Path, *overrides: str) -> None:
+    """A tiny `experiments.run -m` sweep into `sweep`; fails the test if it fails."""
     run = subprocess.run(
-        [sys.executable, "-m", "experiments.run", "-m", "experiment=potential1d_compare", "seed=0,1", *TINY,
-         f"hydra.sweep.dir={sweep}"],
+        [sys.executable, "-m", "experiments.run", "-m", *overrides, *TINY, f"hydra.sweep.dir={sweep}"],
         cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=400,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_real_sweep_end_to_end(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_sweep(sweep, "experiment=potential1d_compare", "seed=0,1")
     assert len(list(sweep.rglob("run.zarr"))) == 4
     verdict = subprocess.run([sys.executable, "-m", "experiments.compare", str(sweep)], cwd=REPO,
                              capture_output=True, text=True, timeout=300)
@@ -114,12 +118,7 @@ def test_a_real_sweep_end_to_end(tmp_path):
                     reason="hydra-submitit-launcher is not installed (the slurm or test extra)")
 def test_the_submitit_launcher_runs_a_sweep_locally(tmp_path):
     sweep = tmp_path / "sweep"
-    run = subprocess.run(
-        [sys.executable, "-m", "experiments.run", "-m", "hydra/launcher=local_processes", "seed=0", *TINY,
-         f"hydra.sweep.dir={sweep}"],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=400,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_sweep(sweep, "hydra/launcher=local_processes", "seed=0")
     (store,) = sweep.rglob("run.zarr")
     ds = xr.open_zarr(store)
     assert ds.sizes["sample"] == 30
