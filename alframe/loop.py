@@ -140,6 +140,8 @@ class ActiveLearningLoop:
         candidates: how candidates are drawn each round.
         test_size: held-out test points, drawn once with `test_seed` (so every seed and
             strategy is scored on the same test set) and not charged to the budget.
+        test_set: a given held-out set (x (n, dim), y (n, n_outputs) or labels (n,)) used
+            instead of drawing one, e.g. labelled models kept out of a pool.
         seed: the one seed every random choice derives from.
         target: stop early once the test metric `target_metric` reaches this value.
         target_metric: a metric name ("mse" by default; "f1" or "accuracy" stop when >=).
@@ -157,6 +159,7 @@ class ActiveLearningLoop:
     candidates: Candidates = Candidates()
     test_size: int = 2000
     test_seed: int = 20190101
+    test_set: tuple[np.ndarray, np.ndarray] | None = None
     seed: int = 0
     target: float | None = None
     target_metric: str = "mse"
@@ -228,6 +231,9 @@ class ActiveLearningLoop:
         loop_settings = {name: repr(getattr(self, name)) for name in (
             "seed", "budget", "batch_size", "n_initial", "initial_method", "candidates", "test_size",
             "test_seed", "target", "target_metric")}
+        if self.test_set is not None:
+            loop_settings["test_set"] = hashlib.blake2b(
+                b"".join(np.ascontiguousarray(a).tobytes() for a in self.test_set), digest_size=16).hexdigest()
         digest = _config_digest({"config": config, "loop": loop_settings})
         space, outputs = self.oracle.space, self.oracle.outputs
         store = RunStore.open(
@@ -289,6 +295,14 @@ class ActiveLearningLoop:
         return store.read()
 
     def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.test_set is not None:
+            x, y = (np.asarray(a) for a in self.test_set)
+            if len(x) != len(y) or x.ndim != 2 or x.shape[1] != self.oracle.space.dim:
+                raise LoopError(f"test_set must be x (n, {self.oracle.space.dim}) and y (n, ...), "
+                                f"got x {x.shape} and y {y.shape}")
+            if y.ndim == 1:
+                y = y[:, None]
+            return x, y
         x = self.oracle.space.draw(self.test_size, seed=self.test_seed, method="uniform")
         outcome = self.oracle.run(x)
         if not outcome.ok.any():

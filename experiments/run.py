@@ -57,6 +57,7 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
         initial_method=cfg.initial_method,
         test_size=cfg.test_size,
         test_seed=cfg.test_seed,
+        test_set=build(cfg, "test_set") if cfg.get("test_set") is not None else None,
         seed=cfg.seed,
         target=cfg.target,
         target_metric=cfg.target_metric,

@@ -441,3 +441,19 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     # Only the interrupted round and the ones after it were simulated again.
     np.testing.assert_array_equal(loop.oracle.all_queries(), reference["x"].values[40:])
     assert not checkpoint_of(path).exists()
+
+
+def test_a_given_test_set_is_used_instead_of_drawing_one(tmp_path):
+    rng = np.random.default_rng(5)
+    x_test = rng.uniform(-1, 1, size=(37, 2))
+    y_test = np.asarray(target_fn(x_test)).reshape(len(x_test), -1)
+    oracle = RecordingOracle(make_oracle())
+    data = make_loop(oracle=oracle, budget=30, test_set=(x_test, y_test[:, 0])).run(tmp_path / "run.zarr")
+    np.testing.assert_array_equal(data["x_test"].values, x_test)
+    np.testing.assert_allclose(data["y_test"].values, y_test)
+    assert sum(len(q) for q in oracle.completed) == 30  # no simulation spent on a test set
+
+
+def test_a_test_set_of_the_wrong_shape_is_refused(tmp_path):
+    with pytest.raises(LoopError, match=r"test_set must be x \(n, 2\)"):
+        make_loop(budget=30, test_set=(np.zeros((5, 3)), np.zeros(5))).run(tmp_path / "run.zarr")
