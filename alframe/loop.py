@@ -23,6 +23,7 @@ import os
 import pickle
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 import alframe
+from alframe.dispatch import run_batch, run_together
 from alframe.learners.base import Committee
 from alframe.metrics import classification_metrics, regression_metrics
 from alframe.oracle import Oracle, Outcome
@@ -66,6 +68,32 @@ class Candidates:
     def draw(self, space, *, seed: int, n_runs: int) -> np.ndarray:
         """Candidates (size, dim) for a loop that has made `n_runs` runs."""
         return space.draw(self.size, seed=seed, method=self.method, offset=n_runs)
+
+
+def score_committee(committee: Committee, x_test: np.ndarray, y_test: np.ndarray, *,
+                    classification: bool) -> dict[str, float]:
+    """Test metrics of the committee on x_test (m, dim) against y_test (m, n_outputs)."""
+    members = np.asarray(committee.predict_members(x_test))
+    if classification:
+        return classification_metrics(y_test, members)
+    return regression_metrics(y_test, members)
+
+
+def draw_test_set(oracle: Oracle, size: int, seed: int,
+                  given: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out set: `given` (checked and made 2-D), or `size` uniform draws run on the
+    oracle with `seed` (failed runs dropped). Returns x (m, dim), y (m, n_outputs)."""
+    if given is not None:
+        x, y = (np.asarray(a) for a in given)
+        if len(x) != len(y) or x.ndim != 2 or x.shape[1] != oracle.space.dim:
+            raise LoopError(f"test_set must be x (n, {oracle.space.dim}) and y (n, ...), "
+                            f"got x {x.shape} and y {y.shape}")
+        return x, (y[:, None] if y.ndim == 1 else y)
+    x = oracle.space.draw(size, seed=seed, method="uniform")
+    outcome = oracle.run(x)
+    if not outcome.ok.any():
+        raise LoopError(f"every test-set run failed (first error: {outcome.error[0]!r})")
+    return x[outcome.ok], outcome.y[outcome.ok]
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,9 @@ class ActiveLearningLoop:
         seed: the one seed every random choice derives from.
         target: stop early once the test metric `target_metric` reaches this value.
         target_metric: a metric name ("mse" by default; "f1" or "accuracy" stop when >=).
+        executor: runs each batch's simulations, one task per query, in parallel (see
+            `alframe.executors`); None runs the batch as one vectorised `oracle.run` here.
+        retries: further tries for a run that fails before it is recorded as failed.
         progress: show a progress bar.
         label: progress bar label.
     """
@@ -163,10 +194,14 @@ class ActiveLearningLoop:
     seed: int = 0
     target: float | None = None
     target_metric: str = "mse"
+    executor: Executor | None = None
+    retries: int = 0
     progress: bool = True
     label: str = "alframe"
 
     def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
         for name in ("budget", "batch_size", "test_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -178,10 +213,7 @@ class ActiveLearningLoop:
     # -- the pieces ---------------------------------------------------------------------
 
     def _score(self, committee: Committee, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
-        members = np.asarray(committee.predict_members(x_test))
-        if self._classification:
-            return classification_metrics(y_test, members)
-        return regression_metrics(y_test, members)
+        return score_committee(committee, x_test, y_test, classification=self._classification)
 
     def _target_met(self, metrics: Mapping[str, float]) -> bool:
         if self.target is None:
@@ -214,7 +246,8 @@ class ActiveLearningLoop:
             candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_runs)
             candidates = candidates[not_pending(candidates, runs.x)]  # never rerun a finished input
             k = min(k, len(candidates))
-            plan = candidates[self.strategy.select(committee, candidates, k, key=select_key)]
+            plan = candidates[self.strategy.select(committee, candidates, k, key=select_key,
+                                                   failed=runs.x[~runs.ok])]
         metrics["select_s"] = time.perf_counter() - start
         return _Checkpoint(round_index, committee, metrics, plan, n_runs)
 
@@ -230,7 +263,7 @@ class ActiveLearningLoop:
         config = dict(config or {})
         loop_settings = {name: repr(getattr(self, name)) for name in (
             "seed", "budget", "batch_size", "n_initial", "initial_method", "candidates", "test_size",
-            "test_seed", "target", "target_metric")}
+            "test_seed", "target", "target_metric", "retries")}
         if self.test_set is not None:
             loop_settings["test_set"] = hashlib.blake2b(
                 b"".join(np.ascontiguousarray(a).tobytes() for a in self.test_set), digest_size=16).hexdigest()
@@ -295,27 +328,19 @@ class ActiveLearningLoop:
         return store.read()
 
     def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.test_set is not None:
-            x, y = (np.asarray(a) for a in self.test_set)
-            if len(x) != len(y) or x.ndim != 2 or x.shape[1] != self.oracle.space.dim:
-                raise LoopError(f"test_set must be x (n, {self.oracle.space.dim}) and y (n, ...), "
-                                f"got x {x.shape} and y {y.shape}")
-            if y.ndim == 1:
-                y = y[:, None]
-            return x, y
-        x = self.oracle.space.draw(self.test_size, seed=self.test_seed, method="uniform")
-        outcome = self.oracle.run(x)
-        if not outcome.ok.any():
-            raise LoopError(f"every test-set run failed (first error: {outcome.error[0]!r})")
-        return x[outcome.ok], outcome.y[outcome.ok]
+        return draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set)
 
     def _run_and_store(self, store: RunStore, runs: "_History", queries: np.ndarray, round_index: int,
                        bar) -> None:
         if len(queries) == 0:
             return
-        outcome = self.oracle.run(queries)
-        if len(outcome) != len(queries):
-            raise LoopError(f"oracle returned {len(outcome)} results for {len(queries)} queries")
+        if self.executor is None:
+            try:
+                outcome = run_together(self.oracle, queries, retries=self.retries)
+            except ValueError as exc:
+                raise LoopError(str(exc)) from None
+        else:
+            outcome = run_batch(self.executor, self.oracle, queries, retries=self.retries)
         store.append_runs(queries, outcome, round_index=round_index)
         runs.extend(queries, outcome)
         bar.update(len(queries))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +112,37 @@ def write_zarr(ds: xr.Dataset, path: str | Path, **kwargs: Any) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ZarrUserWarning, message="Consolidated metadata")
         ds.to_zarr(path, consolidated=True, **kwargs)
+
+
+def read_run(path: str | Path, *, tries: int = 20, wait_s: float = 0.05) -> xr.Dataset:
+    """Read a store, even one a running loop is writing to: its last committed state, loaded.
+
+    Each variable is read on its own and cut to the committed sizes, so a reader never sees
+    half an append (plain `xr.open_zarr` can, while a write is under way). A read that meets
+    a chunk being rewritten is tried again, up to `tries` times.
+    """
+    path = Path(path)
+    for attempt in range(tries):
+        commit = _read_commit(path)
+        if commit is None:
+            raise FileNotFoundError(f"{path} holds no committed alframe run store")
+        sizes = commit["sizes"]
+        try:
+            group = zarr.open_group(path, mode="r", use_consolidated=False)
+            variables = {}
+            for name in commit["variables"]:
+                array = group[name]
+                dims = tuple(array.metadata.dimension_names or ())
+                region = tuple(slice(0, sizes.get(d, n)) for d, n in zip(dims, array.shape))
+                variables[name] = (dims, array[region] if region else array[()])
+            attrs = dict(group.attrs)
+            coords = {d: variables.pop(d) for d in list(variables) if variables[d][0] == (d,)}
+            return xr.Dataset(variables, coords=coords, attrs=attrs)
+        except (KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(wait_s)
+    raise AssertionError("unreachable")
 
 
 class RunStore:

@@ -30,6 +30,7 @@ from scipy.stats import wilcoxon
 
 from alframe import plots
 from alframe.metrics import classification_metrics, regression_metrics, simulations_to_reach
+from alframe.store import read_run
 from alframe.store import write_zarr
 
 LOWER_IS_BETTER = {"mse", "rmse", "mae", "max_abs_error", "log_loss"}
@@ -47,7 +48,7 @@ def load_runs(sweep_dir: Path) -> dict[tuple[str, int], xr.Dataset]:
     runs: dict[tuple[str, int], xr.Dataset] = {}
     where: dict[tuple[str, int], Path] = {}
     for path in paths:
-        ds = xr.open_zarr(path).load()
+        ds = read_run(path)
         config = json.loads(ds.attrs.get("config", "{}"))
         key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
         if "stop_reason" not in ds.attrs:

@@ -11,6 +11,7 @@ resumes an interrupted run from its store.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -21,7 +22,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import alframe
 from alframe import plots
+from alframe.asynchronous import AsyncActiveLearningLoop
+from alframe.cache import CachedOracle
+from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.store import StoreMismatchError
 
@@ -41,18 +46,30 @@ def build(cfg: DictConfig, key: str):
         raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
 
 
-def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
-    """Build the pieces named by `cfg`, run the loop into `out_dir`, draw its plots."""
-    for name in ("budget", "batch_size", "n_initial", "test_size"):
+def build_oracle(cfg: DictConfig):
+    """The simulator node, behind a result cache when `cache` names a directory."""
+    oracle = build(cfg, "simulator")
+    if cfg.get("cache") is None:
+        return oracle
+    settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
+    # Simulator settings and code version: change either and no old result is reused.
+    version = f"{settings}|alframe {alframe.__version__}"
+    return CachedOracle(oracle, Path(cfg.cache).expanduser().resolve(), version)
+
+
+def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | AsyncActiveLearningLoop:
+    """The loop `cfg` describes: batch-synchronous, or asynchronous when `cfg.asynchronous`."""
+    for name in ("budget", "batch_size", "n_initial", "test_size", "in_flight", "refit_every"):
         if not isinstance(cfg[name], int) or cfg[name] < 1:
             raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
-    loop = ActiveLearningLoop(
-        oracle=build(cfg, "simulator"),
+    if not isinstance(cfg.retries, int) or cfg.retries < 0:
+        raise ConfigError(f"retries must be >= 0, got {cfg.retries!r}")
+    common = dict(
+        oracle=build_oracle(cfg),
         committee=build(cfg, "learner"),
         strategy=build(cfg, "strategy"),
         candidates=build(cfg, "candidates"),
         budget=cfg.budget,
-        batch_size=cfg.batch_size,
         n_initial=cfg.n_initial,
         initial_method=cfg.initial_method,
         test_size=cfg.test_size,
@@ -61,12 +78,32 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
         seed=cfg.seed,
         target=cfg.target,
         target_metric=cfg.target_metric,
+        retries=cfg.retries,
         progress=cfg.progress,
         label=f"{strategy_name} seed={cfg.seed}",
     )
+    executor = build(cfg, "executor")
+    if cfg.asynchronous:
+        return AsyncActiveLearningLoop(executor=executor, in_flight=cfg.in_flight, refit_every=cfg.refit_every,
+                                       **common)
+    # A sequential executor would run a batch query by query; one vectorised call is faster.
+    parallel = None if isinstance(executor, SequentialExecutor) else executor
+    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, **common)
+
+
+def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
+    """Build the pieces named by `cfg`, run the loop into `out_dir`, draw its plots."""
+    loop = build_loop(cfg, strategy_name=strategy_name)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["strategy_name"] = strategy_name
-    ds = loop.run(out_dir / "run.zarr", config=config)
+    # How the runs are executed does not change what they compute: a run may resume on another executor.
+    for name in ("executor", "progress"):
+        config.pop(name, None)
+    try:
+        ds = loop.run(out_dir / "run.zarr", config=config)
+    finally:
+        if isinstance(loop, AsyncActiveLearningLoop) or loop.executor is not None:
+            loop.executor.shutdown(wait=False, cancel_futures=True)
     label = f"{strategy_name}, seed {cfg.seed}"
     curve = plots.learning_curves({label: ds}, out_dir / "learning_curve.png")
     points = plots.queried_points({label: ds}, out_dir / "queried_points.png")

@@ -4,3 +4,6 @@ from alframe.learners.base import Committee, predict_mean
 from alframe.learners.mlp import MLPCommittee
 
 __all__ = ["Committee", "MLPCommittee", "predict_mean"]
+from alframe.learners.sklearn import BaggedCommittee, EnsembleCommittee  # noqa: E402
+
+__all__ += ["BaggedCommittee", "EnsembleCommittee"]

@@ -52,8 +52,6 @@ class _Architecture:
     members: int
     classification: bool
     batch_size: int
-    learning_rate: float
-    final_learning_rate: float
     weight_decay: float
     bootstrap: bool
 
@@ -99,8 +97,11 @@ def _compiled(arch: _Architecture):
         return params, jax.vmap(tx.init)(params)
 
     @jax.jit
-    def train(params, opt_state, x_buf, y_buf, n, steps, key):
-        """x_buf (capacity, n_inputs), y_buf (capacity, n_outputs); rows >= n are ignored."""
+    def train(params, opt_state, x_buf, y_buf, n, steps, peak_lr, final_lr, key):
+        """x_buf (capacity, n_inputs), y_buf (capacity, n_outputs); rows >= n are ignored.
+
+        n, steps and the learning rates are traced: changing them compiles nothing.
+        """
         capacity = x_buf.shape[0]
 
         def one_member(p, o, k):
@@ -120,7 +121,7 @@ def _compiled(arch: _Architecture):
                 updates, o = tx.update(loss_grad, o, p)
                 # Cosine decay within each fit: warm starts resume at full rate, then settle.
                 frac = i.astype(jnp.float32) / decay_steps
-                lr = arch.final_learning_rate + 0.5 * (arch.learning_rate - arch.final_learning_rate) * (
+                lr = final_lr + 0.5 * (peak_lr - final_lr) * (
                     1.0 + jnp.cos(jnp.pi * frac)
                 )
                 p = optax.apply_updates(p, jax.tree.map(lambda u: -lr * u, updates))
@@ -154,7 +155,10 @@ class MLPCommittee:
         activation: tanh, relu, gelu or silu.
         task: "regression" or "classification".
         n_classes: number of classes (classification only).
-        learning_rate, final_learning_rate: cosine schedule within each fit.
+        learning_rate, final_learning_rate: cosine schedule within a fit from scratch.
+        warm_learning_rate: where a warm-started fit's cosine schedule starts (it ends at
+            `final_learning_rate` too); lower than `learning_rate` so that a refit does not
+            throw the committee out of the minimum it is in.
         weight_decay: decoupled weight decay (0 for none).
         batch_size: minibatch size per member and step.
         steps_first: optimisation steps of a fit from scratch.
@@ -178,6 +182,7 @@ class MLPCommittee:
     n_classes: int | None = None
     learning_rate: float = 3e-3
     final_learning_rate: float = 3e-4
+    warm_learning_rate: float = 3e-3
     weight_decay: float = 0.0
     batch_size: int = 128
     steps_first: int = 5000
@@ -215,8 +220,6 @@ class MLPCommittee:
             members=self.members,
             classification=self.task == "classification",
             batch_size=self.batch_size,
-            learning_rate=float(self.learning_rate),
-            final_learning_rate=float(self.final_learning_rate),
             weight_decay=float(self.weight_decay),
             bootstrap=self.bootstrap,
         )
@@ -278,7 +281,9 @@ class MLPCommittee:
         x_buf[:n] = (x - x_mean) / x_scale
         y_buf[:n] = y if classification else (y - y_mean) / y_scale
         steps = self.steps_warm if warm else self.steps_first
-        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps), key_train)
+        peak_lr = self.warm_learning_rate if warm else self.learning_rate
+        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps),
+                                  jnp.float32(peak_lr), jnp.float32(self.final_learning_rate), key_train)
         n_at_cold_fit = self.state.n_at_cold_fit if warm else n
         fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
                          jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_at_cold_fit)

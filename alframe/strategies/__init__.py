@@ -2,6 +2,7 @@
 
 from alframe.strategies.base import Strategy
 from alframe.strategies.committee import QueryByCommittee, Spread, TopK, top_k
+from alframe.strategies.faults import AvoidFailures
 from alframe.strategies.passive import RandomSampling
 from alframe.strategies.scores import (
     SCORES,
@@ -12,6 +13,7 @@ from alframe.strategies.scores import (
 )
 
 __all__ = [
+    "AvoidFailures",
     "SCORES",
     "QueryByCommittee",
     "RandomSampling",

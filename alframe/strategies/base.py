@@ -20,11 +20,13 @@ class Strategy(Protocol):
         *,
         key: jax.Array,
         pending: np.ndarray | None = None,
+        failed: np.ndarray | None = None,
     ) -> np.ndarray:
         """Pick `k` distinct rows of `candidates` (n, dim); return their indices, shape (k,).
 
         `pending` (m, dim) holds queries already submitted but not finished: a strategy must
-        not propose them again.
+        not propose them again. `failed` (f, dim) holds the inputs of runs that failed, for
+        strategies that steer clear of them (see `AvoidFailures`); others ignore it.
         """
         ...
 
@@ -34,7 +36,7 @@ def not_pending(candidates: np.ndarray, pending: np.ndarray | None) -> np.ndarra
     if pending is None or len(pending) == 0:
         return np.ones(len(candidates), dtype=bool)
     taken = {np.asarray(row, dtype=np.float64).tobytes() for row in pending}
-    return np.array([np.asarray(row, dtype=np.float64).tobytes() not in taken for row in candidates])
+    return np.array([np.asarray(row, dtype=np.float64).tobytes() not in taken for row in candidates], dtype=bool)
 
 
 def check_k(k: int, n_available: int) -> None:

@@ -25,7 +25,8 @@ def top_k(scores: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
 class TopK:
     """Batch rule: the `k` highest scores."""
 
-    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
+    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array,
+                 near: np.ndarray | None = None) -> np.ndarray:
         return top_k(scores, k, key=key)
 
 
@@ -35,7 +36,8 @@ class Spread:
 
     After each pick, every score is multiplied by 1 - exp(-d^2 / (2 length^2)), d being the
     distance to the pick in candidate coordinates scaled to the unit cube. Plain top-k piles
-    a batch onto one peak of disagreement; this spreads it over several.
+    a batch onto one peak of disagreement; this spreads it over several. Points `near` (the
+    runs still in flight) discount their neighbourhoods the same way before the first pick.
 
     Args:
         length: the discount's range, as a fraction of each input's candidate range.
@@ -47,19 +49,27 @@ class Spread:
         if not self.length > 0:
             raise ValueError(f"Spread length must be > 0, got {self.length}")
 
-    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
+    def __call__(self, scores: np.ndarray, candidates: np.ndarray, k: int, *, key: jax.Array,
+                 near: np.ndarray | None = None) -> np.ndarray:
         lo, hi = candidates.min(axis=0), candidates.max(axis=0)
-        unit = (candidates - lo) / np.where(hi > lo, hi - lo, 1.0)
+        width = np.where(hi > lo, hi - lo, 1.0)
+        unit = (candidates - lo) / width
         tie_break = np.asarray(jax.random.uniform(key, scores.shape)) * 1e-9
         remaining = np.where(np.isfinite(scores), np.maximum(scores, 0.0) + tie_break, -np.inf)
+        for point in () if near is None else (np.asarray(near, dtype=np.float64) - lo) / width:
+            remaining = self._discount(remaining, unit, point)
         picked = []
         for _ in range(k):
             i = int(np.argmax(remaining))
             picked.append(i)
-            d2 = np.sum((unit - unit[i]) ** 2, axis=1)
-            remaining = remaining * (1.0 - np.exp(-d2 / (2 * self.length**2)))
+            remaining = self._discount(remaining, unit, unit[i])
             remaining[picked] = -np.inf
         return np.array(picked, dtype=np.int64)
+
+
+    def _discount(self, scores: np.ndarray, unit: np.ndarray, point: np.ndarray) -> np.ndarray:
+        factor = 1.0 - np.exp(-np.sum((unit - point) ** 2, axis=1) / (2 * self.length**2))
+        return np.where(np.isfinite(scores), scores * factor, scores)
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,8 @@ class QueryByCommittee:
         return np.asarray(get_score(self.score)(jnp.asarray(committee.predict_members(candidates))))
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None) -> np.ndarray:
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
         available = not_pending(candidates, pending)
         check_k(k, int(available.sum()))
         scores = np.where(available, self.scores(committee, candidates), -np.inf)
-        return self.batch(scores, np.asarray(candidates, dtype=np.float64), k, key=key)
+        return self.batch(scores, np.asarray(candidates, dtype=np.float64), k, key=key, near=pending)

@@ -21,7 +21,7 @@ class RandomSampling:
     """
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None) -> np.ndarray:
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
         available = np.flatnonzero(not_pending(candidates, pending))
         check_k(k, len(available))
         order = np.asarray(jax.random.permutation(key, len(available)))

@@ -1,0 +1,290 @@
+"""The asynchronous loop: W simulations always in flight, each result used as it arrives.
+
+A batch-synchronous loop waits for the slowest run of every batch, and its workers idle
+while the committee trains. Here, whenever a run finishes it is recorded at once, a new
+query takes its place straight away (chosen by the newest committee, with every pending
+point excluded and, for batch rules that spread, discounted around), and the committee is
+refitted in a background thread after every `refit_every` results.
+
+Every finished run is appended to the store before anything else can lose it; the
+in-flight queries and the newest committee are checkpointed beside the store, so a driver
+killed at any moment resumes with the same command: recorded runs are neither lost nor
+repeated, and the runs that were in flight are submitted again (an `alframe.cache`
+wrapper makes those free if they had finished unrecorded).
+
+With several workers the order in which results arrive varies from run to run, so only a
+`SequentialExecutor` run is reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+import alframe
+from alframe.dispatch import Attempt, outcome_of, submit, with_tries
+from alframe.executors import SequentialExecutor
+from alframe.learners.base import Committee
+from alframe.loop import (Candidates, LoopError, _config_digest, _History, _save_atomically, draw_test_set,
+                          score_committee)
+from alframe.oracle import Oracle, concat_outcomes
+from alframe.space import DrawMethod
+from alframe.store import RunStore
+from alframe.strategies.base import Strategy, not_pending
+
+_SELECT_STREAM = 1_000_003  # keeps selection keys apart from fit keys
+
+
+def _load(path: Path, digest: str) -> Any:
+    """What `_save_atomically((digest, obj), path)` saved, or None without a file."""
+    if not path.exists():
+        return None
+    with open(path, "rb") as f:
+        saved_digest, obj = pickle.load(f)
+    if saved_digest != digest:
+        raise LoopError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
+    return obj
+
+
+@dataclass
+class AsyncActiveLearningLoop:
+    """Active learning with `in_flight` simulations running at all times.
+
+    Args:
+        oracle, committee, strategy, budget, n_initial, initial_method, candidates, test_size,
+        test_seed, test_set, seed, target, target_metric, retries, progress, label: as for
+            `alframe.loop.ActiveLearningLoop`.
+        executor: runs the simulations, one task per query (`alframe.executors`); its
+            workers should number at least `in_flight`.
+        in_flight: W, the simulations kept running at once.
+        refit_every: refit the committee after this many new results (1: after every one).
+        fit_in_background: train in a thread while simulations go on being submitted and
+            recorded; False trains in the driver (reproducible with a `SequentialExecutor`,
+            but workers that finish during a fit wait for it).
+    """
+
+    oracle: Oracle
+    committee: Committee
+    strategy: Strategy
+    executor: Executor = field(default_factory=SequentialExecutor)
+    in_flight: int = 4
+    refit_every: int = 1
+    fit_in_background: bool = True
+    budget: int = 300
+    n_initial: int = 20
+    initial_method: DrawMethod = "sobol"
+    candidates: Candidates = Candidates()
+    test_size: int = 2000
+    test_seed: int = 20190101
+    test_set: tuple[np.ndarray, np.ndarray] | None = None
+    seed: int = 0
+    target: float | None = None
+    target_metric: str = "mse"
+    retries: int = 0
+    progress: bool = True
+    label: str = "alframe async"
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "in_flight", "refit_every", "test_size", "n_initial"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+        self.n_initial = min(self.n_initial, self.budget)
+        self._classification = self.oracle.outputs.task == "classification"
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _target_met(self, metrics: Mapping[str, float]) -> bool:
+        if self.target is None:
+            return False
+        value = metrics[self.target_metric]
+        return value >= self.target if self.target_metric in ("accuracy", "f1") else value <= self.target
+
+    def _fit(self, committee: Committee, x: np.ndarray, y: np.ndarray, fit_index: int, n_runs: int,
+             x_test: np.ndarray, y_test: np.ndarray) -> tuple[Committee, dict[str, float]]:
+        start = time.perf_counter()
+        committee = committee.fit(x, y, key=jax.random.fold_in(jax.random.key(self.seed), fit_index))
+        jax.block_until_ready(committee.predict_members(x_test[:1]))
+        fit_s = time.perf_counter() - start
+        metrics = {"round": fit_index, "n_runs": n_runs, "n_labeled": len(x),
+                   **score_committee(committee, x_test, y_test, classification=self._classification),
+                   "fit_s": fit_s}
+        return committee, metrics
+
+    def _choose(self, committee: Committee, runs: _History, pending: np.ndarray, k: int,
+                n_submitted: int) -> np.ndarray:
+        candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_submitted)
+        candidates = candidates[not_pending(candidates, runs.x) & not_pending(candidates, pending)]
+        k = min(k, len(candidates))
+        if k == 0:
+            return candidates[:0]
+        key = jax.random.fold_in(jax.random.key(self.seed), _SELECT_STREAM + n_submitted)
+        return candidates[self.strategy.select(committee, candidates, k, key=key, pending=pending,
+                                               failed=runs.x[~runs.ok])]
+
+    def _finish_fit(self, fitting: Future, store: RunStore, tasks: dict, fits: int, select_s: float,
+                    target_reached: bool, bar) -> tuple[Committee, int, bool]:
+        committee, metrics = fitting.result()
+        _save_atomically((self._digest, committee), self._committee_path)
+        metrics["select_s"] = select_s
+        metrics["in_flight"] = len(tasks)
+        store.append_round(metrics)
+        bar.set_postfix({"fit": fits + 1, self.target_metric: f"{metrics[self.target_metric]:.3g}"}, refresh=False)
+        return committee, fits + 1, target_reached or self._target_met(metrics)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Run (or resume) the loop into the zarr store at `path`; returns the finished store."""
+        path = Path(path)
+        config = dict(config or {})
+        settings = {name: repr(getattr(self, name)) for name in (
+            "seed", "budget", "n_initial", "initial_method", "candidates", "test_size", "test_seed", "target",
+            "target_metric", "retries", "in_flight", "refit_every")}  # not the executor: a run may resume on another
+        digest = _config_digest({"config": config, "loop": settings, "asynchronous": True})
+        space, outputs = self.oracle.space, self.oracle.outputs
+        store = RunStore.open(
+            path, input_names=space.names, output_names=outputs.names,
+            attrs={"config": json.dumps(config, sort_keys=True, default=str), "config_digest": digest,
+                   "seed": self.seed, "alframe_version": alframe.__version__, "task": outputs.task,
+                   "budget": self.budget, "in_flight": self.in_flight, "refit_every": self.refit_every,
+                   "label": self.label, **({"classes": list(outputs.classes)} if outputs.classes else {})},
+        )
+        # Two checkpoints: the in-flight queries (small, rewritten whenever they change) and
+        # the newest committee (rewritten only after a fit).
+        checkpoint_path = path.with_name(path.name + ".resume.pkl")
+        committee_path = path.with_name(path.name + ".committee.pkl")
+        self._digest, self._committee_path = digest, committee_path
+        in_flight = _load(checkpoint_path, digest) if store.exists else None
+        committee = _load(committee_path, digest) if store.exists else None
+        data = store.read()
+        if "stop_reason" in data.attrs:
+            return data
+        if "x_test" not in data:
+            x_test, y_test = draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set)
+            store.write_test_set(x_test, y_test)
+        else:
+            x_test, y_test = data["x_test"].values, data["y_test"].values
+
+        runs = _History.from_store(data, space.dim, outputs.dim)
+        fits = data.sizes.get("round", 0)
+        resubmit = np.empty((0, space.dim)) if in_flight is None else in_flight
+        resubmit = resubmit[not_pending(resubmit, runs.x)] if len(runs.ok) else resubmit
+        design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
+
+        tasks: dict[Future, Attempt] = {}
+        origin: dict[int, int] = {}  # id(attempt) -> the fit whose committee chose it
+        recorded_since_fit = 0
+        fitting: Future | None = None
+        select_s = 0.0
+        trainer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-fit")
+                   if self.fit_in_background else SequentialExecutor())
+        stop_reason = None
+        target_reached = False
+        bar = tqdm(total=self.budget, initial=len(runs.ok), desc=self.label, unit="sim",
+                   disable=not self.progress, dynamic_ncols=True)
+
+        def pending() -> np.ndarray:
+            return np.array([a.query for a in tasks.values()]).reshape(-1, space.dim)
+
+        def save() -> None:
+            _save_atomically((digest, pending()), checkpoint_path)
+
+        def launch(queries: np.ndarray, chosen_by: int) -> None:
+            for q in queries:
+                future, attempt = submit(self.executor, self.oracle, q)
+                tasks[future] = attempt
+                origin[id(attempt)] = chosen_by
+
+        try:
+            while True:
+                # 1. Start a fit when enough new results are in and none is running (in the
+                #    foreground it is done before the next choice, so that choice sees every result).
+                ready_to_fit = len(runs.ok) >= self.n_initial and runs.ok.any()
+                due = recorded_since_fit >= self.refit_every or committee is None or (
+                    not tasks and recorded_since_fit > 0)
+                if fitting is None and ready_to_fit and due:
+                    base = self.committee if committee is None else committee
+                    fitting = trainer.submit(self._fit, base, runs.x[runs.ok], runs.y[runs.ok], fits + 1,
+                                             len(runs.ok), x_test, y_test)
+                    recorded_since_fit = 0
+                    if fitting.done():
+                        committee, fits, target_reached = self._finish_fit(fitting, store, tasks, fits, select_s,
+                                                                           target_reached, bar)
+                        fitting, select_s = None, 0.0
+                        save()
+                elif len(runs.ok) >= self.n_initial and not runs.ok.any() and not tasks:
+                    raise LoopError(f"all {len(runs.ok)} runs so far failed; the committee has nothing to "
+                                    f"learn from (first error: {runs.error[0]!r})")
+
+                # 2. Keep W in flight.
+                free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
+                if free > 0 and not target_reached:
+                    if len(resubmit):
+                        launch(resubmit[:free], fits)
+                        resubmit = resubmit[free:]
+                    elif len(runs.ok) + len(tasks) < self.n_initial:
+                        fresh = design[not_pending(design, runs.x) & not_pending(design, pending())]
+                        launch(fresh[:free], 0)
+                    elif committee is not None:
+                        start = time.perf_counter()
+                        launch(self._choose(committee, runs, pending(), free, len(runs.ok) + len(tasks)), fits)
+                        select_s += time.perf_counter() - start
+                    save()
+
+                if not tasks and fitting is None:
+                    if target_reached:
+                        stop_reason = f"target {self.target_metric} {self.target} reached"
+                    elif len(runs.ok) >= self.budget:
+                        stop_reason = "budget spent"
+                    else:
+                        stop_reason = "no candidates left"
+                    break
+
+                # 3. Wait for a result or the fit.
+                done, _ = wait([*tasks, *([fitting] if fitting else [])], return_when=FIRST_COMPLETED)
+                if fitting is not None and fitting in done:
+                    done.discard(fitting)
+                    committee, fits, target_reached = self._finish_fit(fitting, store, tasks, fits, select_s,
+                                                                       target_reached, bar)
+                    fitting, select_s = None, 0.0
+                    save()
+                finished, rounds = [], []
+                for future in [f for f in tasks if f in done]:  # in submission order: reproducible
+                    attempt = tasks.pop(future)
+                    outcome = outcome_of(future, attempt, outputs.dim)
+                    if not outcome.ok[0] and attempt.tries <= self.retries:
+                        again, retry = submit(self.executor, self.oracle, attempt.query, attempt.tries + 1)
+                        tasks[again] = retry
+                        origin[id(retry)] = origin.pop(id(attempt), fits)
+                        continue
+                    finished.append((attempt.query, with_tries(outcome, attempt.tries)))
+                    rounds.append(origin.pop(id(attempt), fits))
+                if finished:
+                    queries = np.array([q for q, _ in finished])
+                    outcome = concat_outcomes([o for _, o in finished], outputs.dim)
+                    for r in sorted(set(rounds)):
+                        rows = np.array(rounds) == r
+                        store.append_runs(queries[rows], type(outcome)(*(a[rows] for a in outcome)), round_index=r)
+                    runs.extend(queries, outcome)
+                    recorded_since_fit += len(finished)
+                    bar.update(len(finished))
+                    save()
+            store.update_attrs(stop_reason=stop_reason)
+        finally:
+            bar.close()
+            trainer.shutdown(wait=True)
+        checkpoint_path.unlink(missing_ok=True)
+        committee_path.unlink(missing_ok=True)
+        return store.read()

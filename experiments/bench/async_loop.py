@@ -1,0 +1,230 @@
+"""The asynchronous loop against the batch-synchronous one, on the 1-D potential.
+
+    python -m experiments.bench.async_loop utilisation [--workers 8] [--sleep 0.5] [--budget 200]
+    python -m experiments.bench.async_loop efficiency [--seeds 4] [--budget 500] [--in-flight 8]
+
+utilisation: every run sleeps `--sleep` seconds (a stand-in for a long simulation) on
+`--workers` spawned workers. Worker utilisation = time spent in simulations / (workers x wall
+time), for the asynchronous loop (W = workers in flight, refit in the background) and the
+batch-synchronous loop (batches of `workers`, each waiting for its slowest run and for the fit).
+
+efficiency: committee-chosen runs with W in flight against W = 1, both refitting after every
+result, on a deterministic executor that returns results first in, first out with W - 1 runs
+always pending (what W equally long simulations do). Reports the simulations each needs to
+reach a set of test MSEs.
+
+Both write JSON (and a plot) under results/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import threading
+import time
+from collections import deque
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from alframe.asynchronous import AsyncActiveLearningLoop  # noqa: E402
+from alframe.executors import ProcessWorkers  # noqa: E402
+from alframe.learners import MLPCommittee  # noqa: E402
+from alframe.loop import ActiveLearningLoop, Candidates, draw_test_set  # noqa: E402
+from alframe.metrics import simulations_to_reach  # noqa: E402
+from alframe.oracle import Outcome  # noqa: E402
+from alframe.strategies import QueryByCommittee, Spread  # noqa: E402
+from simulators.potential1d import make_oracle  # noqa: E402
+
+OUT = Path("results/bench")
+
+
+@dataclass(frozen=True)
+class Sleeping:
+    """An oracle that takes `seconds` per run before answering; picklable for workers."""
+
+    inner: object
+    seconds: float
+
+    @property
+    def space(self):
+        return self.inner.space
+
+    @property
+    def outputs(self):
+        return self.inner.outputs
+
+    def run(self, queries):
+        time.sleep(self.seconds * len(queries))
+        out = self.inner.run(queries)
+        return Outcome(out.y, out.ok, out.error, out.cost_s + self.seconds)
+
+
+class FirstInFirstOut(Executor):
+    """Runs each task at once but holds its result until `pending` later tasks were submitted:
+    the completion order of `pending + 1` equally long simulations, without the waiting.
+    When submissions stop, held results are released one by one, oldest first."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+        self._held: deque[tuple[Future, object]] = deque()
+        self._lock = threading.Lock()
+        self._last_submit = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        result = fn(*args, **kwargs)
+        with self._lock:
+            self._held.append((future, result))
+            self._last_submit = time.monotonic()
+            while len(self._held) > self.pending:
+                done, value = self._held.popleft()
+                done.set_result(value)
+        return future
+
+    def _drain(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                idle = time.monotonic() - self._last_submit > 1.0
+                if idle and self._held:
+                    done, value = self._held.popleft()
+                    done.set_result(value)
+                    self._last_submit = time.monotonic()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stop.set()
+
+
+def _committee(budget: int, **overrides) -> MLPCommittee:
+    settings = dict(capacity=budget, steps_first=10000, final_learning_rate=1e-5, warm_learning_rate=1e-3)
+    settings.update(overrides)
+    return MLPCommittee(**settings)
+
+
+def utilisation(args) -> dict:
+    oracle = make_oracle()
+    x_test, y_test = draw_test_set(oracle, 2000, 20190101)
+    slow = Sleeping(oracle, args.sleep)
+    committee = _committee(args.budget, steps_warm=args.steps_warm)
+    # Compile training and prediction once, outside the timings.
+    committee.fit(x_test[:50], y_test[:50], key=__import__("jax").random.key(0)).predict_members(x_test)
+    strategy = QueryByCommittee(batch=Spread())
+    common = dict(oracle=slow, committee=committee, strategy=strategy, budget=args.budget, n_initial=args.workers,
+                  test_set=(x_test, y_test), candidates=Candidates(2000), progress=True, seed=0)
+    results = {}
+    for mode in ("asynchronous", "batch-synchronous"):
+        executor = ProcessWorkers(args.workers)
+        list(executor.map(time.sleep, [0.0] * args.workers))  # workers up before the clock starts
+        path = Path(args.out) / f"utilisation_{mode}.zarr"
+        shutil.rmtree(path, ignore_errors=True)
+        if mode == "asynchronous":
+            loop = AsyncActiveLearningLoop(executor=executor, in_flight=args.workers, refit_every=args.refit_every,
+                                           label=mode, **common)
+        else:
+            loop = ActiveLearningLoop(executor=executor, batch_size=args.workers, label=mode, **common)
+        start = time.perf_counter()
+        data = loop.run(path)
+        wall = time.perf_counter() - start
+        executor.shutdown()
+        busy = float(data["cost_s"].sum())
+        results[mode] = {"wall_s": wall, "busy_s": busy, "utilisation": busy / (args.workers * wall),
+                         "fits": int(data.sizes["round"]), "final_mse": float(data["mse"].values[-1]),
+                         "mean_fit_s": float(data["fit_s"].mean())}
+        print(f"{mode}: wall {wall:.1f} s, utilisation {results[mode]['utilisation']:.1%}, "
+              f"{results[mode]['fits']} fits, final MSE {results[mode]['final_mse']:.3g}", flush=True)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    modes = list(results)
+    ax.bar(modes, [100 * results[m]["utilisation"] for m in modes], color=["tab:blue", "tab:gray"])
+    ax.axhline(90, color="k", ls="--", lw=1, label="90 %")
+    ax.set_ylabel("worker utilisation (%)")
+    ax.set_title(f"{args.workers} workers, {args.sleep} s per simulation, budget {args.budget}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(Path(args.out) / "async_utilisation.png", dpi=120)
+    return results
+
+
+def efficiency(args) -> dict:
+    oracle = make_oracle()
+    x_test, y_test = draw_test_set(oracle, 2000, 20190101)
+    strategy = QueryByCommittee(batch=Spread())
+    curves: dict[int, list] = {1: [], args.in_flight: []}
+    for seed in range(args.seeds):
+        for w in curves:
+            path = Path(args.out) / f"efficiency_w{w}_seed{seed}.zarr"
+            shutil.rmtree(path, ignore_errors=True)
+            executor = FirstInFirstOut(pending=w - 1)
+            loop = AsyncActiveLearningLoop(
+                oracle=oracle, committee=_committee(args.budget, steps_warm=args.steps_warm), strategy=strategy,
+                executor=executor, in_flight=w, refit_every=1, fit_in_background=False, budget=args.budget,
+                n_initial=20, test_set=(x_test, y_test), candidates=Candidates(2000), seed=seed,
+                label=f"W={w} seed={seed}")
+            data = loop.run(path)
+            executor.shutdown()
+            curves[w].append((data["n_labeled"].values, data["mse"].values))
+    targets = [3e-2, 1e-2, 5e-3, 3e-3]
+    table = []
+    for target in targets:
+        row = {"target_mse": target}
+        for w, runs in curves.items():
+            needed = [simulations_to_reach(n, m, target) for n, m in runs]
+            needed = [args.budget + 1 if np.isnan(v) else v for v in needed]
+            row[f"W={w}"] = {"median": float(np.median(needed)), "per_seed": [int(v) for v in needed]}
+        row["ratio"] = row[f"W={args.in_flight}"]["median"] / row["W=1"]["median"]
+        table.append(row)
+        print(f"MSE {target:g}: W=1 {row['W=1']['median']:.0f}, W={args.in_flight} "
+              f"{row[f'W={args.in_flight}']['median']:.0f} sims (x{row['ratio']:.2f})", flush=True)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for w, color in zip(curves, ("tab:gray", "tab:blue")):
+        for i, (n, m) in enumerate(curves[w]):
+            ax.loglog(n, m, color=color, alpha=0.6, label=f"W = {w}" if i == 0 else None)
+    ax.set_xlabel("simulations")
+    ax.set_ylabel("test MSE")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(Path(args.out) / "async_efficiency.png", dpi=120)
+    return {"table": table}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    u = sub.add_parser("utilisation")
+    u.add_argument("--workers", type=int, default=8)
+    u.add_argument("--sleep", type=float, default=0.5)
+    u.add_argument("--budget", type=int, default=200)
+    u.add_argument("--refit-every", type=int, default=1)
+    u.add_argument("--steps-warm", type=int, default=300)
+    e = sub.add_parser("efficiency")
+    e.add_argument("--seeds", type=int, default=4)
+    e.add_argument("--budget", type=int, default=500)
+    e.add_argument("--in-flight", type=int, default=8)
+    e.add_argument("--steps-warm", type=int, default=100)
+    for p in (u, e):
+        p.add_argument("--out", default=str(OUT / "async_loop"))
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = utilisation(args) if args.what == "utilisation" else efficiency(args)
+    record = {"what": args.what, "settings": vars(args), "result": result, "bench_wall_s": time.perf_counter() - start,
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}}
+    out = Path(args.out) / f"async_{args.what}.json"
+    out.write_text(json.dumps(record, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
