@@ -207,6 +207,22 @@ class AsyncActiveLearningLoop:
                 tasks[future] = attempt
                 origin[id(attempt)] = chosen_by
 
+        def fill() -> None:
+            nonlocal resubmit, select_s
+            free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
+            if free > 0 and not target_reached:
+                if len(resubmit):
+                    launch(resubmit[:free], fits)
+                    resubmit = resubmit[free:]
+                elif len(runs.ok) + len(tasks) < self.n_initial:
+                    fresh = design[not_pending(design, runs.x) & not_pending(design, pending())]
+                    launch(fresh[:free], 0)
+                elif committee is not None:
+                    start = time.perf_counter()
+                    launch(self._choose(committee, runs, pending(), free, len(runs.ok) + len(tasks)), fits)
+                    select_s += time.perf_counter() - start
+
+
         try:
             while True:
                 # 1. Start a fit when enough new results are in and none is running (in the
@@ -229,19 +245,8 @@ class AsyncActiveLearningLoop:
                                     f"learn from (first error: {runs.error[0]!r})")
 
                 # 2. Keep W in flight.
-                free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
-                if free > 0 and not target_reached:
-                    if len(resubmit):
-                        launch(resubmit[:free], fits)
-                        resubmit = resubmit[free:]
-                    elif len(runs.ok) + len(tasks) < self.n_initial:
-                        fresh = design[not_pending(design, runs.x) & not_pending(design, pending())]
-                        launch(fresh[:free], 0)
-                    elif committee is not None:
-                        start = time.perf_counter()
-                        launch(self._choose(committee, runs, pending(), free, len(runs.ok) + len(tasks)), fits)
-                        select_s += time.perf_counter() - start
-                    save()
+                fill()
+                save()
 
                 if not tasks and fitting is None:
                     if target_reached:
@@ -274,10 +279,15 @@ class AsyncActiveLearningLoop:
                 if finished:
                     queries = np.array([q for q, _ in finished])
                     outcome = concat_outcomes([o for _, o in finished], outputs.dim)
+                    runs.extend(queries, outcome)
+                    if self.fit_in_background:
+                        # Replacements go out before the (slower) store write: no worker waits on
+                        # the disk. Killed in between, the checkpoint still lists these runs as in
+                        # flight, so they are run again rather than lost.
+                        fill()
                     for r in sorted(set(rounds)):
                         rows = np.array(rounds) == r
                         store.append_runs(queries[rows], type(outcome)(*(a[rows] for a in outcome)), round_index=r)
-                    runs.extend(queries, outcome)
                     recorded_since_fit += len(finished)
                     bar.update(len(finished))
                     save()

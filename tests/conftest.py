@@ -34,7 +34,8 @@ def make_oracle(fn=target_fn, **kwargs) -> FunctionOracle:
 
 
 def make_committee(**overrides) -> MLPCommittee:
-    settings = dict(members=3, hidden=(16,), steps_first=200, steps_warm=50, capacity=CAPACITY)
+    settings = dict(members=3, hidden=(16,), steps_first=200, steps_warm=50, capacity=CAPACITY,
+                    final_learning_rate=3e-4, warm_learning_rate=3e-3)  # short fits need the higher rates
     settings.update(overrides)
     return MLPCommittee(**settings)
 

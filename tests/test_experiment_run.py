@@ -130,7 +130,10 @@ BAD = {
     "score": ["strategy.score=bogus"],
     "batch_size": ["batch_size=0"],
     "budget": ["budget=0"],
+    "in_flight": ["asynchronous=true", "in_flight=0"],
 }
+ASYNC = ["executor=process", "executor.workers=2", "executor.timeout_s=120", "asynchronous=true", "in_flight=2",
+         "refit_every=5", "strategy=qbc_avoid_failures", "retries=1"]
 
 
 def launch(out_dir: Path, overrides):
@@ -152,7 +155,8 @@ def finish(proc, timeout=240):
 def cli(tmp_path_factory):
     """Every command-line run of this module, started together (they are independent)."""
     root = tmp_path_factory.mktemp("cli")
-    procs = {"run": launch(root / "run", FAST)}
+    procs = {"run": launch(root / "run", FAST),
+             "async": launch(root / "async", [*FAST, *ASYNC, f"cache={root / 'cache'}"])}
     procs.update({name: launch(root / name, overrides) for name, overrides in BAD.items()})
     results = {name: finish(proc) for name, proc in procs.items()}
     return root, results
@@ -185,6 +189,21 @@ def test_running_the_same_command_again_runs_nothing_new(cli):
     rc, out, err = finish(launch(root / "run", FAST))
     assert rc == 0, err[-3000:]
     xr.testing.assert_identical(xr.open_zarr(store).load(), before)  # timings too: nothing re-ran
+
+
+def test_asynchronous_run_on_worker_processes_with_a_cache(cli):
+    root, results = cli
+    rc, out, err = results["async"]
+    assert rc == 0, err[-3000:]
+    ds = xr.open_zarr(root / "async" / "run.zarr")
+    assert ds.sizes["sample"] == 40 and ds.attrs["stop_reason"] == "budget spent"
+    assert ds.attrs["in_flight"] == 2 and np.all(ds["ok"].values)
+    assert len({row.tobytes() for row in ds["x"].values}) == 40
+    assert len(list((root / "cache").glob("*/*.npy"))) == 40 + 200  # every run and the test set
+
+
+def test_in_flight_zero_fails_with_one_line(cli):
+    check_one_line_error(cli[1]["in_flight"], "in_flight")
 
 
 def check_one_line_error(result, *needles):

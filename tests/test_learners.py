@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from jax import monitoring
 
-from alframe.learners import Committee, predict_mean
+from alframe.learners import Committee, MLPCommittee, predict_mean
 from alframe.learners.mlp import _compiled
 from tests.conftest import make_committee, target_fn
 
@@ -303,4 +303,11 @@ def test_predictions_within_one_bucket_trigger_no_compilation(regressor, compila
     for n in (131, 150, 171, 199):
         np.asarray(regressor.predict_members(X_TEST[:n]))
     assert compilations["n"] == 0
+
+
+
+def test_fits_from_scratch_take_steps_in_proportion_to_the_data():
+    committee = MLPCommittee(steps_first=10000, steps_per_sample=16.0, steps_first_min=2000)
+    assert [committee.cold_steps(n) for n in (20, 125, 160, 320, 640, 5000)] == [2000, 2000, 2560, 5120, 10000, 10000]
+    assert MLPCommittee(steps_first=3000, steps_per_sample=None).cold_steps(20) == 3000
 

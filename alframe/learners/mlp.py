@@ -161,7 +161,10 @@ class MLPCommittee:
             throw the committee out of the minimum it is in.
         weight_decay: decoupled weight decay (0 for none).
         batch_size: minibatch size per member and step.
-        steps_first: optimisation steps of a fit from scratch.
+        steps_first: optimisation steps of a fit from scratch (at most; see the next two).
+        steps_per_sample, steps_first_min: a fit from scratch on n points takes
+            min(steps_first, max(steps_first_min, steps_per_sample * n)) steps: small data sets
+            converge in fewer. None for steps_per_sample: always `steps_first`.
         steps_warm: steps of a warm-started fit (when `warm_start` and already fitted).
         warm_start: continue from the current parameters on refit.
         restart_growth: refit from scratch (with `steps_first`) whenever the training set has
@@ -181,11 +184,13 @@ class MLPCommittee:
     task: Literal["regression", "classification"] = "regression"
     n_classes: int | None = None
     learning_rate: float = 3e-3
-    final_learning_rate: float = 3e-4
-    warm_learning_rate: float = 3e-3
+    final_learning_rate: float = 1e-5
+    warm_learning_rate: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 128
-    steps_first: int = 5000
+    steps_first: int = 10000
+    steps_per_sample: float | None = 16.0
+    steps_first_min: int = 2000
     steps_warm: int = 300
     warm_start: bool = True
     restart_growth: float | None = 2.0
@@ -203,11 +208,13 @@ class MLPCommittee:
             raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
         if self.task == "classification" and (self.n_classes is None or self.n_classes < 2):
             raise ValueError(f"classification needs n_classes >= 2, got {self.n_classes}")
-        for name in ("batch_size", "steps_first", "capacity"):
+        for name in ("batch_size", "steps_first", "steps_first_min", "capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.restart_growth is not None and self.restart_growth <= 1:
             raise ValueError(f"restart_growth must be > 1 or None, got {self.restart_growth}")
+        if self.steps_per_sample is not None and not self.steps_per_sample > 0:
+            raise ValueError(f"steps_per_sample must be > 0 or None, got {self.steps_per_sample}")
         if self.steps_warm < 0:
             raise ValueError(f"steps_warm must be >= 0, got {self.steps_warm}")
 
@@ -223,6 +230,12 @@ class MLPCommittee:
             weight_decay=float(self.weight_decay),
             bootstrap=self.bootstrap,
         )
+
+    def cold_steps(self, n: int) -> int:
+        """Optimisation steps of a fit from scratch on n points."""
+        if self.steps_per_sample is None:
+            return self.steps_first
+        return int(min(self.steps_first, max(self.steps_first_min, round(self.steps_per_sample * n))))
 
     @property
     def is_fitted(self) -> bool:
@@ -280,7 +293,7 @@ class MLPCommittee:
         y_buf = np.zeros((capacity, y.shape[1]), np.float32)
         x_buf[:n] = (x - x_mean) / x_scale
         y_buf[:n] = y if classification else (y - y_mean) / y_scale
-        steps = self.steps_warm if warm else self.steps_first
+        steps = self.steps_warm if warm else self.cold_steps(n)
         peak_lr = self.warm_learning_rate if warm else self.learning_rate
         params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps),
                                   jnp.float32(peak_lr), jnp.float32(self.final_learning_rate), key_train)
