@@ -167,7 +167,7 @@ class MLPCommittee:
             converge in fewer. None for steps_per_sample: always `steps_first`.
         steps_warm: steps of a warm-started fit (when `warm_start` and already fitted).
         warm_start: continue from the current parameters on refit.
-        restart_growth: refit from scratch (with `steps_first`) whenever the training set has
+        restart_growth: refit from scratch (`cold_steps(n)` steps) whenever the training set has
             grown by this factor since the last fit from scratch; warm starts alone get stuck
             in the basin found on the first few points. None never restarts.
         bootstrap: each member trains on its own bootstrap resample of the data.
@@ -193,7 +193,7 @@ class MLPCommittee:
     steps_first_min: int = 2000
     steps_warm: int = 300
     warm_start: bool = True
-    restart_growth: float | None = 2.0
+    restart_growth: float | None = 1.5
     bootstrap: bool = False
     capacity: int = 1024
     state: _Fitted | None = dataclasses.field(default=None, repr=False, compare=False)

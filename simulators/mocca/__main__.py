@@ -1,0 +1,150 @@
+"""Command line of the MOCCA case.
+
+    python -m simulators.mocca predict CATALOG.csv [--fallback] [--out FILE.csv]
+    python -m simulators.mocca baseline [--folds 15] [--fallback] [--out-dir results/mocca]
+    python -m simulators.mocca harris [--classifier gradient_boosting | --all] [--out-dir results/mocca]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from simulators.mocca.baseline import (
+    bar_plot,
+    cross_validate,
+    describe_tree,
+    draw_tree,
+    markdown,
+    shallow_tree,
+    summarise,
+)
+from simulators.mocca.data import MoccaDataError, load_models, read_catalog
+from simulators.mocca.harris import HarrisFormatError
+from simulators.mocca.learners import CLASSIFIERS
+from simulators.mocca.predict import agreement, harris_predictions, predict, talk_table, train
+
+PROG = "python -m simulators.mocca"
+DEFAULT_CLASSIFIER = "gradient_boosting"
+
+
+def _predict(args: argparse.Namespace) -> int:
+    velocity = not args.without_velocity
+    names, x = read_catalog(args.catalog, velocity_dispersion=velocity)
+    committee = train(args.classifier, fallback_only=args.fallback, velocity_dispersion=velocity, seed=args.seed,
+                      models_path=args.models)
+    probability, bhs = predict(committee, x)
+    out = pd.DataFrame({"name": names, "probability": probability, "bhs": bhs})
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        out.to_csv(args.out, index=False)
+        print(f"{len(out)} clusters, {int(bhs.sum())} with a BH subsystem predicted; written to {args.out}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    table = load_models(args.models, fallback_only=args.fallback, relaxation_time=args.relaxation_time)
+    subset = "fallback-enabled models" if args.fallback else "all models"
+    tag = "_fallback" if args.fallback else ""
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{len(table)} {subset}, {int(table.labels.sum())} with a BH subsystem; "
+          f"{args.folds}-fold stratified cross-validation, seed {args.seed}")
+    per_fold = pd.concat([cross_validate(name, table.features, table.labels, n_splits=args.folds, seed=args.seed)
+                          for name in tqdm(args.classifiers, desc="classifiers")])
+    summary = summarise(per_fold)
+    per_fold.to_csv(out_dir / f"cv_folds{tag}.csv", index=False)
+    summary.to_csv(out_dir / f"cv_summary{tag}.csv", index=False)
+    plot = bar_plot(summary, out_dir / f"cv_scores{tag}.png",
+                    title=f"{args.folds}-fold CV, {subset} (n={len(table)})")
+    print("\n" + markdown(summary))
+
+    tree, splits = shallow_tree(table.features, table.labels, table.names, max_depth=args.depth, seed=args.seed)
+    drawing = draw_tree(tree, table.names, out_dir / f"shallow_tree{tag}.png",
+                        title=f"decision tree of depth {args.depth}, {subset}")
+    print(f"\nFirst splits of a depth-{args.depth} decision tree:")
+    for s in splits:
+        print(f"  depth {s.depth}: {s.feature} <= {s.threshold:.4g}  ({s.n_models} models, {s.bhs_fraction:.1%} BHS)")
+    print("\n" + describe_tree(tree, table.names))
+    print(f"written to {out_dir}: cv_folds{tag}.csv, cv_summary{tag}.csv, {plot.name}, {drawing.name}")
+    return 0
+
+
+def _harris(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    classifiers = list(CLASSIFIERS) if args.all else [args.classifier]
+    rows = []
+    for name in tqdm(classifiers, desc="classifiers", disable=len(classifiers) == 1):
+        for velocity in (True, False):
+            table = harris_predictions(name, velocity_dispersion=velocity, seed=args.seed,
+                                       harris_path=args.catalog, models_path=args.models)
+            which = "six features" if velocity else "no velocity dispersion"
+            table.to_csv(out_dir / f"harris_{name}{'' if velocity else '_novelocity'}.csv", index=False)
+            rows.append({"classifier": name, "clusters": which, "n_predicted": len(table), **agreement(table)})
+            if len(classifiers) == 1:
+                print(f"\nHarris clusters, {which} ({len(table)} clusters), classifier {name}; "
+                      "* marks a class that differs from the paper's")
+                print(talk_table(table))
+    summary = pd.DataFrame(rows)
+    summary.to_csv(out_dir / "harris_agreement.csv", index=False)
+    print("\nAgreement with the paper's predictions (share of its clusters given its class):\n")
+    print(markdown(summary))
+    print(f"written to {out_dir}: harris_agreement.csv and harris_<classifier>*.csv")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="MOCCA black-hole-subsystem classification.")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=int, default=0, help="seed of the classifiers (and folds)")
+    common.add_argument("--models", default=None, help="MOCCA table (default: the shared simulations.csv)")
+
+    pr = sub.add_parser("predict", parents=[common], help="predict the clusters of a catalogue CSV")
+    pr.add_argument("catalog", help="CSV with 'Cluster Name' and the six feature columns")
+    pr.add_argument("--fallback", action="store_true", help="train on the fallback-enabled models only")
+    pr.add_argument("--without-velocity", action="store_true",
+                    help="train and predict without the velocity dispersion (for catalogues lacking it)")
+    pr.add_argument("--classifier", choices=list(CLASSIFIERS), default=DEFAULT_CLASSIFIER)
+    pr.add_argument("--out", default=None, help="output CSV (name, probability, bhs); stdout by default")
+    pr.set_defaults(run=_predict)
+
+    ba = sub.add_parser("baseline", parents=[common], help="cross-validated scores and a shallow tree")
+    ba.add_argument("--folds", type=int, default=15)
+    ba.add_argument("--fallback", action="store_true", help="the fallback-enabled models only")
+    ba.add_argument("--classifiers", nargs="+", choices=list(CLASSIFIERS), default=list(CLASSIFIERS))
+    ba.add_argument("--relaxation-time", choices=("harris", "half_mass"), default="harris")
+    ba.add_argument("--depth", type=int, default=2, help="depth of the shallow tree")
+    ba.add_argument("--out-dir", default="results/mocca")
+    ba.set_defaults(run=_baseline)
+
+    ha = sub.add_parser("harris", parents=[common], help="predict the Harris clusters and compare with the paper")
+    ha.add_argument("--classifier", choices=list(CLASSIFIERS), default=DEFAULT_CLASSIFIER)
+    ha.add_argument("--all", action="store_true", help="every classifier (agreement table only)")
+    ha.add_argument("--catalog", default=None, help="Harris mwgc.dat (default: the shared copy)")
+    ha.add_argument("--out-dir", default="results/mocca")
+    ha.set_defaults(run=_harris)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        sys.stderr.close()
+        return 0
+    except (MoccaDataError, HarrisFormatError, ValueError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
