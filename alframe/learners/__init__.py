@@ -7,3 +7,6 @@ __all__ = ["Committee", "MLPCommittee", "predict_mean"]
 from alframe.learners.sklearn import BaggedCommittee, EnsembleCommittee  # noqa: E402
 
 __all__ += ["BaggedCommittee", "EnsembleCommittee"]
+from alframe.learners.cnn import CNNCommittee  # noqa: E402
+
+__all__ += ["CNNCommittee"]
