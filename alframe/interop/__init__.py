@@ -1,0 +1,1 @@
+"""Bridges to other active-learning libraries (optional dependencies, imported on use)."""
