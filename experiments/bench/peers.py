@@ -1,0 +1,836 @@
+"""alframe against its peers (modAL, python-adaptive, emukit) on the same simulations.
+
+    python -m experiments.bench.peers potential1d                     # 8 seeds, budget 1,000
+    python -m experiments.bench.peers mocca --seeds 8 --budget 400
+    python -m experiments.bench.peers potential1d --seeds 2 --tools random modal_gp emukit -- test_size=500
+
+Every tool runs its own loop on the same alframe oracle, from the same initial design (the
+config's `n_initial` Sobol or uniform points for each seed), with the same budget, batch size
+and held-out test set; pool-based tools choose from the same candidate pools alframe draws.
+alframe's tools are Hydra runs (`experiments.run.run` with a strategy preset); a peer's
+learning curve is written into a run store of the same layout (`alframe.store`), so
+
+    python -m experiments.compare OUT/<problem>
+
+reads the peers beside alframe's strategies. Each store's config names the model it scores
+as `learner` (a `_target_` node), so compare's retrain-from-scratch check refits it too.
+
+The peers:
+
+- `modal_committee`: modAL `CommitteeRegressor` of three Gaussian processes that differ by
+  kernel (RBF, Matern 5/2, Matern 3/2), choosing by `max_std_sampling`; on MOCCA a modAL
+  `Committee` of five random forests, each refitted on its own bootstrap resample
+  (`teach(..., bootstrap=True)`), choosing by `vote_entropy_sampling`.
+- `modal_gp`: modAL `ActiveLearner` with one Gaussian process and `max_std_sampling` (on MOCCA,
+  `modal_uncertainty`: one random forest with `uncertainty_sampling`).
+- `emukit`: emukit's `ExperimentalDesignLoop` with `ModelVariance` and its gradient acquisition
+  optimiser over the box, batches by its greedy fantasy (`GreedyBatchPointCalculator`), on a
+  scikit-learn Gaussian process wrapped here (`RefactorisingGP`): emukit 0.5.1's own wrapper
+  sets new training data without refactorising, which breaks batches larger than one.
+- `adaptive`: python-adaptive's `LearnerND` (its default loss) over the box; scored by the
+  linear interpolation of its points, the learner's own model.
+
+modAL 0.4.2.1 fails in `teach()` on scikit-learn >= 1.8 (it passes `force_all_finite` to
+`check_X_y`); `alframe.interop.modal.patch_check_X_y()` renames the argument inside modAL's
+learners module before any modAL loop starts (scikit-learn is neither patched nor pinned).
+
+Writes OUT/<problem>/<tool>/seed=<s>/run.zarr (an interrupted benchmark keeps finished runs
+and restarts unfinished ones), compare's verdict files in OUT/<problem>/, and
+OUT/<problem>.json and OUT/<problem>.md: simulations each tool needs to reach passive's final
+error (median and quartiles over seeds), and wall seconds per round near the full budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "results" / "bench" / "peers"
+
+# The alframe committee the brief's best runs use on the potential (the preset's values, stated
+# here so that a change of preset does not silently change the benchmark).
+POTENTIAL_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
+                     "learner.final_learning_rate=1e-5"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemSpec:
+    """One benchmark problem: its Hydra overrides, its metric and the tools that apply."""
+
+    overrides: tuple[str, ...]
+    metric: str
+    budget: int
+    alframe: dict[str, tuple[str, ...]]  # alframe tool -> Hydra overrides
+    peers: tuple[str, ...]
+
+
+PROBLEMS: dict[str, ProblemSpec] = {
+    "potential1d": ProblemSpec(
+        overrides=(),
+        metric="mse",
+        budget=1000,
+        alframe={
+            "random": ("strategy=random", *POTENTIAL_LEARNER),
+            "sobol": ("strategy=sobol", *POTENTIAL_LEARNER),
+            "qbc_spread": ("strategy=qbc_spread", *POTENTIAL_LEARNER),
+            "qbc_fantasy": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER),
+            "variance_reduction": ("strategy=variance_reduction", *POTENTIAL_LEARNER),
+            "qbc_search": ("strategy=qbc_search", *POTENTIAL_LEARNER),
+            "qbc_kcentre": ("strategy=qbc_kcentre", *POTENTIAL_LEARNER),
+        },
+        peers=("modal_committee", "modal_gp", "emukit", "adaptive"),
+    ),
+    "mocca": ProblemSpec(
+        overrides=("experiment=mocca_bhs",),
+        metric="f1",
+        budget=400,
+        alframe={
+            "random": ("strategy=random",),
+            "qbc_vote_entropy": ("strategy=qbc_vote_entropy",),
+            "qbc_consensus_entropy": ("strategy=qbc_consensus_entropy",),
+            "bald": ("strategy=bald",),
+        },
+        peers=("modal_committee", "modal_uncertainty"),
+    ),
+}
+
+
+def register_alframe_tool(problem: str, name: str, overrides: Sequence[str]) -> None:
+    """Add an alframe tool (a name and its Hydra overrides) to a problem's line-up."""
+    PROBLEMS[problem].alframe[name] = tuple(overrides)
+
+
+# -- models the peers use, as `_target_` nodes (the same node builds the peer's model and
+#    goes into its store as `learner`) ----------------------------------------------------
+
+GP_KERNELS = {
+    "rbf": {"_target_": "sklearn.gaussian_process.kernels.RBF"},
+    "matern52": {"_target_": "sklearn.gaussian_process.kernels.Matern", "nu": 2.5},
+    "matern32": {"_target_": "sklearn.gaussian_process.kernels.Matern", "nu": 1.5},
+}
+
+
+def gp_node(dim: int, kernel: str = "rbf") -> dict[str, Any]:
+    """A scikit-learn Gaussian process: constant x anisotropic `kernel` (rbf, matern52,
+    matern32), normalised targets."""
+    return {
+        "_target_": "sklearn.gaussian_process.GaussianProcessRegressor",
+        "kernel": {
+            "_target_": "sklearn.gaussian_process.kernels.Product",
+            "k1": {"_target_": "sklearn.gaussian_process.kernels.ConstantKernel",
+                   "constant_value": 1.0, "constant_value_bounds": [1e-3, 1e3]},
+            "k2": {**GP_KERNELS[kernel], "length_scale": [1.0] * dim, "length_scale_bounds": [1e-2, 1e2]},
+        },
+        "alpha": 1e-6,
+        "normalize_y": True,
+    }
+
+
+def forest_node(n_estimators: int = 100) -> dict[str, Any]:
+    return {"_target_": "sklearn.ensemble.RandomForestClassifier", "n_estimators": n_estimators, "n_jobs": 1}
+
+
+def build(node: dict[str, Any]) -> Any:
+    """Instantiate a `_target_` node with plain Python containers."""
+    from hydra.utils import instantiate
+
+    return instantiate({**node, "_convert_": "all"})
+
+
+# -- the problem, as every tool sees it ------------------------------------------------------
+
+@dataclasses.dataclass
+class Setting:
+    """One (problem, seed): the oracle, the test set and the loop's settings, from Hydra."""
+
+    cfg: Any
+    oracle: Any
+    x_test: np.ndarray
+    y_test: np.ndarray
+    candidates: Any  # alframe.loop.Candidates
+
+    @property
+    def classification(self) -> bool:
+        return self.oracle.outputs.task == "classification"
+
+
+def compose_config(problem: str, seed: int, budget: int, overrides: Sequence[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=[*PROBLEMS[problem].overrides, f"seed={seed}",
+                                                        f"budget={budget}", "progress=false", *overrides])
+
+
+def make_setting(problem: str, seed: int, budget: int, overrides: Sequence[str]) -> Setting:
+    from hydra.utils import instantiate
+
+    from alframe.loop import draw_test_set
+
+    cfg = compose_config(problem, seed, budget, overrides)
+    oracle = instantiate(cfg.simulator)
+    given = instantiate(cfg.test_set) if cfg.get("test_set") is not None else None
+    x_test, y_test = draw_test_set(oracle, cfg.test_size, cfg.test_seed, given)
+    return Setting(cfg, oracle, x_test, y_test, instantiate(cfg.candidates))
+
+
+# -- recording a peer's run in alframe's store format ---------------------------------------
+
+class Recorder:
+    """Writes one peer run as an alframe run store: runs, per-round metrics, the test set."""
+
+    def __init__(self, path: Path, setting: Setting, tool: str, description: str, learner: dict[str, Any]):
+        from omegaconf import OmegaConf
+
+        import alframe
+        from alframe.store import RunStore
+
+        cfg = setting.cfg
+        self.setting = setting
+        config = {"strategy_name": tool, "tool": description, "learner": learner,
+                  "simulator": OmegaConf.to_container(cfg.simulator, resolve=True),
+                  **{k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                     for k in ("seed", "budget", "batch_size", "n_initial", "initial_method", "candidates",
+                               "test_size", "test_seed", "target_metric")}}
+        outputs = setting.oracle.outputs
+        self.store = RunStore.open(path, input_names=setting.oracle.space.names, output_names=outputs.names,
+                                   attrs={"config": json.dumps(config, sort_keys=True, default=str),
+                                          "seed": int(cfg.seed), "alframe_version": alframe.__version__,
+                                          "task": outputs.task, "budget": int(cfg.budget),
+                                          "batch_size": int(cfg.batch_size), "label": f"{tool} seed={cfg.seed}",
+                                          **({"classes": list(outputs.classes)} if outputs.classes else {})})
+        self.store.write_test_set(setting.x_test, setting.y_test)
+        self.x = np.empty((0, setting.oracle.space.dim))
+        self.ok = np.empty(0, bool)
+        self.rounds = 0
+
+    def run(self, queries: np.ndarray, round_index: int):
+        """Run `queries` (n, dim) on the oracle, store them; return the outcome."""
+        outcome = self.setting.oracle.run(queries)
+        self.store.append_runs(queries, outcome, round_index=round_index)
+        self.x = np.concatenate([self.x, queries])
+        self.ok = np.concatenate([self.ok, outcome.ok])
+        return outcome
+
+    def round(self, members: np.ndarray, fit_s: float, select_s: float) -> dict[str, float]:
+        """Store one round: the model's test metrics from member predictions (members, m, out)."""
+        from alframe.metrics import classification_metrics, regression_metrics
+
+        scores = (classification_metrics(self.setting.y_test, members) if self.setting.classification
+                  else regression_metrics(self.setting.y_test, members))
+        metrics = {"round": self.rounds + 1, "n_runs": len(self.ok), "n_labeled": int(self.ok.sum()),
+                   **scores, "fit_s": fit_s, "select_s": select_s}
+        self.store.append_round(metrics)
+        self.rounds += 1
+        return metrics
+
+    def finish(self, reason: str) -> None:
+        self.store.update_attrs(stop_reason=reason)
+
+
+class Peer(Protocol):
+    """A peer's own loop, driven one batch at a time."""
+
+    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Learn from new runs x (n, dim), y (n, n_outputs) (labels (n, 1) for classification)."""
+
+    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
+        """The next `k` queries (k, dim); pool-based peers pick rows of `candidates` (n, dim)."""
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        """Member predictions (members, m, n_outputs) or probabilities (members, m, n_classes)."""
+
+
+def drive(peer_factory: Callable[[np.ndarray, np.ndarray], Peer], recorder: Recorder, *,
+          progress: bool = False) -> str:
+    """The loop every peer runs: initial design, then fit / score / choose / run until the budget.
+
+    Returns the stop reason. A peer that raises stops the run there; the reason names it.
+    """
+    setting = recorder.setting
+    cfg, oracle = setting.cfg, setting.oracle
+    budget, batch = int(cfg.budget), int(cfg.batch_size)
+    design = oracle.space.draw(min(int(cfg.n_initial), budget), seed=int(cfg.seed), method=cfg.initial_method)
+    outcome = recorder.run(design, 0)
+    bar = tqdm(total=budget, initial=len(design), desc=recorder.store.attrs["label"], disable=not progress)
+    try:
+        start = time.perf_counter()
+        try:
+            peer = peer_factory(design[outcome.ok], outcome.y[outcome.ok])
+        except Exception as exc:  # noqa: BLE001 - a peer's failure is a result too
+            return _failure(exc)
+        fit_s = time.perf_counter() - start
+        round_index = 1
+        while True:
+            members = peer.members(setting.x_test)
+            n_runs = len(recorder.ok)
+            k = min(batch, budget - n_runs)
+            queries, select_s = np.empty((0, oracle.space.dim)), 0.0
+            if k > 0:
+                from alframe.strategies.base import not_pending
+
+                pool = setting.candidates.draw(oracle.space, seed=int(cfg.seed), n_runs=n_runs)
+                pool = pool[not_pending(pool, recorder.x)]
+                start = time.perf_counter()
+                try:
+                    queries = np.asarray(peer.ask(min(k, len(pool)), pool), dtype=np.float64)
+                except Exception as exc:  # noqa: BLE001
+                    recorder.round(members, fit_s, time.perf_counter() - start)
+                    return _failure(exc)
+                select_s = time.perf_counter() - start
+            recorder.round(members, fit_s, select_s)
+            if len(queries) == 0:
+                return "budget spent" if n_runs >= budget else "no candidates left"
+            outcome = recorder.run(queries, round_index)
+            bar.update(len(queries))
+            start = time.perf_counter()
+            try:
+                peer.tell(queries[outcome.ok], outcome.y[outcome.ok])
+            except Exception as exc:  # noqa: BLE001
+                return _failure(exc)
+            fit_s = time.perf_counter() - start
+            round_index += 1
+    finally:
+        bar.close()
+
+
+def _failure(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"peer failed: {type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno})".replace("\n", " ")
+
+
+# -- the peers ---------------------------------------------------------------------------------
+
+def _as_column(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+
+
+def modal_targets(y: np.ndarray, classification: bool) -> np.ndarray:
+    """Outcome values (n, 1) as modAL's learners take them: labels (n,) int or values (n,)."""
+    y = np.asarray(y)
+    return y[:, 0].astype(np.int64) if classification else y[:, 0]
+
+
+def warm_start_kernel(estimator: Any) -> None:
+    """Start a fitted Gaussian process's next hyperparameter search from its last optimum.
+
+    From scratch, scikit-learn's search takes ~10x longer at a thousand points (about 120
+    likelihood evaluations instead of ~13) and ends at the same hyperparameters: without
+    this the GP peers could not run a budget of 1,000 on two cores.
+    """
+    if hasattr(estimator, "kernel_"):
+        estimator.set_params(kernel=estimator.kernel_)
+
+
+class ModalPeer:
+    """A modAL learner or committee: `query` picks from the pool, `teach` refits."""
+
+    def __init__(self, model: Any, *, bootstrap: bool, classes: int | None):
+        self.model, self.bootstrap, self.classes = model, bootstrap, classes
+
+    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
+        if len(x):
+            for learner in getattr(self.model, "learner_list", [self.model]):
+                warm_start_kernel(learner.estimator)
+            self.model.teach(x, modal_targets(y, self.classes is not None), bootstrap=self.bootstrap)
+
+    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
+        picked, _ = self.model.query(candidates, n_instances=k)
+        return candidates[np.asarray(picked).reshape(-1)]
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        learners = getattr(self.model, "learner_list", [self.model])
+        out = []
+        for learner in learners:
+            if self.classes:
+                probs = np.zeros((len(x), self.classes))
+                probs[:, np.asarray(learner.estimator.classes_).astype(np.int64)] = learner.predict_proba(x)
+                out.append(probs)
+            else:
+                out.append(_as_column(learner.predict(x)))
+        return np.stack(out)
+
+
+def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[str, Any], str]:
+    """(factory of the peer from the initial runs, its learner node, a description)."""
+    from modAL.disagreement import max_std_sampling, vote_entropy_sampling
+    from modAL.models import ActiveLearner, Committee, CommitteeRegressor
+    from modAL.uncertainty import uncertainty_sampling
+
+    from alframe.interop.modal import numpy_global_seed, patch_check_X_y
+
+    patch_check_X_y()
+    dim = setting.oracle.space.dim
+    classification = setting.classification
+    n_classes = len(setting.oracle.outputs.classes) if classification else None
+    rng = np.random.default_rng([seed, 8])
+
+    def estimator(node):
+        est = build(node)
+        if "random_state" in est.get_params(deep=False):
+            est.set_params(random_state=int(rng.integers(2**31)))
+        return est
+
+    if tool == "modal_committee":
+        if classification:
+            # Five forests, each refitted on its own bootstrap resample: modAL's bagging.
+            nodes, bootstrap = [forest_node()] * 5, True
+            description = "modAL Committee of 5 random forests (bagging), vote_entropy_sampling"
+        else:
+            # Three GPs that differ by kernel, each fitted on all the data: bootstrap
+            # resamples would hand each GP a third of duplicated points and a worse fit.
+            nodes, bootstrap = [gp_node(dim, k) for k in GP_KERNELS], False
+            description = "modAL CommitteeRegressor of 3 GPs (RBF, Matern 5/2, Matern 3/2), max_std_sampling"
+        learner = {"_target_": "alframe.interop.modal.ModalCommittee", "bootstrap": bootstrap,
+                   "task": setting.oracle.outputs.task, "n_classes": n_classes,
+                   "learners": [{"_target_": "modAL.models.ActiveLearner", "estimator": node} for node in nodes]}
+
+        def factory(x, y):
+            with numpy_global_seed(seed):
+                learners = [ActiveLearner(estimator(node), X_training=x, y_training=modal_targets(y, classification),
+                                          bootstrap_init=bootstrap) for node in nodes]
+            model = (Committee(learners, query_strategy=vote_entropy_sampling) if classification
+                     else CommitteeRegressor(learners, query_strategy=max_std_sampling))
+            return _Seeded(ModalPeer(model, bootstrap=bootstrap, classes=n_classes), seed)
+    elif tool in ("modal_gp", "modal_uncertainty"):
+        node = forest_node() if classification else gp_node(dim)
+        learner = {"_target_": "alframe.learners.BaggedCommittee", "estimator": node, "members": 1,
+                   "bootstrap": False, "task": setting.oracle.outputs.task, "n_classes": n_classes}
+        description = ("modAL ActiveLearner, random forest, uncertainty_sampling" if classification
+                       else "modAL ActiveLearner, GP, max_std_sampling")
+        query = uncertainty_sampling if classification else max_std_sampling
+
+        def factory(x, y):
+            model = ActiveLearner(estimator(node), query_strategy=query, X_training=x,
+                                  y_training=modal_targets(y, classification))
+            return _Seeded(ModalPeer(model, bootstrap=False, classes=n_classes), seed)
+    else:
+        raise ValueError(f"unknown modAL tool {tool!r}")
+    return factory, learner, description
+
+
+class _Seeded:
+    """Runs a peer's calls with numpy's global generator seeded per call (modAL and emukit draw
+    their bootstrap rows, tie breaks and anchor points from it)."""
+
+    def __init__(self, peer: Any, seed: int):
+        self.peer, self.seed, self.calls = peer, seed, 0
+
+    def _call(self, name: str, *args):
+        from alframe.interop.modal import numpy_global_seed
+
+        self.calls += 1
+        with numpy_global_seed(self.seed * 100_003 + self.calls):
+            return getattr(self.peer, name)(*args)
+
+    def tell(self, x, y):
+        return self._call("tell", x, y)
+
+    def ask(self, k, candidates):
+        return self._call("ask", k, candidates)
+
+    def members(self, x):
+        return self.peer.members(x)
+
+
+class RefactorisingGP:
+    """A scikit-learn `GaussianProcessRegressor` as an emukit model (IModel, IDifferentiable).
+
+    `set_data` refactorises with the current hyperparameters (emukit's greedy batches add
+    fantasised points this way); `optimize` refits the hyperparameters, starting from the
+    current ones (see `warm_start_kernel`). The kernel must be ConstantKernel x RBF (the
+    gradients below are for it).
+
+    Args:
+        template: an unfitted GaussianProcessRegressor with that kernel.
+        x, y: initial data, (n, dim) and (n, 1).
+    """
+
+    def __init__(self, template: Any, x: np.ndarray, y: np.ndarray):
+        from sklearn.base import clone
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Product
+
+        kernel = template.kernel
+        if not (isinstance(kernel, Product) and isinstance(kernel.k1, ConstantKernel) and isinstance(kernel.k2, RBF)):
+            raise TypeError(f"RefactorisingGP needs a ConstantKernel * RBF kernel, got {kernel}")
+        self._template = template
+        self._x, self._y = np.asarray(x, np.float64), _as_column(y)
+        self._gp = clone(template).fit(self._x, self._y)
+
+    @property
+    def X(self) -> np.ndarray:
+        return self._x
+
+    @property
+    def Y(self) -> np.ndarray:
+        return self._y
+
+    def set_data(self, X: np.ndarray, Y: np.ndarray) -> None:
+        from sklearn.base import clone
+
+        self._x, self._y = np.asarray(X, np.float64), _as_column(Y)
+        self._gp = clone(self._template).set_params(kernel=self._gp.kernel_, optimizer=None).fit(self._x, self._y)
+
+    def optimize(self) -> None:
+        from sklearn.base import clone
+
+        self._gp = clone(self._template).set_params(kernel=self._gp.kernel_).fit(self._x, self._y)
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance at X (n, dim), each (n, 1)."""
+        mean, std = self._gp.predict(np.asarray(X, np.float64), return_std=True)
+        return mean.reshape(-1, 1), (std**2).reshape(-1, 1)
+
+    def get_prediction_gradients(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients of the mean and the variance at X (n, dim), each (n, dim)."""
+        from scipy.linalg import cho_solve
+
+        gp, X = self._gp, np.asarray(X, np.float64)
+        length = np.broadcast_to(np.asarray(gp.kernel_.k2.length_scale, np.float64), (X.shape[1],))
+        k = gp.kernel_(X, gp.X_train_)  # (n, N)
+        dk = -k[..., None] * (X[:, None, :] - gp.X_train_[None]) / length**2  # (n, N, dim)
+        scale = float(np.ravel(gp._y_train_std)[0])
+        dmean = np.einsum("nid,i->nd", dk, np.ravel(gp.alpha_)) * scale
+        v = cho_solve((gp.L_, True), k.T)  # (N, n)
+        dvar = -2.0 * np.einsum("nid,in->nd", dk, v) * scale**2
+        return dmean, dvar
+
+
+class EmukitPeer:
+    """emukit's ExperimentalDesignLoop (ModelVariance, gradient optimiser, greedy batches)."""
+
+    def __init__(self, setting: Setting, x: np.ndarray, y: np.ndarray, batch_size: int):
+        from emukit.core import ContinuousParameter, ParameterSpace
+        from emukit.experimental_design import ExperimentalDesignLoop
+        from emukit.experimental_design.acquisitions import ModelVariance
+
+        space = setting.oracle.space
+        self.model = RefactorisingGP(build(gp_node(space.dim)), x, y)
+        parameters = [ContinuousParameter(n, lo, hi) for n, lo, hi in zip(space.names, space.lower, space.upper)]
+        self.loop = ExperimentalDesignLoop(ParameterSpace(parameters), self.model,
+                                           acquisition=ModelVariance(self.model), batch_size=batch_size)
+        self.batch_size = batch_size
+
+    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
+        from emukit.core.loop import UserFunctionResult
+
+        if len(x):
+            self.loop.loop_state.update([UserFunctionResult(xi, yi) for xi, yi in zip(x, _as_column(y))])
+            for updater in self.loop.model_updaters:
+                updater.update(self.loop.loop_state)
+
+    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
+        calculator = self.loop.candidate_point_calculator
+        if hasattr(calculator, "batch_size"):
+            calculator.batch_size = k  # the last batch may be smaller
+        return calculator.compute_next_points(self.loop.loop_state)[:k]
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)[0][None]
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearInterpolation:
+    """Piecewise-linear interpolation on the Delaunay triangulation of the data (python-adaptive's
+    model of a LearnerND), nearest neighbour outside the data's hull, as a one-member committee.
+
+    `fit(x, y, key=...)`: x (n, dim), y (n, n_outputs); `predict_members(x)`: (1, m, n_outputs).
+    """
+
+    fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> LinearInterpolation:
+        from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+        from scipy.spatial import QhullError
+
+        x, y = np.asarray(x, np.float64), _as_column(y)
+        nearest = NearestNDInterpolator(x, y)
+        try:
+            linear = LinearNDInterpolator(x, y)
+        except (QhullError, ValueError):
+            linear = None
+        return dataclasses.replace(self, fitted=(linear, nearest))
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        if self.fitted is None:
+            raise RuntimeError("predict_members called on a LinearInterpolation that was never fitted")
+        linear, nearest = self.fitted
+        x = np.asarray(x, np.float64)
+        out = nearest(x) if linear is None else linear(x)
+        out = out.reshape(len(x), -1)
+        missing = ~np.all(np.isfinite(out), axis=1)
+        if missing.any():
+            out[missing] = nearest(x[missing]).reshape(int(missing.sum()), -1)
+        return jnp.asarray(out[None], dtype=jnp.float32)
+
+
+class AdaptivePeer:
+    """python-adaptive's LearnerND over the box, asked for batches, told the results."""
+
+    def __init__(self, setting: Setting, x: np.ndarray, y: np.ndarray):
+        from adaptive import LearnerND
+
+        space = setting.oracle.space
+        self.learner = LearnerND(None, bounds=list(zip(space.lower, space.upper)))
+        self.model = LinearInterpolation()
+        self.tell(x, y)
+
+    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
+        if len(x):
+            self.learner.tell_many([tuple(p) for p in x], [float(v) for v in _as_column(y)[:, 0]])
+        self.model = self.model.fit(self.learner.points, self.learner.values, key=jax.random.key(0))
+
+    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
+        points, _ = self.learner.ask(k)
+        return np.asarray(points, dtype=np.float64).reshape(-1, self.learner.ndim)
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_members(x))
+
+
+def peer_parts(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[str, Any], str]:
+    """(factory of the peer from the initial runs, its learner node, a description)."""
+    dim = setting.oracle.space.dim
+    if tool.startswith("modal_"):
+        return modal_peer(tool, setting, seed)
+    if setting.classification:
+        raise ValueError(f"peer {tool!r} does regression on a box; the problem is a classification pool")
+    if tool == "emukit":
+        learner = {"_target_": "alframe.learners.BaggedCommittee", "estimator": gp_node(dim), "members": 1,
+                   "bootstrap": False, "task": "regression", "n_classes": None}
+        return (lambda x, y: _Seeded(EmukitPeer(setting, x, y, int(setting.cfg.batch_size)), seed), learner,
+                "emukit ExperimentalDesignLoop, ModelVariance, GP (scikit-learn, refactorised)")
+    if tool == "adaptive":
+        return (lambda x, y: AdaptivePeer(setting, x, y), {"_target_": "experiments.bench.peers.LinearInterpolation"},
+                "python-adaptive LearnerND, default loss")
+    raise ValueError(f"unknown peer {tool!r}")
+
+
+# -- one (tool, seed) ----------------------------------------------------------------------------
+
+def run_tool(problem: str, tool: str, seed: int, budget: int, overrides: Sequence[str], out: Path,
+             progress: bool = False) -> dict[str, Any]:
+    """Run one tool on one seed into out/<tool>/seed=<seed>/run.zarr; returns its wall time."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from alframe.store import read_run
+
+    # Early rounds put GP length scales at their bounds; the warning says nothing new then.
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    logging.getLogger("alframe").setLevel(logging.WARNING)
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    run_dir = out / tool / f"seed={seed}"
+    store_path = run_dir / "run.zarr"
+    if store_path.exists():
+        try:
+            if "stop_reason" in read_run(store_path).attrs:
+                return {"tool": tool, "seed": seed, "wall_s": None, "skipped": True}
+        except (FileNotFoundError, KeyError, ValueError):
+            pass
+    spec = PROBLEMS[problem]
+    start = time.perf_counter()
+    if tool in spec.alframe:
+        from experiments.run import run
+
+        cfg = compose_config(problem, seed, budget, [*spec.alframe[tool], *overrides])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run(cfg, run_dir, strategy_name=tool)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a peer's state cannot be resumed: start it again
+        run_dir.mkdir(parents=True)
+        setting = make_setting(problem, seed, budget, overrides)
+        factory, learner, description = peer_parts(tool, setting, seed)
+        recorder = Recorder(store_path, setting, tool, description, learner)
+        recorder.finish(drive(factory, recorder, progress=progress))
+    return {"tool": tool, "seed": seed, "wall_s": time.perf_counter() - start, "skipped": False}
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+
+def round_seconds(ds: xr.Dataset, budget: int, batch_size: int, last: int = 3) -> float:
+    """Median fit + select seconds of the last `last` rounds that chose a batch (n_runs < budget)."""
+    n_runs = ds["n_runs"].values
+    chosen = np.flatnonzero(n_runs < budget)[-last:]
+    if len(chosen) == 0:
+        return float("nan")
+    return float(np.median(ds["fit_s"].values[chosen] + ds["select_s"].values[chosen]))
+
+
+def summarise_tools(sweep_dir: Path, *, metric: str, passive: str = "random") -> dict[str, Any]:
+    """Simulations each tool needs to reach passive's final error, and seconds per round."""
+    from experiments import compare
+
+    runs = compare.load_runs(sweep_dir)
+    comp = compare.combine(runs, [metric])
+    higher = metric not in compare.LOWER_IS_BETTER
+    final = comp[metric].sel(strategy=passive).values[:, -1]
+    target = float(np.nanmedian(final))
+    need = compare.sims_needed(comp, metric, target)
+    budget = int(max(ds.attrs["budget"] for ds in runs.values()))
+    rows = []
+    for tool in comp.strategy.values:
+        values = need.sel(strategy=tool).values
+        censored = np.where(np.isfinite(values), values, budget + 1)
+        tool_runs = [ds for (s, _), ds in runs.items() if s == tool]
+        last = np.array([float(ds[metric].values[-1]) for ds in tool_runs])
+        stops = sorted({str(ds.attrs.get("stop_reason")) for ds in tool_runs})
+        rows.append({
+            "tool": str(tool),
+            "median_simulations": float(np.median(censored)),
+            "q25_simulations": float(np.percentile(censored, 25)),
+            "q75_simulations": float(np.percentile(censored, 75)),
+            "seeds_reached": int(np.isfinite(values).sum()),
+            "seeds": len(values),
+            "ratio_vs_passive": float(np.median(np.where(np.isfinite(need.sel(strategy=passive).values),
+                                                         need.sel(strategy=passive).values, budget + 1))
+                                      / np.median(censored)),
+            f"final_{metric}_median": float(np.median(last)),
+            "seconds_per_round_at_budget": float(np.median([round_seconds(ds, budget, int(ds.attrs["batch_size"]))
+                                                             for ds in tool_runs])),
+            "stop_reasons": stops,
+        })
+    rows.sort(key=lambda r: (r["median_simulations"], r["q75_simulations"]))
+    return {"metric": metric, "higher_is_better": higher, "passive": passive, "target": target,
+            "budget": budget, "seeds": len(comp.seed), "rows": rows}
+
+
+def stopping_points(sweep_dir: Path, *, metric: str, thresholds: Sequence[float] = (1e-3, 3e-4, 1e-4),
+                    patience: int = 2) -> list[dict[str, Any]]:
+    """Where `StopWhenAgreed`'s rule would have stopped each committee run, after the fact.
+
+    The rule is applied to the recorded disagreement on the test set (`mean_variance`) relative
+    to the test outputs' variance, `patience` rounds in a row at or below each threshold.
+    One row per (tool, threshold): median simulations at the stop and median metric there.
+    """
+    from alframe.strategies.stopping import first_stop
+    from experiments import compare
+
+    rows = []
+    by_tool: dict[str, list[xr.Dataset]] = {}
+    for (tool, _), ds in compare.load_runs(sweep_dir).items():
+        if "mean_variance" in ds and float(np.nanmax(ds["mean_variance"].values)) > 0:
+            by_tool.setdefault(tool, []).append(ds)
+    for tool, runs in sorted(by_tool.items()):
+        for threshold in thresholds:
+            stops = []
+            for ds in runs:
+                relative = ds["mean_variance"].values / float(np.var(ds["y_test"].values))
+                i = first_stop(relative, threshold, patience=patience)
+                stops.append((float(ds["n_runs"].values[i]), float(ds[metric].values[i])) if i is not None
+                             else (float("nan"), float("nan")))
+            n, value = np.array(stops).T
+            rows.append({"tool": tool, "threshold": threshold, "stopped": int(np.isfinite(n).sum()),
+                         "seeds": len(runs), "median_simulations_at_stop": float(np.nanmedian(n)) if np.isfinite(n).any()
+                         else float("nan"), f"median_{metric}_at_stop": float(np.nanmedian(value))
+                         if np.isfinite(value).any() else float("nan")})
+    return rows
+
+
+def markdown(summary: dict[str, Any], problem: str) -> str:
+    metric = summary["metric"]
+    title = (f"### {problem}: simulations to reach passive's final {metric} "
+             f"({summary['target']:.3g}; budget {summary['budget']}, {summary['seeds']} seeds)")
+    lines = [title, "",
+             f"| tool | median | q25-q75 | seeds reached | passive / tool | final {metric} | s per round |",
+             "|---|---|---|---|---|---|---|"]
+    budget = summary["budget"]
+    for r in summary["rows"]:
+        median = f"{r['median_simulations']:.0f}" if r["median_simulations"] <= budget else f"> {budget}"
+        q = lambda v: f"{v:.0f}" if v <= budget else f">{budget}"
+        lines.append(f"| {r['tool']} | {median} | {q(r['q25_simulations'])}-{q(r['q75_simulations'])} | "
+                     f"{r['seeds_reached']}/{r['seeds']} | {r['ratio_vs_passive']:.2f} | "
+                     f"{r[f'final_{metric}_median']:.3g} | {r['seconds_per_round_at_budget']:.3g} |")
+    if summary.get("stopping"):
+        lines += ["", ("Stopping on committee agreement (test-set disagreement / output variance, two rounds "
+                       "in a row at or below the threshold), after the fact:"), "",
+                  f"| tool | threshold | runs stopped | median simulations at stop | median {metric} at stop |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['tool']} | {r['threshold']:g} | {r['stopped']}/{r['seeds']} | "
+                  f"{r['median_simulations_at_stop']:.0f} | {r[f'median_{metric}_at_stop']:.3g} |"
+                  for r in summary["stopping"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.bench.peers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("problem", choices=sorted(PROBLEMS))
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=None, help="simulations per run (default: the problem's)")
+    parser.add_argument("--tools", nargs="+", default=None, help="alframe tools and peers (default: all)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (spawned processes)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--retrain", action="store_true", help="also run compare's retrain-from-scratch check")
+    parser.add_argument("--progress", action="store_true", help="a progress bar per peer run")
+    parser.add_argument("--no-summary", action="store_true",
+                        help="only run (e.g. one of several processes filling the same directory)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every tool, e.g. test_size=500")
+    args = parser.parse_intermixed_args(argv)
+    spec = PROBLEMS[args.problem]
+    budget = args.budget or spec.budget
+    tools = args.tools or [*spec.alframe, *spec.peers]
+    unknown = [t for t in tools if t not in spec.alframe and t not in spec.peers]
+    if unknown:
+        print(f"peers: error: unknown tool(s) {unknown} for {args.problem}; "
+              f"choose from {[*spec.alframe, *spec.peers]}", file=sys.stderr)
+        return 2
+    out = (args.out / args.problem).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(t, s) for s in range(args.first_seed, args.first_seed + args.seeds) for t in tools]
+    load_before = os.getloadavg()
+    walls = []
+    if args.jobs <= 1:
+        for tool, seed in tqdm(jobs, desc=f"{args.problem} runs"):
+            walls.append(run_tool(args.problem, tool, seed, budget, args.overrides, out, args.progress))
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(run_tool, args.problem, t, s, budget, args.overrides, out) for t, s in jobs]
+            for future in tqdm(futures, desc=f"{args.problem} runs"):
+                walls.append(future.result())
+
+    if args.no_summary:
+        return 0
+    from experiments import compare
+
+    try:
+        summary = summarise_tools(out, metric=spec.metric)
+    except (compare.SweepError, KeyError) as exc:
+        reason = f"no passive 'random' runs in {out}" if isinstance(exc, KeyError) else str(exc)
+        print(f"peers: error: {reason}", file=sys.stderr)
+        return 2
+    compare.compare(out, passive="random", metric=spec.metric, targets=[summary["target"]], retrain=args.retrain)
+    summary["stopping"] = stopping_points(out, metric=spec.metric)
+    summary.update(problem=args.problem, overrides=args.overrides, run_wall_s=walls,
+                   load_average_before_after=[load_before, os.getloadavg()], cpus=os.cpu_count())
+    (out.parent / f"{args.problem}.json").write_text(json.dumps(summary, indent=2, default=float))
+    table = markdown(summary, args.problem)
+    (out.parent / f"{args.problem}.md").write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nwritten to {out.parent / (args.problem + '.json')} and .md; stores and compare's files in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
