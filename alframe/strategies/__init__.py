@@ -26,3 +26,11 @@ __all__ = [
     "top_k",
     "vote_entropy",
 ]
+from alframe.strategies.bald import BALD, mutual_information  # noqa: E402
+from alframe.strategies.diversity import CommitteeFantasy, KCentre, KMeansPlusPlus  # noqa: E402
+from alframe.strategies.reduction import VarianceReduction  # noqa: E402
+from alframe.strategies.search import GradientSearch  # noqa: E402
+from alframe.strategies.stopping import StopWhenAgreed, first_stop  # noqa: E402
+
+__all__ += ["BALD", "CommitteeFantasy", "GradientSearch", "KCentre", "KMeansPlusPlus", "StopWhenAgreed",
+            "VarianceReduction", "first_stop", "mutual_information"]
