@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from alframe.oracle import Oracle, Outcome
 from alframe.space import DrawMethod
 from alframe.store import RunStore
 from alframe.strategies.base import Strategy, not_pending
+from alframe.strategies.proxy import ChargedSelection
 
 
 class LoopError(RuntimeError):
@@ -105,6 +107,7 @@ class _Checkpoint:
     metrics: dict[str, float]
     plan: np.ndarray  # (k, dim) queries chosen in this round
     first_sample: int  # store rows before the plan's first run
+    exhausted: bool = False  # no candidate was left to choose from
 
 
 def _config_digest(config: Mapping[str, Any]) -> str:
@@ -173,11 +176,20 @@ class ActiveLearningLoop:
         seed: the one seed every random choice derives from.
         target: stop early once the test metric `target_metric` reaches this value.
         target_metric: a metric name ("mse" by default; "f1" or "accuracy" stop when >=).
+        scorer: the test metrics of a fitted committee, (committee, x_test, y_test) ->
+            {name: value}; None scores its predictions at x_test against y_test. A committee
+            that reads a simulator's outputs and predicts its inputs (an inverse problem)
+            needs its own.
         executor: runs each batch's simulations, one task per query, in parallel (see
             `alframe.executors`); None runs the batch as one vectorised `oracle.run` here.
         retries: further tries for a run that fails before it is recorded as failed.
         progress: show a progress bar.
         label: progress bar label.
+
+    A strategy that runs simulations of its own to choose (`ChargedSelection`, e.g. a cheap
+    proxy run of every candidate) is charged their cost, in full runs, against the budget;
+    the per-round metric `n_runs` then counts runs plus those charges, and `selection_cost`
+    records each round's charge.
     """
 
     oracle: Oracle
@@ -194,6 +206,7 @@ class ActiveLearningLoop:
     seed: int = 0
     target: float | None = None
     target_metric: str = "mse"
+    scorer: Callable[[Committee, np.ndarray, np.ndarray], Mapping[str, float]] | None = None
     executor: Executor | None = None
     retries: int = 0
     progress: bool = True
@@ -209,10 +222,13 @@ class ActiveLearningLoop:
             raise ValueError(f"n_initial must be >= 1 (the committee needs data), got {self.n_initial}")
         self.n_initial = min(self.n_initial, self.budget)
         self._classification = self.oracle.outputs.task == "classification"
+        self._charged = isinstance(self.strategy, ChargedSelection)
 
     # -- the pieces ---------------------------------------------------------------------
 
     def _score(self, committee: Committee, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+        if self.scorer is not None:
+            return dict(self.scorer(committee, x_test, y_test))
         return score_committee(committee, x_test, y_test, classification=self._classification)
 
     def _target_met(self, metrics: Mapping[str, float]) -> bool:
@@ -224,7 +240,8 @@ class ActiveLearningLoop:
         higher_is_better = self.target_metric in ("accuracy", "f1")
         return value >= self.target if higher_is_better else value <= self.target
 
-    def _fit_and_choose(self, committee, runs: "_History", x_test, y_test, round_index) -> _Checkpoint:
+    def _fit_and_choose(self, committee, runs: "_History", x_test, y_test, round_index,
+                        charged: float = 0) -> _Checkpoint:
         n_runs = len(runs.ok)
         if not runs.ok.any():
             raise LoopError(
@@ -234,22 +251,33 @@ class ActiveLearningLoop:
         fit_key, select_key = jax.random.split(jax.random.fold_in(jax.random.key(self.seed), round_index))
         start = time.perf_counter()
         committee = committee.fit(runs.x[runs.ok], runs.y[runs.ok], key=fit_key)
-        jax.block_until_ready(committee.predict_members(x_test[:1]))
+        self._score(committee, x_test[:1], y_test[:1])  # scoring one test point waits for the fit
         fit_s = time.perf_counter() - start
-        metrics = {"round": round_index, "n_runs": n_runs, "n_labeled": int(runs.ok.sum()),
+        spent = float(n_runs + charged) if self._charged else n_runs
+        metrics = {"round": round_index, "n_runs": spent, "n_labeled": int(runs.ok.sum()),
                    **self._score(committee, x_test, y_test), "fit_s": fit_s}
 
-        k = min(self.batch_size, self.budget - n_runs)
+        k = min(self.batch_size, math.floor(self.budget - spent + 1e-9))
         plan = np.empty((0, self.oracle.space.dim))
+        charge, exhausted = 0.0, False
         start = time.perf_counter()
         if k > 0 and not self._target_met(metrics):
             candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_runs)
             candidates = candidates[not_pending(candidates, runs.x)]  # never rerun a finished input
+            exhausted = len(candidates) == 0
+            if self._charged:
+                charge = float(self.strategy.selection_cost(len(candidates)))
+                k = min(k, math.floor(self.budget - spent - charge + 1e-9))
             k = min(k, len(candidates))
-            plan = candidates[self.strategy.select(committee, candidates, k, key=select_key,
-                                                   failed=runs.x[~runs.ok])]
+            if k > 0:
+                plan = candidates[self.strategy.select(committee, candidates, k, key=select_key,
+                                                       failed=runs.x[~runs.ok])]
+            else:
+                charge = 0.0  # nothing will be run, so nothing is chosen and nothing charged
         metrics["select_s"] = time.perf_counter() - start
-        return _Checkpoint(round_index, committee, metrics, plan, n_runs)
+        if self._charged:
+            metrics["selection_cost"] = charge
+        return _Checkpoint(round_index, committee, metrics, plan, n_runs, exhausted)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -292,6 +320,8 @@ class ActiveLearningLoop:
 
         runs = _History.from_store(data, space.dim, outputs.dim)
         n_rounds = data.sizes.get("round", 0)
+        # What the strategy was charged for choosing, in full runs, over the stored rounds.
+        charged = float(data["selection_cost"].values.sum()) if "selection_cost" in data else 0
         bar = tqdm(total=self.budget, initial=len(runs.ok), desc=self.label, unit="sim",
                    disable=not self.progress, dynamic_ncols=True)
         try:
@@ -304,22 +334,23 @@ class ActiveLearningLoop:
             while stop_reason is None:
                 resuming = checkpoint is not None and checkpoint.round_index == round_index
                 if not resuming:
-                    checkpoint = self._fit_and_choose(committee, runs, x_test, y_test, round_index)
+                    checkpoint = self._fit_and_choose(committee, runs, x_test, y_test, round_index, charged)
                     _save_atomically((digest, checkpoint), checkpoint_path)
                 committee = checkpoint.committee
                 if n_rounds < round_index:
                     store.append_round(checkpoint.metrics)
                     n_rounds += 1
+                    charged += checkpoint.metrics.get("selection_cost", 0)
                     self._show(bar, checkpoint.metrics)
                 done_in_plan = len(runs.ok) - checkpoint.first_sample
                 self._run_and_store(store, runs, checkpoint.plan[done_in_plan:], round_index, bar)
                 if len(checkpoint.plan) == 0:
                     if self._target_met(checkpoint.metrics):
                         stop_reason = f"target {self.target_metric} {self.target} reached"
-                    elif checkpoint.first_sample >= self.budget:
-                        stop_reason = "budget spent"
-                    else:
+                    elif checkpoint.exhausted:
                         stop_reason = "no candidates left"
+                    else:
+                        stop_reason = "budget spent"
                 round_index += 1
             store.update_attrs(stop_reason=stop_reason)
         finally:

@@ -59,15 +59,20 @@ def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tu
                    title: str | None = None) -> Path:
     """Scatter of the queried inputs in a plane, one panel per label, coloured by round.
 
-    Failed runs are drawn as red crosses. `dims` names two inputs (the first two by default).
+    Failed runs are drawn as red crosses. `dims` names two inputs (the first two by default);
+    a single input is drawn against the order of the runs.
     """
     path = Path(path)
     n = len(runs)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), squeeze=False, constrained_layout=True)
     for ax, (label, ds) in zip(axes[0], runs.items()):
         names = [str(v) for v in ds["input"].values]
-        a, b = dims or (names[0], names[1])
-        x = ds["x"].sel(input=[a, b]).values
+        if dims is None and len(names) == 1:
+            a, b = names[0], "run"
+            x = np.column_stack([ds["x"].values[:, 0], np.arange(ds.sizes["sample"])])
+        else:
+            a, b = dims or (names[0], names[1])
+            x = ds["x"].sel(input=[a, b]).values
         ok = ds["ok"].values
         sc = ax.scatter(x[ok, 0], x[ok, 1], c=ds["round_of"].values[ok], s=6, cmap="viridis")
         if (~ok).any():

@@ -29,6 +29,7 @@ from alframe.cache import CachedOracle
 from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.store import StoreMismatchError
+from alframe.strategies.proxy import ChargedSelection
 
 log = logging.getLogger("alframe")
 
@@ -83,12 +84,16 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
         label=f"{strategy_name} seed={cfg.seed}",
     )
     executor = build(cfg, "executor")
+    scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
     if cfg.asynchronous:
+        if scorer is not None or isinstance(common["strategy"], ChargedSelection):
+            raise ConfigError("asynchronous runs support neither a scorer nor a strategy that charges "
+                              "for choosing; set asynchronous=false")
         return AsyncActiveLearningLoop(executor=executor, in_flight=cfg.in_flight, refit_every=cfg.refit_every,
                                        **common)
     # A sequential executor would run a batch query by query; one vectorised call is faster.
     parallel = None if isinstance(executor, SequentialExecutor) else executor
-    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, **common)
+    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, scorer=scorer, **common)
 
 
 def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
@@ -113,13 +118,22 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     return final
 
 
+def run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
+    """A preset that is not a loop (a fixed data set trained once, say): call `cfg.job` with
+    `out` = the output directory; it returns its headline figures."""
+    return dict(build(cfg, "job")(out=out_dir))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
-        final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
+        if cfg.get("job") is not None:
+            final = run_job(cfg, Path(hc.runtime.output_dir))
+        else:
+            final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
     except (ConfigError, StoreMismatchError, LoopError, ValueError) as exc:
         print(f"alframe: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
     python -m experiments.turbulence_index                          # hydro, 32^3, 40 + 40 runs
     python -m experiments.turbulence_index --surrogate --grid 32    # the lognormal surrogate
     python -m experiments.turbulence_index --n-runs 100 --grid 64 --duration-myr 2
+    python -m experiments.run experiment=turbulence_index job.n_runs=100   # the same, through Hydra
 
 1. Simulates `--n-runs` runs at n = 11/3 (Kolmogorov) and as many at n = 4 (Burgers), takes the
    talk's 48 augmented quarter-box images of each (`simulators.turbulence.build_dataset`) and
@@ -67,17 +68,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("results/turbulence_index"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    for name in ("n_runs", "probe_runs", "members", "steps", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.n_runs < 5:
-        parser.error(f"--n-runs must be >= 5 so that every split holds a run of each class, got {args.n_runs}")
     for name in ("conv", "dense"):
         try:
             setattr(args, name, tuple(int(v) for v in getattr(args, name).split(",")))
         except ValueError:
             parser.error(f"--{name} must be comma-separated integers, got {getattr(args, name)!r}")
+    problem = settings_error(args, lambda name: f"--{name.replace('_', '-')}")
+    if problem:
+        parser.error(problem)
     return args
+
+
+def settings_error(args: argparse.Namespace, spell) -> str | None:
+    """What is wrong with the settings, naming the setting as `spell(name)` writes it; None if nothing."""
+    for name in ("n_runs", "probe_runs", "members", "steps", "batch_size"):
+        if getattr(args, name) < 1:
+            return f"{spell(name)} must be >= 1, got {getattr(args, name)}"
+    if args.n_runs < 5:
+        return f"{spell('n_runs')} must be >= 5 so that every split holds a run of each class, got {args.n_runs}"
+    return None
+
+
+def reproduce(*, out: str | Path, n_runs: int = 40, grid: int = 32, surrogate: bool = False,
+              duration_myr: float = 0.5, order: int = 1, probe_runs: int = 16, members: int = 3,
+              conv=(8, 16, 32, 32), dense=(64, 32), steps: int = 1500, batch_size: int = 32,
+              seed: int = 0, progress: bool = True) -> dict[str, float]:
+    """The reproduction with the command line's settings as keywords (the Hydra preset
+    `experiment=turbulence_index` calls this); writes into `out` what the script writes.
+
+    Returns the headline figures: holdout `accuracy` and `f1` (macro, both classes), and
+    `test_accuracy`. Raises InvalidSetting naming a bad setting.
+    """
+    try:
+        conv, dense = tuple(int(c) for c in conv), tuple(int(d) for d in dense)
+    except (TypeError, ValueError):
+        raise InvalidSetting(f"job.conv and job.dense must be lists of integers, got {conv!r} and {dense!r}") from None
+    args = argparse.Namespace(n_runs=n_runs, grid=grid, surrogate=surrogate, duration_myr=duration_myr,
+                              order=order, probe_runs=probe_runs, members=members, conv=conv, dense=dense,
+                              steps=steps, batch_size=batch_size, seed=seed, out=Path(out),
+                              no_progress=not progress)
+    problem = settings_error(args, lambda name: f"job.{name}")
+    if problem:
+        raise InvalidSetting(problem)
+    scores = run(args)["scores"]
+    matrix = np.array(scores["holdout"]["confusion"])
+    f1 = np.mean([2 * matrix[c, c] / max(matrix[c].sum() + matrix[:, c].sum(), 1) for c in (0, 1)])
+    return {"accuracy": scores["holdout"]["accuracy"], "f1": float(f1),
+            "test_accuracy": scores["test"]["accuracy"] if scores["test"]["accuracy"] is not None else float("nan")}
 
 
 def density_function(args: argparse.Namespace):

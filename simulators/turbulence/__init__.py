@@ -56,6 +56,7 @@ from simulators.turbulence.units import CloudSetup, CodeUnits, sound_speed_cm_s
 
 _RAMSES_NAMES = ("namelist_text", "ramses_fields", "ramses_units", "write_ramses")
 _DATASET_NAMES = ("build_dataset", "hydro_density", "run_images", "split_by_run")
+_INDEX_NAMES = ("IndexCommittee", "flipped", "index_error", "resolution_cost", "resolution_proxy")
 
 
 def __getattr__(name: str):
@@ -68,6 +69,11 @@ def __getattr__(name: str):
         from simulators.turbulence import dataset
 
         return getattr(dataset, name)
+    if name in _INDEX_NAMES:
+        # Learning n from maps needs Flax; the solver does not.
+        from simulators.turbulence import index
+
+        return getattr(index, name)
     raise AttributeError(f"module 'simulators.turbulence' has no attribute {name!r}")
 
 
@@ -75,6 +81,7 @@ __all__ = [
     "CloudSetup",
     "CodeUnits",
     "Evolution",
+    "IndexCommittee",
     "InvalidSetting",
     "Scheme",
     "SimulationError",
@@ -87,9 +94,11 @@ __all__ = [
     "column_summary",
     "evolve",
     "evolve_checked",
+    "flipped",
     "from_primitive",
     "gaussian_field",
     "hydro_density",
+    "index_error",
     "initial_state",
     "log_column_image",
     "lognormal_density",
@@ -99,6 +108,8 @@ __all__ = [
     "ramses_fields",
     "ramses_units",
     "resample",
+    "resolution_cost",
+    "resolution_proxy",
     "riemann_solution",
     "run_images",
     "run_seed",
