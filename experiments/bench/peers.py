@@ -66,7 +66,7 @@ from tqdm.auto import tqdm
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "results" / "bench" / "peers"
 
-# The alframe committee the brief's best runs use on the potential (the preset's values, stated
+# The alframe committee recipe on the potential (the learner preset's values, stated
 # here so that a change of preset does not silently change the benchmark).
 POTENTIAL_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
                      "learner.final_learning_rate=1e-5"]
