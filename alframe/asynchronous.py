@@ -1,16 +1,19 @@
 """The asynchronous loop: W simulations always in flight, each result used as it arrives.
 
 A batch-synchronous loop waits for the slowest run of every batch, and its workers idle
-while the committee trains. Here, whenever a run finishes it is recorded at once, a new
-query takes its place straight away (chosen by the newest committee, with every pending
-point excluded and, for batch rules that spread, discounted around), and the committee is
-refitted in a background thread after every `refit_every` results.
+while the committee trains. Here, whenever runs finish, queries take their places straight
+away (chosen by the newest committee, with every pending point excluded and, for batch rules
+that spread, discounted around), then every run that finished since the last write is
+recorded in one append, and the committee is refitted in a background thread after every
+`refit_every` results. The driver never waits on a fit or the disk: it chooses and submits,
+and a writer thread appends the runs and fits to the store in order.
 
-Every finished run is appended to the store before anything else can lose it; the
-in-flight queries and the newest committee are checkpointed beside the store, so a driver
-killed at any moment resumes with the same command: recorded runs are neither lost nor
-repeated, and the runs that were in flight are submitted again (an `alframe.cache`
-wrapper makes those free if they had finished unrecorded).
+The queries in flight are checkpointed beside the store before they are submitted, and a
+finished run stays listed there until its append has committed; the newest committee is
+checkpointed by the thread that fitted it. So a driver killed at any moment resumes with
+the same command: recorded runs are neither lost nor repeated, and the runs that were in
+flight or finished unrecorded are submitted again (an `alframe.cache` wrapper makes those
+free).
 
 With several workers the order in which results arrive varies from run to run, so only a
 `SequentialExecutor` run is reproducible bit for bit.
@@ -19,8 +22,10 @@ With several workers the order in which results arrive varies from run to run, s
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,14 +40,35 @@ import alframe
 from alframe.dispatch import Attempt, outcome_of, submit, with_tries
 from alframe.executors import SequentialExecutor
 from alframe.learners.base import Committee
-from alframe.loop import (Candidates, LoopError, _config_digest, _History, _save_atomically, draw_test_set,
-                          score_committee)
+from alframe.loop import Candidates, LoopError, _config_digest, _History, draw_test_set, score_committee
 from alframe.oracle import Oracle, concat_outcomes
 from alframe.space import DrawMethod
 from alframe.store import RunStore
 from alframe.strategies.base import Strategy, not_pending
 
 _SELECT_STREAM = 1_000_003  # keeps selection keys apart from fit keys
+
+
+def _checkpoint(obj: Any, path: Path) -> None:
+    """Replace `path` with `obj` pickled, atomically. Not fsynced: a killed driver leaves its
+    writes in the page cache, and the store it guards is not fsynced either."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(pickle.dumps(obj))
+    os.replace(tmp, path)
+
+
+def _row_keys(points: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in np.ascontiguousarray(points, dtype=np.float64)}
+
+
+def _untaken(candidates: np.ndarray, taken: set[bytes], first_coordinates: np.ndarray) -> np.ndarray:
+    """Mask (n,) of the candidates (n, dim) that are not exactly a taken point. Only candidates
+    whose first coordinate equals a taken point's (`first_coordinates`) are compared in full."""
+    mask = np.ones(len(candidates), dtype=bool)
+    rows = np.ascontiguousarray(candidates, dtype=np.float64)
+    for i in np.flatnonzero(np.isin(rows[:, 0], first_coordinates)):
+        mask[i] = rows[i].tobytes() not in taken
+    return mask
 
 
 def _load(path: Path, digest: str) -> Any:
@@ -68,9 +94,10 @@ class AsyncActiveLearningLoop:
             workers should number at least `in_flight`.
         in_flight: W, the simulations kept running at once.
         refit_every: refit the committee after this many new results (1: after every one).
-        fit_in_background: train in a thread while simulations go on being submitted and
-            recorded; False trains in the driver (reproducible with a `SequentialExecutor`,
-            but workers that finish during a fit wait for it).
+        fit_in_background: train in one thread and write the store in another while
+            simulations go on being submitted; False trains and writes in the driver
+            (reproducible with a `SequentialExecutor`, but workers that finish during a fit
+            wait for it).
     """
 
     oracle: Oracle
@@ -120,28 +147,22 @@ class AsyncActiveLearningLoop:
         metrics = {"round": fit_index, "n_runs": n_runs, "n_labeled": len(x),
                    **score_committee(committee, x_test, y_test, classification=self._classification),
                    "fit_s": fit_s}
+        # Here, off the driver: pickling a committee takes longer than choosing a query.
+        _checkpoint((self._digest, committee), self._committee_path)
         return committee, metrics
 
-    def _choose(self, committee: Committee, runs: _History, pending: np.ndarray, k: int,
-                n_submitted: int) -> np.ndarray:
+    def _choose(self, committee: Committee, runs: _History, pending: np.ndarray, taken: set[bytes],
+                taken_first: np.ndarray, k: int, n_submitted: int) -> np.ndarray:
+        """k new queries (k, dim), none of them `taken` (float64 bytes of every run and query
+        submitted; `taken_first` their first coordinates)."""
         candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_submitted)
-        candidates = candidates[not_pending(candidates, runs.x) & not_pending(candidates, pending)]
+        candidates = candidates[_untaken(candidates, taken, taken_first)]
         k = min(k, len(candidates))
         if k == 0:
             return candidates[:0]
         key = jax.random.fold_in(jax.random.key(self.seed), _SELECT_STREAM + n_submitted)
         return candidates[self.strategy.select(committee, candidates, k, key=key, pending=pending,
                                                failed=runs.x[~runs.ok])]
-
-    def _finish_fit(self, fitting: Future, store: RunStore, tasks: dict, fits: int, select_s: float,
-                    target_reached: bool, bar) -> tuple[Committee, int, bool]:
-        committee, metrics = fitting.result()
-        _save_atomically((self._digest, committee), self._committee_path)
-        metrics["select_s"] = select_s
-        metrics["in_flight"] = len(tasks)
-        store.append_round(metrics)
-        bar.set_postfix({"fit": fits + 1, self.target_metric: f"{metrics[self.target_metric]:.3g}"}, refresh=False)
-        return committee, fits + 1, target_reached or self._target_met(metrics)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -185,11 +206,20 @@ class AsyncActiveLearningLoop:
 
         tasks: dict[Future, Attempt] = {}
         origin: dict[int, int] = {}  # id(attempt) -> the fit whose committee chose it
+        # Every recorded run and every query ever submitted, as float64 bytes (and their first
+        # coordinates, for a quick pre-check): none is chosen again.
+        taken = _row_keys(runs.x)
+        taken_first = list(runs.x[:, 0])
         recorded_since_fit = 0
         fitting: Future | None = None
         select_s = 0.0
         trainer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-fit")
                    if self.fit_in_background else SequentialExecutor())
+        # Store appends, in order, off the driver: it goes back to its workers while the disk
+        # is busy. Each queued append with the queries it records, until it has committed.
+        writer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-store")
+                  if self.fit_in_background else SequentialExecutor())
+        writes: deque[tuple[Future, np.ndarray]] = deque()
         stop_reason = None
         target_reached = False
         bar = tqdm(total=self.budget, initial=len(runs.ok), desc=self.label, unit="sim",
@@ -198,30 +228,56 @@ class AsyncActiveLearningLoop:
         def pending() -> np.ndarray:
             return np.array([a.query for a in tasks.values()]).reshape(-1, space.dim)
 
-        def save() -> None:
-            _save_atomically((digest, pending()), checkpoint_path)
+        def write(fn, *args, recording: np.ndarray = np.empty((0, space.dim)), **kwargs) -> None:
+            """Queue a store append (of the runs `recording`); raise here what a finished one raised."""
+            writes.append((writer.submit(fn, *args, **kwargs), recording))
+            while writes and writes[0][0].done():
+                writes.popleft()[0].result()
 
         def launch(queries: np.ndarray, chosen_by: int) -> None:
+            # Checkpointed before they start: every query in flight, every run finished but not
+            # yet committed, and these. A killed driver's successor runs them again; those it
+            # finds recorded meanwhile it drops.
+            unwritten = [q for future, q in writes if not future.done()]
+            _checkpoint((digest, np.concatenate([pending(), *unwritten, queries])), checkpoint_path)
             for q in queries:
                 future, attempt = submit(self.executor, self.oracle, q)
                 tasks[future] = attempt
                 origin[id(attempt)] = chosen_by
+                taken.add(attempt.query.tobytes())
+                taken_first.append(attempt.query[0])
 
         def fill() -> None:
+            """Submit queries until W are in flight."""
             nonlocal resubmit, select_s
             free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
-            if free > 0 and not target_reached:
-                if len(resubmit):
-                    launch(resubmit[:free], fits)
-                    resubmit = resubmit[free:]
-                elif len(runs.ok) + len(tasks) < self.n_initial:
-                    fresh = design[not_pending(design, runs.x) & not_pending(design, pending())]
-                    launch(fresh[:free], 0)
-                elif committee is not None:
-                    start = time.perf_counter()
-                    launch(self._choose(committee, runs, pending(), free, len(runs.ok) + len(tasks)), fits)
-                    select_s += time.perf_counter() - start
+            if free <= 0 or target_reached:
+                return
+            if len(resubmit):
+                launch(resubmit[:free], fits)
+                resubmit = resubmit[free:]
+            elif len(runs.ok) + len(tasks) < self.n_initial:
+                fresh = design[_untaken(design, taken, np.asarray(taken_first))]
+                launch(fresh[:free], 0)
+            elif committee is not None:
+                start = time.perf_counter()
+                launch(self._choose(committee, runs, pending(), taken, np.asarray(taken_first), free,
+                                        len(runs.ok) + len(tasks)), fits)
+                select_s += time.perf_counter() - start
 
+        def adopt(fit: Future) -> dict[str, float]:
+            """Take the fitted committee for the next choices; its metrics, to record."""
+            nonlocal committee, fits, select_s, target_reached
+            committee, metrics = fit.result()
+            fits += 1
+            metrics["select_s"], select_s = select_s, 0.0
+            metrics["in_flight"] = len(tasks)
+            target_reached = target_reached or self._target_met(metrics)
+            return metrics
+
+        def record_fit(metrics: dict[str, float]) -> None:
+            write(store.append_round, metrics)
+            bar.set_postfix({"fit": fits, self.target_metric: f"{metrics[self.target_metric]:.3g}"}, refresh=False)
 
         try:
             while True:
@@ -236,17 +292,14 @@ class AsyncActiveLearningLoop:
                                              len(runs.ok), x_test, y_test)
                     recorded_since_fit = 0
                     if fitting.done():
-                        committee, fits, target_reached = self._finish_fit(fitting, store, tasks, fits, select_s,
-                                                                           target_reached, bar)
-                        fitting, select_s = None, 0.0
-                        save()
+                        record_fit(adopt(fitting))
+                        fitting = None
                 elif len(runs.ok) >= self.n_initial and not runs.ok.any() and not tasks:
                     raise LoopError(f"all {len(runs.ok)} runs so far failed; the committee has nothing to "
                                     f"learn from (first error: {runs.error[0]!r})")
 
                 # 2. Keep W in flight.
                 fill()
-                save()
 
                 if not tasks and fitting is None:
                     if target_reached:
@@ -257,16 +310,13 @@ class AsyncActiveLearningLoop:
                         stop_reason = "no candidates left"
                     break
 
-                # 3. Wait for a result or the fit.
-                done, _ = wait([*tasks, *([fitting] if fitting else [])], return_when=FIRST_COMPLETED)
-                if fitting is not None and fitting in done:
-                    done.discard(fitting)
-                    committee, fits, target_reached = self._finish_fit(fitting, store, tasks, fits, select_s,
-                                                                       target_reached, bar)
-                    fitting, select_s = None, 0.0
-                    save()
+                # 3. Wait for results or the fit, then take whatever else has finished meanwhile.
+                wait([*tasks, *([fitting] if fitting else [])], return_when=FIRST_COMPLETED)
+                fitted = None
+                if fitting is not None and fitting.done():
+                    fitted, fitting = adopt(fitting), None
                 finished, rounds = [], []
-                for future in [f for f in tasks if f in done]:  # in submission order: reproducible
+                for future in [f for f in tasks if f.done()]:  # in submission order: reproducible
                     attempt = tasks.pop(future)
                     outcome = outcome_of(future, attempt, outputs.dim)
                     if not outcome.ok[0] and attempt.tries <= self.retries:
@@ -277,24 +327,25 @@ class AsyncActiveLearningLoop:
                     finished.append((attempt.query, with_tries(outcome, attempt.tries)))
                     rounds.append(origin.pop(id(attempt), fits))
                 if finished:
+                    # Everything that finished since the last write, in one append, queued first
+                    # so that the checkpoint written before the replacements start lists it.
                     queries = np.array([q for q, _ in finished])
                     outcome = concat_outcomes([o for _, o in finished], outputs.dim)
                     runs.extend(queries, outcome)
-                    if self.fit_in_background:
-                        # Replacements go out before the (slower) store write: no worker waits on
-                        # the disk. Killed in between, the checkpoint still lists these runs as in
-                        # flight, so they are run again rather than lost.
-                        fill()
-                    for r in sorted(set(rounds)):
-                        rows = np.array(rounds) == r
-                        store.append_runs(queries[rows], type(outcome)(*(a[rows] for a in outcome)), round_index=r)
+                    write(store.append_runs, queries, outcome, round_index=np.array(rounds), recording=queries)
                     recorded_since_fit += len(finished)
                     bar.update(len(finished))
-                    save()
+                if self.fit_in_background:
+                    fill()  # replacements out before the store has even started writing
+                if fitted is not None:
+                    record_fit(fitted)
+            while writes:
+                writes.popleft()[0].result()
             store.update_attrs(stop_reason=stop_reason)
         finally:
             bar.close()
             trainer.shutdown(wait=True)
+            writer.shutdown(wait=True)
         checkpoint_path.unlink(missing_ok=True)
         committee_path.unlink(missing_ok=True)
         return store.read()

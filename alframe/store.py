@@ -13,6 +13,12 @@ After every complete write a small commit record beside the store (`<store>.comm
 each dim's size and the whole variables) is replaced atomically. A process killed during a write leaves at
 most an uncommitted tail, which `RunStore.open` cuts off, so a resumed run continues from
 the last whole write.
+
+Appends along an existing dim bypass xarray and zarr's asynchronous machinery: each array's
+tail chunk is kept in memory, encoded with the array's own codecs and written whole, then the
+array's metadata, the consolidated metadata and the commit record are replaced, each file
+atomically and in that order. A plain `xr.open_zarr` reader therefore sees every committed
+append as soon as it is made, and never a torn chunk or metadata file.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numcodecs
 import numpy as np
 import xarray as xr
 import zarr
@@ -44,6 +51,9 @@ def commit_path(path: Path) -> Path:
     """Where the commit record of the store at `path` lives."""
     return path.with_name(path.name + COMMIT_SUFFIX)
 _RUN_VARS = ("x", "y", "ok", "error", "cost_s", "round_of")
+# Which value kinds an append may cast into an array of a given kind (numbers into numbers,
+# as xarray's append allows; strings only into strings).
+_CASTS = {"f": "biuf", "i": "biu", "u": "bu", "b": "b", "O": "OUT", "T": "OUT", "U": "OUT"}
 
 
 class StoreMismatchError(RuntimeError):
@@ -53,6 +63,105 @@ class StoreMismatchError(RuntimeError):
 def _strings(values) -> np.ndarray:
     # Variable-length strings have a zarr v3 specification; fixed-width ones do not.
     return np.array([str(v) for v in values], dtype=object)
+
+
+def _replace_file(target: Path, data: bytes, scratch: Path) -> None:
+    """Write `data` to `target` atomically: into `scratch` (same file system) first, then renamed."""
+    scratch.write_bytes(data)
+    os.replace(scratch, target)
+
+
+class _Column:
+    """One zarr v3 array of the store growing along its first dim, appended chunk by chunk.
+
+    The chunk being filled, `tail` (chunk_rows, *rest), is kept in memory, so an append
+    encodes and writes whole chunks and never reads one back. Only the layouts this store
+    writes are taken (regular chunks along the first dim only, "/"-separated default chunk
+    keys, the bytes or vlen-utf8 codec followed by zstd); `load` returns None for any other,
+    and the caller falls back to xarray.
+    """
+
+    def __init__(self, directory: Path, meta: dict[str, Any], dtype: np.dtype, fill: Any, length: int,
+                 tail: np.ndarray, codecs: list):
+        self.directory = directory
+        self.meta = meta
+        self.dtype = dtype
+        self.fill = fill
+        self.length = length
+        self.tail = tail
+        self._codecs = codecs
+
+    @classmethod
+    def load(cls, store: Path, name: str, dim: str, length: int) -> _Column | None:
+        directory = store / name
+        try:
+            meta = json.loads((directory / "zarr.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        shape, dims = meta.get("shape", []), meta.get("dimension_names") or []
+        grid, keys = meta.get("chunk_grid", {}), meta.get("chunk_key_encoding", {})
+        if not (meta.get("node_type") == "array" and shape and dims and dims[0] == dim and shape[0] == length
+                and grid.get("name") == "regular" and keys.get("name") == "default"
+                and keys.get("configuration", {}).get("separator", "/") == "/"
+                and not meta.get("storage_transformers")):
+            return None
+        chunk_shape = grid["configuration"]["chunk_shape"]
+        if list(chunk_shape[1:]) != list(shape[1:]):
+            return None
+        codecs = cls._codecs_of(meta.get("codecs", []))
+        if codecs is None:
+            return None
+        array = zarr.open_array(directory, mode="r", use_consolidated=False)
+        strings = meta["codecs"][0]["name"] == "vlen-utf8"
+        dtype = np.dtype(object) if strings else np.dtype(array.dtype)
+        tail = np.full((chunk_shape[0], *shape[1:]), array.fill_value, dtype=dtype)
+        start = length - length % chunk_shape[0]
+        if length > start:
+            tail[: length - start] = array[start:length]
+        return cls(directory, meta, dtype, array.fill_value, length, tail, codecs)
+
+    @staticmethod
+    def _codecs_of(specs: list[dict[str, Any]]) -> list | None:
+        """Encoders (chunk -> bytes, then bytes -> bytes) for the codecs this class writes, else None."""
+        if len(specs) != 2 or specs[1].get("name") != "zstd":
+            return None
+        first, zstd = specs[0], specs[1].get("configuration", {})
+        if first.get("name") == "vlen-utf8":
+            serialise = numcodecs.VLenUTF8().encode
+        elif first.get("name") == "bytes" and first.get("configuration", {}).get("endian", "little") == "little":
+            def serialise(chunk: np.ndarray) -> bytes:
+                dtype = chunk.dtype.newbyteorder("<") if chunk.dtype.itemsize > 1 else chunk.dtype
+                return np.ascontiguousarray(chunk, dtype=dtype).tobytes()
+        else:
+            return None
+        compressor = numcodecs.Zstd(level=zstd.get("level", 0), checksum=zstd.get("checksum", False))
+        return [serialise, compressor.encode]
+
+    def _encode(self, chunk: np.ndarray) -> bytes:
+        data = chunk
+        for codec in self._codecs:
+            data = codec(data)
+        return bytes(data)
+
+    def write(self, values: np.ndarray, scratch: Path) -> None:
+        """Write rows `values` (n, *rest) after the current end: their chunks, then the metadata."""
+        rows = len(self.tail)
+        values = np.asarray(values).astype(self.dtype, copy=False)
+        done = 0
+        while done < len(values):
+            at = self.length % rows
+            take = min(rows - at, len(values) - done)
+            self.tail[at : at + take] = values[done : done + take]
+            key = ("c", str(self.length // rows), *("0",) * (self.tail.ndim - 1))
+            target = self.directory.joinpath(*key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _replace_file(target, self._encode(self.tail), scratch)
+            self.length += take
+            done += take
+            if self.length % rows == 0:
+                self.tail = np.full(self.tail.shape, self.fill, dtype=self.dtype)
+        self.meta["shape"][0] = self.length
+        _replace_file(self.directory / "zarr.json", json.dumps(self.meta).encode(), scratch)
 
 
 def _consolidate(path: Path) -> None:
@@ -162,6 +271,8 @@ class RunStore:
         self.attrs = attrs
         self._sizes: dict[str, int] = {}
         self._variables: set[str] = set()
+        self._columns: dict[str, _Column] = {}
+        self._attrs_written = True
 
     @classmethod
     def open(cls, path: str | Path, *, input_names, output_names, attrs: Mapping[str, Any]) -> "RunStore":
@@ -186,6 +297,7 @@ class RunStore:
                 "with the same ones, or write to a new directory"
             )
         store.attrs = {**existing.attrs, **attrs}
+        store._attrs_written = store.attrs == existing.attrs
         store._sizes = dict(commit["sizes"])
         store._variables = set(commit["variables"])
         return store
@@ -193,9 +305,7 @@ class RunStore:
     def _commit(self) -> None:
         record = {"sizes": self._sizes, "variables": sorted(self._variables)}
         final = commit_path(self.path)
-        tmp = final.with_name(final.name + ".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, final)
+        _replace_file(final, json.dumps(record).encode(), final.with_name(final.name + ".tmp"))
 
     @property
     def exists(self) -> bool:
@@ -211,6 +321,13 @@ class RunStore:
         return {"input": _strings(self.input_names), "output": _strings(self.output_names)}
 
     def _put(self, ds: xr.Dataset, dim: str, encoding: dict[str, Any]) -> None:
+        if not (dim in self._sizes and self._append(ds, dim)):
+            self._put_with_xarray(ds, dim, encoding)
+        self._commit()
+
+    def _put_with_xarray(self, ds: xr.Dataset, dim: str, encoding: dict[str, Any]) -> None:
+        """First writes of a dim, and anything `_append` does not take: xarray writes and consolidates."""
+        self._columns.clear()
         ds.attrs = dict(self.attrs)
         if not self._variables:
             write_zarr(ds.assign_coords(self._coords()), self.path, mode="w", encoding=encoding)
@@ -222,13 +339,48 @@ class RunStore:
             self._sizes[name] = self._sizes.get(name, 0) + size if name == dim and name in self._sizes else size
         self._variables.update(str(v) for v in ds.variables)
         self._variables.update(self._coords())
-        self._commit()
+        self._attrs_written = True
 
-    def append_runs(self, x: np.ndarray, outcome: Outcome, *, round_index: int) -> None:
-        """Record finished runs: x (n, n_inputs) and their outcome."""
+    def _append(self, ds: xr.Dataset, dim: str) -> bool:
+        """Append `ds` along the existing `dim` chunk by chunk (see `_Column`). Returns False,
+        having written nothing, unless its variables are exactly the store's arrays along `dim`
+        with values castable to their types."""
+        root = json.loads((self.path / "zarr.json").read_text())
+        consolidated = (root.get("consolidated_metadata") or {}).get("metadata", {})
+        along = {name for name, meta in consolidated.items() if (meta.get("dimension_names") or [None])[0] == dim}
+        names = [str(v) for v in ds.variables]
+        if set(names) != along or any(ds[name].dims[:1] != (dim,) for name in names):
+            return False
+        for name in names:
+            if name not in self._columns:
+                column = _Column.load(self.path, name, dim, self._sizes[dim])
+                if column is None:
+                    return False
+                self._columns[name] = column
+        if any(np.asarray(ds[name].values).dtype.kind not in _CASTS.get(self._columns[name].dtype.kind, "")
+               for name in names):
+            return False
+        if not self._attrs_written:
+            self._write_attrs({})
+            root = json.loads((self.path / "zarr.json").read_text())
+            consolidated = root["consolidated_metadata"]["metadata"]
+        scratch = self.path.with_name(self.path.name + ".write.tmp")
+        for name in names:
+            self._columns[name].write(ds[name].values, scratch)
+        size = self._sizes[dim] + ds.sizes[dim]
+        for name in names:
+            consolidated[name]["shape"][0] = size
+        _replace_file(self.path / "zarr.json", json.dumps(root).encode(), scratch)
+        self._sizes[dim] = size
+        return True
+
+    def append_runs(self, x: np.ndarray, outcome: Outcome, *, round_index: int | np.ndarray) -> None:
+        """Record finished runs: x (n, n_inputs), their outcome, and the round (fit) whose
+        committee chose them: one for all, or one per run, (n,)."""
         n = len(x)
         if n == 0:
             return
+        round_of = np.broadcast_to(np.asarray(round_index, dtype=np.int32), (n,))
         ds = xr.Dataset(
             {
                 "x": (("sample", "input"), np.asarray(x, dtype=np.float64)),
@@ -236,7 +388,7 @@ class RunStore:
                 "ok": ("sample", np.asarray(outcome.ok, dtype=bool)),
                 "error": ("sample", _strings(outcome.error)),
                 "cost_s": ("sample", np.asarray(outcome.cost_s, dtype=np.float64)),
-                "round_of": ("sample", np.full(n, round_index, dtype=np.int32)),
+                "round_of": ("sample", np.array(round_of)),
             }
         )
         encoding = {
@@ -263,6 +415,10 @@ class RunStore:
         """Set attributes of the store (committed at once)."""
         self.attrs.update(attrs)
         if self._variables:
-            group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-            group.attrs.update(attrs)
-            _consolidate(self.path)
+            self._write_attrs(attrs)
+
+    def _write_attrs(self, attrs: Mapping[str, Any]) -> None:
+        group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
+        group.attrs.update({**(self.attrs if not self._attrs_written else {}), **attrs})
+        _consolidate(self.path)
+        self._attrs_written = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from alframe.cache import CachedOracle, query_key
 from alframe.executors import ProcessWorkers, SequentialExecutor
 from alframe.loop import Candidates
 from alframe.oracle import FunctionOracle, Outcome
-from alframe.store import commit_path, read_run
+from alframe.store import RunStore, commit_path, read_run
 from alframe.strategies import AvoidFailures, QueryByCommittee, RandomSampling, Spread
 from tests.conftest import make_box, make_committee, make_loop, make_oracle, target_fn, without_timing
 
@@ -130,7 +131,9 @@ def test_async_loop_with_a_sequential_executor_and_foreground_fits_is_reproducib
 
 def test_async_loop_learns_like_the_batch_loop(tmp_path):
     committee = make_committee(restart_growth=None)  # no refits from scratch: a steady curve
-    data = make_async(committee=committee, budget=60).run(tmp_path / "run.zarr")
+    # Runs that take a while, as simulations do: instant ones would spend the budget during
+    # the first background fits.
+    data = make_async(SlowOracle(make_oracle(), 0.05), committee=committee, budget=60).run(tmp_path / "run.zarr")
     batch = make_loop(committee=committee, budget=60).run(tmp_path / "batch.zarr")
     assert data["mse"].values[-1] < 0.6 * data["mse"].values[0]
     assert data["mse"].values[-1] < 1.5 * batch["mse"].values[-1]
@@ -193,11 +196,47 @@ def test_async_loop_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_p
 # -- kill -9 of the driver, with a reader watching -------------------------------------------
 
 
-def driver(path: str) -> None:
-    """A slow asynchronous run, for the kill test: python -m tests.test_asynchronous PATH."""
+@dataclass(frozen=True)
+class Marking:
+    """`inner`, leaving a file named by each query's key in `marks` once its run has finished."""
+
+    inner: object
+    marks: str
+
+    @property
+    def space(self):
+        return self.inner.space
+
+    @property
+    def outputs(self):
+        return self.inner.outputs
+
+    def run(self, queries):
+        outcome = self.inner.run(queries)
+        for q in queries:
+            (Path(self.marks) / query_key("run", q)).touch()
+        return outcome
+
+
+def driver(path: str, marks: str | None = None) -> None:
+    """A slow asynchronous run, for the kill test: python -m tests.test_asynchronous PATH [MARKS].
+
+    With MARKS, every finished run leaves a file there, and each store append first waits
+    0.3 s, so that at any moment runs have finished whose append has not committed yet.
+    """
+    oracle = SlowOracle(make_oracle(), 0.15)
+    if marks is not None:
+        oracle = Marking(oracle, marks)
+        append_runs = RunStore.append_runs
+
+        def slow_append_runs(*args, **kwargs):
+            time.sleep(0.3)
+            append_runs(*args, **kwargs)
+
+        RunStore.append_runs = slow_append_runs
     executor = ProcessWorkers(3)
     try:
-        make_async(SlowOracle(make_oracle(), 0.15), executor=executor, budget=32, in_flight=3).run(path)
+        make_async(oracle, executor=executor, budget=32, in_flight=3).run(path)
     finally:
         executor.shutdown()
 
@@ -210,7 +249,8 @@ def _committed_samples(path: Path) -> int:
 
 
 def test_kill_9_mid_async_run_loses_and_repeats_nothing_and_readers_never_fail(tmp_path):
-    path = tmp_path / "run.zarr"
+    path, marks = tmp_path / "run.zarr", tmp_path / "marks"
+    marks.mkdir()
     command = [sys.executable, "-m", "tests.test_asynchronous", str(path)]
     reader_errors: list[str] = []
     reads = {"n": 0}
@@ -232,9 +272,10 @@ def test_kill_9_mid_async_run_loses_and_repeats_nothing_and_readers_never_fail(t
 
     reader = threading.Thread(target=read_continually, daemon=True)
     reader.start()
-    process = subprocess.Popen(command, cwd=REPO)
+    process = subprocess.Popen([*command, str(marks)], cwd=REPO)
     deadline = time.time() + 240
-    while _committed_samples(path) < 16 and time.time() < deadline and process.poll() is None:
+    while time.time() < deadline and process.poll() is None and not (
+            _committed_samples(path) >= 16 and len(list(marks.iterdir())) > _committed_samples(path)):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -244,6 +285,14 @@ def test_kill_9_mid_async_run_loses_and_repeats_nothing_and_readers_never_fail(t
     before = xr.open_zarr(path).load()
     n_before = before.sizes["sample"]
     assert 16 <= n_before < 32
+
+    # Runs that had finished but were not recorded yet are listed in the in-flight checkpoint.
+    recorded = {query_key("run", q) for q in before["x"].values}
+    finished = {p.name for p in marks.iterdir()} - {query_key("run", q) for q in before["x_test"].values}
+    with open(path.with_name(path.name + ".resume.pkl"), "rb") as f:
+        _, in_flight = pickle.load(f)
+    assert recorded <= finished and finished - recorded
+    assert finished - recorded <= {query_key("run", q) for q in in_flight}
 
     subprocess.run(command, cwd=REPO, check=True, timeout=300)
     after = xr.open_zarr(path).load()
@@ -324,4 +373,4 @@ def test_avoid_failures_drops_candidates_near_failed_runs():
 
 
 if __name__ == "__main__":
-    driver(sys.argv[1])
+    driver(*sys.argv[1:3])

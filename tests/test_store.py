@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ import xarray as xr
 import zarr
 
 from alframe.oracle import Outcome
-from alframe.store import RunStore, StoreMismatchError
+from alframe import store as store_module
+from alframe.store import RunStore, StoreMismatchError, read_run
 
 INPUTS = ("x0", "x1")
 OUTPUTS = ("y",)
@@ -157,7 +160,7 @@ def test_uncommitted_tail_is_cut_on_open(tmp_path):
     np.testing.assert_array_equal(ds["ok"].values[7:], [True, True])
 
 
-def test_an_append_interrupted_before_its_commit_leaves_the_committed_store(tmp_path, monkeypatch):
+def test_an_append_through_xarray_interrupted_before_its_commit_leaves_the_committed_store(tmp_path, monkeypatch):
     path = tmp_path / "run.zarr"
     store = open_store(path)
     fill(store)
@@ -166,11 +169,96 @@ def test_an_append_interrupted_before_its_commit_leaves_the_committed_store(tmp_
         raise KeyboardInterrupt("killed before consolidating")
 
     monkeypatch.setattr(zarr, "consolidate_metadata", killed)
-    with pytest.raises(KeyboardInterrupt):
-        store.append_runs(xs(2, start=7), outcome(2, start=7), round_index=2)
+    with pytest.raises(KeyboardInterrupt):  # a new variable: written by xarray, then consolidated
+        store.append_round({"round": 3, "n_runs": 9, "mse": 0.125, "fit_s": 1.0})
     monkeypatch.undo()
 
     reopened = open_store(path)
     ds = reopened.read()
-    assert ds.sizes["sample"] == 7
+    assert ds.sizes["round"] == 2 and "fit_s" not in ds
     np.testing.assert_array_equal(ds["x"].values, xs(7))
+
+
+def test_an_append_interrupted_at_any_file_leaves_a_readable_committed_store(tmp_path, monkeypatch):
+    """Killed before each of an append's atomic file replacements in turn (its chunks, the
+    arrays' metadata, the consolidated metadata, the commit record): readers see a whole store,
+    reopening cuts the append off, and the next append lands where it should."""
+    real = store_module._replace_file
+    replaced = []
+
+    def counting(target, data, scratch):
+        replaced.append(Path(target))
+        real(target, data, scratch)
+
+    filled = tmp_path / "filled.zarr"
+    fill(open_store(filled))
+
+    def filled_store(name):
+        path = tmp_path / name
+        shutil.copytree(filled, path)
+        shutil.copy(store_module.commit_path(filled), store_module.commit_path(path))
+        return path, open_store(path)
+
+    path, store = filled_store("whole.zarr")
+    monkeypatch.setattr(store_module, "_replace_file", counting)
+    store.append_runs(xs(2, start=7), outcome(2, start=7), round_index=2)
+    monkeypatch.undo()
+    # Each of the 6 arrays' chunk and metadata, then the consolidated metadata and the commit record.
+    assert [p.name for p in replaced] == ["0", "zarr.json"] * 6 + ["zarr.json", "whole.zarr.commit.json"]
+    assert replaced[-2] == path / "zarr.json"
+
+    # Before the first chunk, the first metadata, a later chunk, the consolidated metadata, the commit.
+    for killed_at in (0, 1, 8, 12, 13):
+        path, store = filled_store(f"run{killed_at}.zarr")
+        replaced.clear()
+
+        def killed(target, data, scratch):
+            if len(replaced) == killed_at:
+                raise KeyboardInterrupt("killed mid-append")
+            counting(target, data, scratch)
+
+        monkeypatch.setattr(store_module, "_replace_file", killed)
+        with pytest.raises(KeyboardInterrupt):
+            store.append_runs(xs(2, start=7), outcome(2, start=7), round_index=2)
+        monkeypatch.undo()
+        assert read_run(path).sizes["sample"] == 7
+        assert open_strictly(path).sizes["sample"] == 7 if killed_at < 13 else 9  # whole either way
+        reopened = open_store(path)
+        assert reopened.read().sizes["sample"] == 7
+        reopened.append_runs(xs(3, start=7), outcome(3, start=7, fail=(0,)), round_index=2)
+        ds = open_strictly(path)
+        np.testing.assert_array_equal(ds["x"].values, xs(10))
+        np.testing.assert_array_equal(ds["ok"].values[6:], [True, False, True, True])
+
+
+def test_appended_chunks_are_the_bytes_zarr_writes(tmp_path):
+    path = tmp_path / "run.zarr"
+    fill(open_store(path))
+    whole = xr.open_zarr(path).load()
+    again = tmp_path / "whole.zarr"
+    encoding = {name: {"chunks": list(whole[name].encoding["chunks"])} for name in whole.data_vars}
+    whole.to_zarr(again, encoding=encoding, consolidated=False)
+    for name in ("x", "y", "ok", "error", "cost_s", "round_of", "mse", "n_runs"):
+        ours = sorted(p.relative_to(path) for p in (path / name / "c").rglob("*") if p.is_file())
+        assert ours == sorted(p.relative_to(again) for p in (again / name / "c").rglob("*") if p.is_file())
+        for chunk in ours:
+            assert (path / chunk).read_bytes() == (again / chunk).read_bytes(), chunk
+
+
+def test_appends_across_chunk_boundaries_read_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "SAMPLE_CHUNK", 4)
+    path = tmp_path / "run.zarr"
+    store = open_store(path)
+    start = 0
+    for n in (3, 1, 6, 2, 9):
+        store.append_runs(xs(n, start=start), outcome(n, start=start, fail=(0,)), round_index=start)
+        start += n
+    store = open_store(path)  # a reopened store picks up the partly filled chunk
+    store.append_runs(xs(2, start=start), outcome(2, start=start), round_index=start)
+    ds = open_strictly(path)
+    assert ds["x"].encoding["chunks"] == (4, 2)
+    np.testing.assert_array_equal(ds["x"].values, xs(start + 2))
+    np.testing.assert_array_equal(ds["y"].values[:, 0], np.where(ds["ok"].values, np.arange(start + 2) / 10, np.nan))
+    assert list(ds["ok"].values).count(False) == 5
+    np.testing.assert_array_equal(ds["round_of"].values, [0] * 3 + [3] + [4] * 6 + [10] * 2 + [12] * 9 + [21] * 2)
+    assert read_run(path).identical(ds)

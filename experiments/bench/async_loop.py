@@ -1,19 +1,26 @@
 """The asynchronous loop against the batch-synchronous one, on the 1-D potential.
 
-    python -m experiments.bench.async_loop utilisation [--workers 8] [--sleep 0.5] [--budget 200]
+    python -m experiments.bench.async_loop utilisation [--workers 8] [--sleep 0.5] [--budget 240] [--refit-every 8]
     python -m experiments.bench.async_loop efficiency [--seeds 4] [--budget 500] [--in-flight 8]
+    python -m experiments.bench.async_loop store [--appends 100]
 
 utilisation: every run sleeps `--sleep` seconds (a stand-in for a long simulation) on
 `--workers` spawned workers. Worker utilisation = time spent in simulations / (workers x wall
-time), for the asynchronous loop (W = workers in flight, refit in the background) and the
-batch-synchronous loop (batches of `workers`, each waiting for its slowest run and for the fit).
+time), for the asynchronous loop (W = workers in flight, a background refit after every
+`--refit-every` results) and the batch-synchronous loop (batches of `workers`, each waiting
+for its slowest run and for the fit). Also reported: the steady state (the time-averaged
+number of runs in flight, from the first committee-chosen submission to the last result:
+without the initial design and the first fit, which nothing can overlap) and how long a
+finished run's worker waits for the next submission.
 
 efficiency: committee-chosen runs with W in flight against W = 1, both refitting after every
 result, on a deterministic executor that returns results first in, first out with W - 1 runs
 always pending (what W equally long simulations do). Reports the simulations each needs to
 reach a set of test MSEs.
 
-Both write JSON (and a plot) under results/bench/.
+store: milliseconds per run-store append (one run; one round's metrics).
+
+Each writes JSON (utilisation and efficiency also a plot) under results/bench/async_loop/.
 """
 
 from __future__ import annotations
@@ -30,11 +37,13 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from alframe.asynchronous import AsyncActiveLearningLoop  # noqa: E402
 from alframe.dispatch import evaluate  # noqa: E402
@@ -43,6 +52,7 @@ from alframe.learners import MLPCommittee  # noqa: E402
 from alframe.loop import ActiveLearningLoop, Candidates, draw_test_set  # noqa: E402
 from alframe.metrics import simulations_to_reach  # noqa: E402
 from alframe.oracle import Outcome  # noqa: E402
+from alframe.store import RunStore, read_run  # noqa: E402
 from alframe.strategies import QueryByCommittee, Spread  # noqa: E402
 from simulators.potential1d import make_oracle  # noqa: E402
 
@@ -130,6 +140,16 @@ class Timeline(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
+    def response_s(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """For each task that finished between `start` and `end` and was followed by another
+        submission: when it finished (seconds after `start`) and how long until that submission."""
+        events = sorted(self.events)
+        submits = np.array([t for t, change in events if change > 0])
+        finishes = np.array([t for t, change in events if change < 0 and start <= t <= end])
+        following = np.searchsorted(submits, finishes)
+        has_next = following < len(submits)
+        return finishes[has_next] - start, submits[following[has_next]] - finishes[has_next]
+
     def mean_in_flight(self, start: float, end: float) -> float:
         """Time-averaged number of tasks in flight between `start` and `end`."""
         area, running, last = 0.0, 0, start
@@ -151,13 +171,15 @@ def utilisation(args) -> dict:
     x_test, y_test = draw_test_set(oracle, 2000, 20190101)
     slow = Sleeping(oracle, args.sleep)
     committee = _committee(args.budget, steps_warm=args.steps_warm)
-    # Compile training and prediction once, outside the timings.
-    committee.fit(x_test[:50], y_test[:50], key=__import__("jax").random.key(0)).predict_members(x_test)
     strategy = QueryByCommittee(batch=Spread())
+    # Compile training, prediction and selection once, outside the timings.
+    warm = committee.fit(x_test[:50], y_test[:50], key=jax.random.key(0))
+    warm.predict_members(x_test[:1])
+    strategy.select(warm, x_test, args.workers, key=jax.random.key(0), pending=x_test[:1])
     common = dict(oracle=slow, committee=committee, strategy=strategy, budget=args.budget, n_initial=args.workers,
                   test_set=(x_test, y_test), candidates=Candidates(2000), progress=True, seed=0)
     results = {}
-    for mode in ("asynchronous", "batch-synchronous"):
+    for mode in args.modes.split(","):
         workers = ProcessWorkers(args.workers)
         # Workers up and their simulator compiled before the clock starts.
         list(workers.map(evaluate, [oracle] * args.workers, list(np.zeros((args.workers, 3)))))
@@ -176,14 +198,23 @@ def utilisation(args) -> dict:
         busy = float(data["cost_s"].sum())
         # Steady state: from the first run the committee chose to the last result, leaving out
         # the initial design and the first fit, which no loop can overlap with anything.
-        chosen_first = sorted(executor.events)[args.workers][0]
-        steady = executor.mean_in_flight(chosen_first, max(t for t, _ in executor.events)) / args.workers
+        chosen_first = sorted(t for t, change in executor.events if change > 0)[args.workers]
+        last = max(t for t, _ in executor.events)
+        steady = executor.mean_in_flight(chosen_first, last) / args.workers
+        finished_at, response = executor.response_s(chosen_first, last)
         results[mode] = {"wall_s": wall, "busy_s": busy, "utilisation": busy / (args.workers * wall),
                          "steady_state_utilisation": steady,
+                         "response_ms": {"median": 1e3 * float(np.median(response)),
+                                         "p90": 1e3 * float(np.percentile(response, 90)),
+                                         "max": 1e3 * float(response.max())},
+                         "stalls": [{"at_s": float(t), "response_ms": 1e3 * float(r)}
+                                    for t, r in zip(finished_at, response) if r > 0.1],
                          "fits": int(data.sizes["round"]), "final_mse": float(data["mse"].values[-1]),
                          "mean_fit_s": float(data["fit_s"].mean())}
         print(f"{mode}: wall {wall:.1f} s, utilisation {results[mode]['utilisation']:.1%} "
-              f"(steady state {steady:.1%}), "
+              f"(steady state {steady:.1%}), result to next submission median "
+              f"{results[mode]['response_ms']['median']:.0f} ms (90th percentile "
+              f"{results[mode]['response_ms']['p90']:.0f} ms), "
               f"{results[mode]['fits']} fits, final MSE {results[mode]['final_mse']:.3g}", flush=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     modes = list(results)
@@ -220,14 +251,17 @@ def efficiency(args) -> dict:
             data = loop.run(path)
             executor.shutdown()
             curves[w].append((data["n_labeled"].values, data["mse"].values))
-    targets = [3e-2, 1e-2, 5e-3, 3e-3]
+    targets = [3e-2, 1e-2, 5e-3, 3e-3, 2e-3, 1e-3]
     table = []
     for target in targets:
         row = {"target_mse": target}
         for w, runs in curves.items():
             needed = [simulations_to_reach(n, m, target) for n, m in runs]
+            reached = int(np.sum(~np.isnan(needed)))
+            # A seed that never reached the target counts as budget + 1.
             needed = [args.budget + 1 if np.isnan(v) else v for v in needed]
-            row[f"W={w}"] = {"median": float(np.median(needed)), "per_seed": [int(v) for v in needed]}
+            row[f"W={w}"] = {"median": float(np.median(needed)), "per_seed": [int(v) for v in needed],
+                             "seeds_reached": reached}
         row["ratio"] = row[f"W={args.in_flight}"]["median"] / row["W=1"]["median"]
         table.append(row)
         print(f"MSE {target:g}: W=1 {row['W=1']['median']:.0f}, W={args.in_flight} "
@@ -244,26 +278,65 @@ def efficiency(args) -> dict:
     return {"table": table}
 
 
+def store_appends(args) -> dict:
+    """Milliseconds per `RunStore.append_runs` (one run) and `append_round` (one round's
+    metrics), on a store laid out as a loop leaves it: a 2,000-point test set, then runs and rounds."""
+    path = Path(args.out) / "store_appends.zarr"
+    shutil.rmtree(path, ignore_errors=True)
+    store = RunStore.open(path, input_names=("x0", "v0", "t"), output_names=("x",), attrs={"config": {"bench": 1}})
+    rng = np.random.default_rng(0)
+    store.write_test_set(rng.uniform(size=(2000, 3)), rng.uniform(size=(2000, 1)))
+
+    def outcome(n: int) -> Outcome:
+        return Outcome(rng.uniform(size=(n, 1)), np.ones(n, bool), np.full(n, "", dtype=object), np.full(n, 0.5))
+
+    def metrics(i: int) -> dict:
+        return {"round": i, "n_runs": 8 * i, "n_labeled": 8 * i, "mse": 1e-3, "rmse": 3e-2, "mae": 2e-2,
+                "max_abs_error": 0.1, "mean_variance": 1e-4, "fit_s": 0.3, "select_s": 0.01, "in_flight": 8}
+
+    store.append_runs(rng.uniform(size=(8, 3)), outcome(8), round_index=0)
+    store.append_round(metrics(1))
+    timings = {}
+    for name, append in (("append_runs", lambda i: store.append_runs(rng.uniform(size=(1, 3)), outcome(1), round_index=i)),
+                         ("append_round", lambda i: store.append_round(metrics(i + 2)))):
+        seconds = []
+        for i in tqdm(range(args.appends), desc=name):
+            start = time.perf_counter()
+            append(i)
+            seconds.append(time.perf_counter() - start)
+        timings[name] = {"median_ms": 1e3 * float(np.median(seconds)), "mean_ms": 1e3 * float(np.mean(seconds))}
+        print(f"{name}: median {timings[name]['median_ms']:.1f} ms, mean {timings[name]['mean_ms']:.1f} ms "
+              f"per call ({args.appends} calls)", flush=True)
+    data = read_run(path)
+    if data.sizes["sample"] != 8 + args.appends or data.sizes["round"] != 1 + args.appends:
+        raise AssertionError(f"store holds {dict(data.sizes)} after the appends")
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     u = sub.add_parser("utilisation")
     u.add_argument("--workers", type=int, default=8)
     u.add_argument("--sleep", type=float, default=0.5)
-    u.add_argument("--budget", type=int, default=200)
-    u.add_argument("--refit-every", type=int, default=1)
+    u.add_argument("--budget", type=int, default=240)
+    u.add_argument("--refit-every", type=int, default=8)
     u.add_argument("--steps-warm", type=int, default=300)
+    u.add_argument("--modes", default="asynchronous,batch-synchronous",
+                   help="comma-separated: asynchronous, batch-synchronous")
     e = sub.add_parser("efficiency")
     e.add_argument("--seeds", type=int, default=4)
     e.add_argument("--budget", type=int, default=500)
     e.add_argument("--in-flight", type=int, default=8)
     e.add_argument("--steps-warm", type=int, default=100)
-    for p in (u, e):
+    s = sub.add_parser("store")
+    s.add_argument("--appends", type=int, default=100)
+    for p in (u, e, s):
         p.add_argument("--out", default=str(OUT / "async_loop"))
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = utilisation(args) if args.what == "utilisation" else efficiency(args)
+    result = {"utilisation": utilisation, "efficiency": efficiency, "store": store_appends}[args.what](args)
     record = {"what": args.what, "settings": vars(args), "result": result, "bench_wall_s": time.perf_counter() - start,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}}
     out = Path(args.out) / f"async_{args.what}.json"
