@@ -98,6 +98,10 @@ class AsyncActiveLearningLoop:
             simulations go on being submitted; False trains and writes in the driver
             (reproducible with a `SequentialExecutor`, but workers that finish during a fit
             wait for it).
+        design_until_fitted: while no committee has been fitted yet, workers the initial
+            design leaves idle run further points of the same design (its sequence continued,
+            counted against the budget; at most as many again as `n_initial`) instead of
+            waiting for the first fit.
     """
 
     oracle: Oracle
@@ -107,6 +111,7 @@ class AsyncActiveLearningLoop:
     in_flight: int = 4
     refit_every: int = 1
     fit_in_background: bool = True
+    design_until_fitted: bool = True
     budget: int = 300
     n_initial: int = 20
     initial_method: DrawMethod = "sobol"
@@ -204,6 +209,7 @@ class AsyncActiveLearningLoop:
         resubmit = resubmit[not_pending(resubmit, runs.x)] if len(runs.ok) else resubmit
         design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
 
+        design_drawn = self.n_initial
         tasks: dict[Future, Attempt] = {}
         origin: dict[int, int] = {}  # id(attempt) -> the fit whose committee chose it
         # Every recorded run and every query ever submitted, as float64 bytes (and their first
@@ -249,7 +255,7 @@ class AsyncActiveLearningLoop:
 
         def fill() -> None:
             """Submit queries until W are in flight."""
-            nonlocal resubmit, select_s
+            nonlocal resubmit, select_s, design_drawn
             free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
             if free <= 0 or target_reached:
                 return
@@ -264,6 +270,13 @@ class AsyncActiveLearningLoop:
                 launch(self._choose(committee, runs, pending(), taken, np.asarray(taken_first), free,
                                         len(runs.ok) + len(tasks)), fits)
                 select_s += time.perf_counter() - start
+            elif self.design_until_fitted and runs.ok.any():  # a simulator that fails is not fed more
+                free = min(free, 2 * self.n_initial - design_drawn)
+                if free <= 0:
+                    return
+                more = space.draw(free, seed=self.seed, method=self.initial_method, offset=design_drawn)
+                design_drawn += free
+                launch(more[_untaken(more, taken, np.asarray(taken_first))], 0)
 
         def adopt(fit: Future) -> dict[str, float]:
             """Take the fitted committee for the next choices; its metrics, to record."""

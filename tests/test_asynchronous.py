@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,3 +375,22 @@ def test_avoid_failures_drops_candidates_near_failed_runs():
 
 if __name__ == "__main__":
     driver(*sys.argv[1:3])
+
+
+def test_idle_workers_continue_the_design_until_the_first_fit_and_no_further(tmp_path):
+    oracle = SlowOracle(make_oracle(), 0.02)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        data = make_async(oracle, executor=pool, in_flight=4, n_initial=8, budget=40).run(tmp_path / "on.zarr")
+    design = data["round_of"].values == 0
+    # The first fit (compilation included) takes far longer than a run: workers went on
+    # with the Sobol sequence, up to as many points again as the initial design.
+    assert 8 < design.sum() <= 16
+    expected = oracle.space.draw(16, seed=0, method="sobol")
+    extra = {_bytes(row) for row in data["x"].values[design]}
+    assert extra <= {_bytes(row) for row in expected}
+    assert data.sizes["sample"] == 40 and len({_bytes(r) for r in data["x"].values}) == 40
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        off = make_async(oracle, executor=pool, in_flight=4, n_initial=8, budget=40,
+                         design_until_fitted=False).run(tmp_path / "off.zarr")
+    assert (off["round_of"].values == 0).sum() == 8

@@ -69,7 +69,8 @@ class Spread:
 
     def _discount(self, scores: np.ndarray, unit: np.ndarray, point: np.ndarray) -> np.ndarray:
         factor = 1.0 - np.exp(-np.sum((unit - point) ** 2, axis=1) / (2 * self.length**2))
-        return np.where(np.isfinite(scores), scores * factor, scores)
+        with np.errstate(invalid="ignore"):  # -inf (taken) x 0 is discarded by the where
+            return np.where(np.isfinite(scores), scores * factor, scores)
 
 
 @dataclass(frozen=True)
