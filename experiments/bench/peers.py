@@ -96,6 +96,7 @@ PROBLEMS: dict[str, ProblemSpec] = {
             # The same, with more training per round: the committee's fit, not its data, is what
             # holds it back between 300 and 450 simulations.
             "qbc_fantasy_w1000": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER, "learner.steps_warm=1000"),
+            "qbc_fantasy_w2000": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER, "learner.steps_warm=2000"),
             "variance_reduction": ("strategy=variance_reduction", *POTENTIAL_LEARNER),
             "qbc_search": ("strategy=qbc_search", *POTENTIAL_LEARNER),
             "qbc_kcentre": ("strategy=qbc_kcentre", *POTENTIAL_LEARNER),
