@@ -26,6 +26,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from alframe.learners._shared import adam, bucket
+
 # Times each compiled function was traced, by name ("train", "predict"): a trace is a
 # compilation, so tests and benchmarks read this to prove that growing data compiles nothing.
 TRACES: collections.Counter = collections.Counter()
@@ -99,18 +101,11 @@ def _build_model(arch: _Architecture, key: jax.Array) -> CNN:
                arch.dropout, rngs=nnx.Rngs(params=key))
 
 
-def _optimizer(arch: _Architecture) -> optax.GradientTransformation:
-    parts = [optax.scale_by_adam()]
-    if arch.weight_decay:
-        parts.append(optax.add_decayed_weights(arch.weight_decay))
-    return optax.chain(*parts)
-
-
 @functools.cache
 def _compiled(arch: _Architecture):
     """Build the jitted init, train and predict functions for one architecture."""
     graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
-    tx = _optimizer(arch)
+    tx = adam(arch.weight_decay)
     h, w = arch.image_shape
 
     def member_loss(params, xb, yb, dropout_key):
@@ -159,10 +154,6 @@ def _compiled(arch: _Architecture):
         return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
 
     return init, train, predict
-
-
-def _bucket(n: int, minimum: int = 16) -> int:
-    return max(minimum, 1 << max(n - 1, 0).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,7 +325,7 @@ class CNNCommittee:
             params, opt_state = init(key_init)
             capacity = self.capacity if self.state is None else self.state.capacity
         if n > capacity:
-            new_capacity = _bucket(n)
+            new_capacity = bucket(n, 16)
             warnings.warn(f"training set of {n} images exceeds the committee capacity {capacity}; "
                           f"growing it to {new_capacity} (one recompilation). Set capacity >= the "
                           f"largest training set to avoid this.", stacklevel=2)
@@ -361,7 +352,7 @@ class CNNCommittee:
         x = self._check_images(x, "predict_members")
         n = len(x)
         _, _, predict = _compiled(self._architecture(s.y_mean.shape[0]))
-        chunk = min(_bucket(n), self.predict_chunk)
+        chunk = min(bucket(n, 16), self.predict_chunk)
         parts = []
         for start in range(0, max(n, 1), chunk):
             block = x[start:start + chunk]

@@ -21,6 +21,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from alframe.learners._shared import adam, bucket
+
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
 
@@ -71,18 +73,11 @@ def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
     return MLP(arch.n_inputs, arch.n_outputs, arch.hidden, arch.activation, rngs=nnx.Rngs(params=key))
 
 
-def _optimizer(arch: _Architecture) -> optax.GradientTransformation:
-    parts = [optax.scale_by_adam()]
-    if arch.weight_decay:
-        parts.append(optax.add_decayed_weights(arch.weight_decay))
-    return optax.chain(*parts)
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled(arch: _Architecture):
     """Build the jitted init, train and predict functions for one architecture."""
     graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
-    tx = _optimizer(arch)
+    tx = adam(arch.weight_decay)
 
     def member_loss(params, xb, yb):
         out = nnx.merge(graphdef, params)(xb)
@@ -139,10 +134,6 @@ def _compiled(arch: _Architecture):
         return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
 
     return init, train, predict
-
-
-def _bucket(n: int, minimum: int = 64) -> int:
-    return max(minimum, 1 << max(n - 1, 0).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,7 +272,7 @@ class MLPCommittee:
             params, opt_state = init(key_init)
             capacity = self.capacity if self.state is None else self.state.capacity
         if n > capacity:
-            new_capacity = _bucket(n)
+            new_capacity = bucket(n, 64)
             warnings.warn(
                 f"training set of {n} exceeds the committee capacity {capacity}; growing it to "
                 f"{new_capacity} (one recompilation). Set capacity >= the budget to avoid this.",
@@ -313,7 +304,7 @@ class MLPCommittee:
         n_outputs = s.y_mean.shape[0]
         arch = self._architecture(x.shape[1], n_outputs)
         _, _, predict = _compiled(arch)
-        padded = np.zeros((_bucket(n), x.shape[1]), np.float32)
+        padded = np.zeros((bucket(n, 64), x.shape[1]), np.float32)
         padded[:n] = x
         out = predict(s.params, padded, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
         # Slice on the host: slicing the device array would compile once per n.
