@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.base import Committee
+from alframe.learners.sklearn import _training_data
 from alframe.strategies.base import check_k, not_pending
 
 Task = Literal["regression", "classification"]
@@ -282,18 +283,7 @@ class ModalCommittee:
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> ModalCommittee:
         patch_check_X_y()
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if x.ndim != 2 or len(x) == 0 or len(x) != len(y):
-            raise ValueError(f"fit needs x (n, dim) and y (n,) or (n, outputs) with n >= 1, got {x.shape} and {y.shape}")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise ValueError("fit received non-finite training data")
-        if self.task == "classification":
-            if y.ndim != 1 or np.any(y != np.round(y)) or np.any(y < 0) or np.any(y >= self.n_classes):
-                raise ValueError(f"class labels must be integers in [0, {self.n_classes}), got {np.unique(y)[:10]}")
-            y = y.astype(np.int64)
+        x, y = _training_data(x, y, self.task, self.n_classes)
         fitted = []
         for learner, seed in zip(self.learners, _member_seeds(key, len(self.learners))):
             member = copy.deepcopy(learner)

@@ -35,7 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from simulators.turbulence.errors import InvalidSetting, SimulationError
+from simulators.turbulence.errors import (
+    InvalidSetting,
+    SimulationError,
+    positive_number,
+)
 
 RIEMANN_SOLVERS = ("rusanov", "hll")
 LIMITERS = ("minmod", "mc", "vanleer")
@@ -345,16 +349,6 @@ def _unpack(u) -> State:
     return State(u[0], u[1:])
 
 
-def _check_positive(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidSetting(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise InvalidSetting(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
 def evolve(state: State, t_end: float, *, dx: float, scheme: Scheme = DEFAULT_SCHEME,
            sound_speed: float = 1.0, max_steps: int = DEFAULT_MAX_STEPS,
            dtype="float32") -> Evolution:
@@ -378,8 +372,8 @@ def evolve(state: State, t_end: float, *, dx: float, scheme: Scheme = DEFAULT_SC
     t_end = float(t_end)
     if not (math.isfinite(t_end) and t_end >= 0):
         raise InvalidSetting(f"t_end must be a finite number >= 0, got {t_end!r}")
-    dx = _check_positive("dx", dx)
-    cs = _check_positive("sound_speed", sound_speed)
+    dx = positive_number("dx", dx)
+    cs = positive_number("sound_speed", sound_speed)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
         raise InvalidSetting(f"max_steps must be an integer >= 1, got {max_steps!r}")
     u = _pack(state, dtype)
@@ -414,8 +408,8 @@ def step(state: State, dt: float, *, dx: float, scheme: Scheme = DEFAULT_SCHEME,
     scheme = check_scheme(scheme)
     dtype = resolve_dtype(dtype)
     cast = dtype.type
-    u = _one_step(_pack(state, dtype), cast(dt), cast(_check_positive("dx", dx)),
-                  cast(_check_positive("sound_speed", sound_speed)), scheme=scheme)
+    u = _one_step(_pack(state, dtype), cast(dt), cast(positive_number("dx", dx)),
+                  cast(positive_number("sound_speed", sound_speed)), scheme=scheme)
     return _unpack(u)
 
 
@@ -424,5 +418,5 @@ def stable_time_step(state: State, *, dx: float, scheme: Scheme = DEFAULT_SCHEME
     """The CFL step the solver takes from `state`: cfl * dx / max sum_d (|v_d| + c_s)."""
     scheme = check_scheme(scheme)
     u = _pack(state, jnp.asarray(state.density).dtype)
-    return float(_stable_dt(u, _check_positive("dx", dx), _check_positive("sound_speed",
+    return float(_stable_dt(u, positive_number("dx", dx), positive_number("sound_speed",
                                                                           sound_speed), scheme.cfl))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.turbulence.errors import InvalidSetting
+from simulators.turbulence.errors import positive_number
 
 PARSEC_CM = 3.0856775814913673e18
 SOLAR_MASS_G = 1.988409870698051e33
@@ -34,16 +34,6 @@ def sound_speed_cm_s(temperature_k: float, mean_molecular_weight: float) -> floa
     """Isothermal sound speed sqrt(k_B T / (mu m_H)) in cm/s."""
     return math.sqrt(BOLTZMANN_ERG_PER_K * temperature_k
                      / (mean_molecular_weight * HYDROGEN_MASS_G))
-
-
-def _positive(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidSetting(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise InvalidSetting(f"{name} must be a positive finite number, got {value!r}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -107,7 +97,7 @@ class CloudSetup:
     def __post_init__(self) -> None:
         for name in ("box_pc", "density_g_cm3", "temperature_k", "mean_molecular_weight",
                      "mach", "duration_myr"):
-            object.__setattr__(self, name, _positive(f"CloudSetup.{name}", getattr(self, name)))
+            object.__setattr__(self, name, positive_number(f"CloudSetup.{name}", getattr(self, name)))
 
     @property
     def sound_speed_cm_s(self) -> float:
