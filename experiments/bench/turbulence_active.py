@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print("turbulence_active: error: the sweep failed (see above)", file=sys.stderr)
         return 2
     verdict = [sys.executable, "-m", "experiments.compare", str(sweep_dir), "--metric", "rmse",
-               "--passive", strategies[0], "--no-retrain"]
+               "--passive", strategies[0]]
     return subprocess.run(verdict).returncode
 
 

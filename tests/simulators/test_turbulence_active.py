@@ -77,6 +77,16 @@ def test_the_verdict_reads_the_stores_at_equal_cost(sweep):
         assert (sweep / name).is_file()
 
 
+def test_the_retrain_check_scores_with_the_runs_own_scorer(sweep):
+    runs = compare.load_runs(sweep)
+    scratch = compare.retrain_from_scratch(runs, metric="rmse").set_index("strategy")
+    # Refitted map -> n committees scored on the held-out maps: an error of n, not of a map.
+    assert set(scratch.index) == {"random", "committee_proxy"}
+    assert np.all((scratch["rmse_from_scratch"] > 0) & (scratch["rmse_from_scratch"] < 1.5))
+    assert np.all(scratch["n_labeled"] == [read_run(sweep / s / "seed=0" / "run.zarr")["ok"].values.sum()
+                                           for s in scratch.index])
+
+
 def test_flips_and_bad_settings():
     images = np.arange(2 * 4, dtype=np.float32).reshape(2, 4)
     flips = flipped(images, (2, 2)).reshape(4, 2, 2, 2)
