@@ -130,3 +130,18 @@ def test_modal_committee_on_the_mocca_pool(tmp_path, monkeypatch):
     assert all(row.tobytes() in pool for row in ds["x"].values)
     np.testing.assert_array_equal(ds["x_test"].values, setting.x_test)
     assert json.loads(ds.attrs["config"])["learner"]["_target_"] == "alframe.interop.modal.ModalCommittee"
+
+
+@pytest.mark.skipif(not MOCCA_DATA.exists(), reason=f"MOCCA table not found: {MOCCA_DATA}")
+def test_modal_uncertainty_takes_the_same_forest_kind_as_alframe(tmp_path):
+    needs("modAL")
+    out = tmp_path / "mocca"
+    peers.run_tool("mocca", "modal_uncertainty_et", 0, 30, [], out)
+    ds = compare.load_runs(out)[("modal_uncertainty_et", 0)]
+    assert ds.attrs["stop_reason"] == "budget spent" and len(ds["ok"]) == 30
+    learner = json.loads(ds.attrs["config"])["learner"]
+    assert learner["estimator"]["_target_"] == "sklearn.ensemble.ExtraTreesClassifier"
+    # alframe's MOCCA tools, passive included, fit the same kind of forest.
+    for tool, overrides in peers.PROBLEMS["mocca"].alframe.items():
+        expected = "learner=forest" if tool.endswith("forest") else "learner=extra_trees"
+        assert expected in overrides, tool

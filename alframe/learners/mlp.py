@@ -143,7 +143,9 @@ class MLPCommittee:
     Args:
         members: committee size.
         hidden: hidden layer widths.
-        activation: tanh, relu, gelu or silu.
+        activation: silu (default), gelu, tanh or relu. SiLU is smooth like tanh but does
+            not saturate; on the 1-D potential its committees reach a given test error with
+            fewer simulations (the README's peer benchmark).
         task: "regression" or "classification".
         n_classes: number of classes (classification only).
         learning_rate, final_learning_rate: cosine schedule within a fit from scratch.
@@ -171,7 +173,7 @@ class MLPCommittee:
 
     members: int = 5
     hidden: tuple[int, ...] = (64, 64, 64)
-    activation: Activation = "tanh"
+    activation: Activation = "silu"
     task: Literal["regression", "classification"] = "regression"
     n_classes: int | None = None
     learning_rate: float = 3e-3

@@ -1,7 +1,7 @@
 """alframe against its peers (modAL, python-adaptive, emukit) on the same simulations.
 
     python -m experiments.bench.peers potential1d                     # 8 seeds, budget 1,000
-    python -m experiments.bench.peers mocca --seeds 8 --budget 400
+    python -m experiments.bench.peers mocca --seeds 8 --budget 400 --jobs 2
     python -m experiments.bench.peers potential1d --seeds 2 --tools random modal_gp emukit -- test_size=500
 
 Every tool runs its own loop on the same alframe oracle, from the same initial design (the
@@ -22,7 +22,9 @@ The peers:
   `Committee` of five random forests, each refitted on its own bootstrap resample
   (`teach(..., bootstrap=True)`), choosing by `vote_entropy_sampling`.
 - `modal_gp`: modAL `ActiveLearner` with one Gaussian process and `max_std_sampling` (on MOCCA,
-  `modal_uncertainty`: one random forest with `uncertainty_sampling`).
+  `modal_uncertainty`: one random forest with `uncertainty_sampling`, and
+  `modal_uncertainty_et`: the same with the extremely randomised forest alframe's MOCCA tools
+  use, so that the learner's share of a difference is seen apart from the strategy's).
 - `emukit`: emukit's `ExperimentalDesignLoop` with `ModelVariance` and its gradient acquisition
   optimiser over the box, batches by its greedy fantasy (`GreedyBatchPointCalculator`), on a
   scikit-learn Gaussian process wrapped here (`RefactorisingGP`): emukit 0.5.1's own wrapper
@@ -33,6 +35,12 @@ The peers:
 modAL 0.4.2.1 fails in `teach()` on scikit-learn >= 1.8 (it passes `force_all_finite` to
 `check_X_y`); `alframe.interop.modal.patch_check_X_y()` renames the argument inside modAL's
 learners module before any modAL loop starts (scikit-learn is neither patched nor pinned).
+
+alframe's tools all share one learner per problem, the passive `random` included, so the
+target (passive's final error) is set by the same model the active strategies train: on the
+potential a SiLU committee with warm fits of 2,000 steps (`random_tanh` and `qbc_fantasy_tanh`
+keep the earlier tanh recipe with 300-step warm fits), on MOCCA the extremely randomised forest
+(`random_forest` and `qbc_vote_entropy_forest` keep the random forest the modAL peers use).
 
 Writes OUT/<problem>/<tool>/seed=<s>/run.zarr (an interrupted benchmark keeps finished runs
 and restarts unfinished ones), compare's verdict files in OUT/<problem>/, and
@@ -69,7 +77,12 @@ DEFAULT_OUT = REPO / "results" / "bench" / "peers"
 # The alframe committee recipe on the potential (the learner preset's values, stated
 # here so that a change of preset does not silently change the benchmark).
 POTENTIAL_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
-                     "learner.final_learning_rate=1e-5"]
+                     "learner.final_learning_rate=1e-5", "learner.activation=silu", "learner.steps_warm=2000"]
+# The recipe before SiLU and long warm fits, for the learner's share of the gain.
+TANH_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
+                "learner.final_learning_rate=1e-5", "learner.activation=tanh", "learner.steps_warm=300"]
+# On MOCCA every alframe tool, passive included, uses the extremely randomised forest.
+MOCCA_LEARNER = ["learner=extra_trees"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +106,8 @@ PROBLEMS: dict[str, ProblemSpec] = {
             "sobol": ("strategy=sobol", *POTENTIAL_LEARNER),
             "qbc_spread": ("strategy=qbc_spread", *POTENTIAL_LEARNER),
             "qbc_fantasy": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER),
-            # The same, with more training per round: the committee's fit, not its data, is what
-            # holds it back between 300 and 450 simulations.
-            "qbc_fantasy_w1000": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER, "learner.steps_warm=1000"),
-            "qbc_fantasy_w2000": ("strategy=qbc_fantasy", *POTENTIAL_LEARNER, "learner.steps_warm=2000"),
+            "random_tanh": ("strategy=random", *TANH_LEARNER),
+            "qbc_fantasy_tanh": ("strategy=qbc_fantasy", *TANH_LEARNER),
             "variance_reduction": ("strategy=variance_reduction", *POTENTIAL_LEARNER),
             "qbc_search": ("strategy=qbc_search", *POTENTIAL_LEARNER),
             "qbc_kcentre": ("strategy=qbc_kcentre", *POTENTIAL_LEARNER),
@@ -108,14 +119,18 @@ PROBLEMS: dict[str, ProblemSpec] = {
         metric="f1",
         budget=400,
         alframe={
-            "random": ("strategy=random",),
-            "qbc_vote_entropy": ("strategy=qbc_vote_entropy",),
-            "qbc_consensus_entropy": ("strategy=qbc_consensus_entropy",),
-            "bald": ("strategy=bald",),
+            "random": ("strategy=random", *MOCCA_LEARNER),
+            "qbc_vote_entropy": ("strategy=qbc_vote_entropy", *MOCCA_LEARNER),
+            "qbc_consensus_entropy": ("strategy=qbc_consensus_entropy", *MOCCA_LEARNER),
+            "bald": ("strategy=bald", *MOCCA_LEARNER),
             # Among the many candidates the trees' votes split evenly on, a spread-out batch.
-            "qbc_vote_kcentre": ("strategy=qbc_kcentre", "strategy.score=vote_entropy", "strategy.batch.fraction=0.05"),
+            "qbc_vote_kcentre": ("strategy=qbc_kcentre", "strategy.score=vote_entropy", "strategy.batch.fraction=0.05",
+                                 *MOCCA_LEARNER),
+            # The random forest the modAL peers use, for the learner's share of the gain.
+            "random_forest": ("strategy=random", "learner=forest"),
+            "qbc_vote_entropy_forest": ("strategy=qbc_vote_entropy", "learner=forest"),
         },
-        peers=("modal_committee", "modal_uncertainty"),
+        peers=("modal_committee", "modal_uncertainty", "modal_uncertainty_et"),
     ),
 }
 
@@ -151,8 +166,9 @@ def gp_node(dim: int, kernel: str = "rbf") -> dict[str, Any]:
     }
 
 
-def forest_node(n_estimators: int = 100) -> dict[str, Any]:
-    return {"_target_": "sklearn.ensemble.RandomForestClassifier", "n_estimators": n_estimators, "n_jobs": 1}
+def forest_node(n_estimators: int = 100, kind: str = "RandomForestClassifier") -> dict[str, Any]:
+    """A scikit-learn forest classifier (`kind`: RandomForestClassifier or ExtraTreesClassifier)."""
+    return {"_target_": f"sklearn.ensemble.{kind}", "n_estimators": n_estimators, "n_jobs": 1}
 
 
 def build(node: dict[str, Any]) -> Any:
@@ -417,11 +433,12 @@ def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
             model = (Committee(learners, query_strategy=vote_entropy_sampling) if classification
                      else CommitteeRegressor(learners, query_strategy=max_std_sampling))
             return _Seeded(ModalPeer(model, bootstrap=bootstrap, classes=n_classes), seed)
-    elif tool in ("modal_gp", "modal_uncertainty"):
-        node = forest_node() if classification else gp_node(dim)
+    elif tool in ("modal_gp", "modal_uncertainty", "modal_uncertainty_et"):
+        forest = "ExtraTreesClassifier" if tool.endswith("_et") else "RandomForestClassifier"
+        node = forest_node(kind=forest) if classification else gp_node(dim)
         learner = {"_target_": "alframe.learners.BaggedCommittee", "estimator": node, "members": 1,
                    "bootstrap": False, "task": setting.oracle.outputs.task, "n_classes": n_classes}
-        description = ("modAL ActiveLearner, random forest, uncertainty_sampling" if classification
+        description = (f"modAL ActiveLearner, {forest}, uncertainty_sampling" if classification
                        else "modAL ActiveLearner, GP, max_std_sampling")
         query = uncertainty_sampling if classification else max_std_sampling
 

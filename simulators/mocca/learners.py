@@ -45,7 +45,8 @@ def _log10(x: np.ndarray) -> np.ndarray:
 
 def mlp_committee(*, members: int = 5, capacity: int = 2048, steps_first: int = 2000) -> LogFeatures:
     """The Flax MLP committee (two hidden layers of 64, tanh) on standardised log-features."""
-    return LogFeatures(MLPCommittee(members=members, hidden=(64, 64), task="classification", n_classes=2,
+    return LogFeatures(MLPCommittee(members=members, hidden=(64, 64), activation="tanh",
+                                    task="classification", n_classes=2,
                                     steps_first=steps_first, steps_warm=300, batch_size=128,
                                     learning_rate=3e-3, final_learning_rate=3e-4, capacity=capacity))
 

@@ -252,7 +252,8 @@ def test_hydra_preset_builds_matching_oracle_and_test_set():
     assert len(oracle.space) + len(y_test) == 635
     assert np.all(oracle.space.index_of(x_test) == -1)
     assert instantiate(cfg.strategy) == QueryByCommittee(score="max_disagreement")
-    assert isinstance(instantiate(cfg.learner), EnsembleCommittee)
+    learner = instantiate(cfg.learner)
+    assert isinstance(learner, EnsembleCommittee) and type(learner.estimator).__name__ == "ExtraTreesClassifier"
     assert cfg.target_metric == "f1" and cfg.candidates.size >= len(oracle.space)
 
 
