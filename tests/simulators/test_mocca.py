@@ -245,6 +245,7 @@ def test_oracle_and_held_out_set_agree(table):
 
 
 def test_hydra_preset_builds_matching_oracle_and_test_set():
+    need(MODELS)
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["experiment=mocca_bhs", "strategy=qbc_max_disagreement",
                                                        "simulator.split_seed=2", "simulator.fallback_only=true"])
