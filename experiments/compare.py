@@ -29,7 +29,8 @@ import xarray as xr
 from scipy.stats import wilcoxon
 
 from alframe import plots
-from alframe.metrics import classification_metrics, regression_metrics, simulations_to_reach
+from alframe.loop import score_committee
+from alframe.metrics import simulations_to_reach
 from alframe.store import read_run
 from alframe.store import write_zarr
 
@@ -164,9 +165,7 @@ def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str
         if config.get("scorer") is not None:
             scores = dict(instantiate(config["scorer"])(fitted, x_test, y_test))
         else:
-            members = np.asarray(fitted.predict_members(x_test))
-            scores = (classification_metrics(y_test, members) if ds.attrs.get("task") == "classification"
-                      else regression_metrics(y_test, members))
+            scores = score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification")
         rows.append({"strategy": strategy, "seed": seed, "n_labeled": int(ok.sum()),
                      f"{metric}_in_loop": float(ds[metric].values[-1]), f"{metric}_from_scratch": scores[metric]})
     return pd.DataFrame(rows)

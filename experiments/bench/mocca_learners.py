@@ -20,7 +20,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from alframe.metrics import classification_metrics
+from alframe.loop import score_committee
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,23 +34,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="training-set sizes; 0 is the whole pool")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "mocca_learners.json")
     args = parser.parse_args(argv)
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        configs = {learner: compose(config_name="config", overrides=["experiment=mocca_bhs", f"learner={learner}"])
+                   for learner in args.learners}
+    # The pool and held-out split come from the simulator settings, which the learner does not change.
+    first = next(iter(configs.values()))
+    oracle = instantiate(first.simulator)
+    x_test, y_test = instantiate(first.test_set)
+    pool = np.asarray(oracle.space.values)
+    labels = np.asarray(oracle.run(pool).y).reshape(-1)
+    sizes = [n if 0 < n <= len(pool) else len(pool) for n in args.sizes]
     results: dict[str, dict[int, list[float]]] = {}
-    for learner in args.learners:
-        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=["experiment=mocca_bhs", f"learner={learner}"])
-        oracle = instantiate(cfg.simulator)
-        x_test, y_test = instantiate(cfg.test_set)
-        pool = np.asarray(oracle.space.values)
-        labels = np.asarray(oracle.run(pool).y).reshape(-1)
-        sizes = [n if 0 < n <= len(pool) else len(pool) for n in args.sizes]
+    for learner, cfg in configs.items():
         results[learner] = {n: [] for n in sizes}
         for seed in range(args.seeds):
             order = np.random.default_rng(seed).permutation(len(pool))
             for n in sizes:
                 rows = order[:n]
                 committee = instantiate(cfg.learner).fit(pool[rows], labels[rows], key=jax.random.key(seed))
-                members = np.asarray(committee.predict_members(x_test))
-                results[learner][n].append(classification_metrics(y_test, members)["f1"])
+                results[learner][n].append(score_committee(committee, x_test, y_test, classification=True)["f1"])
         print(learner, " ".join(f"n={n}: {np.mean(f1):.3f}" for n, f1 in results[learner].items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"seeds": args.seeds, "mean_f1": {

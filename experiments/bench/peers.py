@@ -76,11 +76,10 @@ DEFAULT_OUT = REPO / "results" / "bench" / "peers"
 
 # The alframe committee recipe on the potential (the learner preset's values, stated
 # here so that a change of preset does not silently change the benchmark).
-POTENTIAL_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
-                     "learner.final_learning_rate=1e-5", "learner.activation=silu", "learner.steps_warm=2000"]
+_SCHEDULE = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3", "learner.final_learning_rate=1e-5"]
+POTENTIAL_LEARNER = [*_SCHEDULE, "learner.activation=silu", "learner.steps_warm=2000"]
 # The recipe before SiLU and long warm fits, for the learner's share of the gain.
-TANH_LEARNER = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3",
-                "learner.final_learning_rate=1e-5", "learner.activation=tanh", "learner.steps_warm=300"]
+TANH_LEARNER = [*_SCHEDULE, "learner.activation=tanh", "learner.steps_warm=300"]
 # On MOCCA every alframe tool, passive included, uses the extremely randomised forest.
 MOCCA_LEARNER = ["learner=extra_trees"]
 
