@@ -1,4 +1,5 @@
-"""Choosing by disagreement on a cheap proxy: the strategy, and the loop charging its cost."""
+"""Choosing by disagreement or expected error on a cheap proxy: the strategies, and the loop
+charging their cost."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import xarray as xr
 from alframe.loop import Candidates
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.strategies import QueryByCommittee, Spread
-from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement
+from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement, ProxyInverseError
 from tests.conftest import make_box, make_loop, make_oracle, without_timing
 
 
@@ -77,9 +78,52 @@ def test_explore_takes_a_share_at_random_and_never_repeats():
 
 
 @pytest.mark.parametrize("cost, explore", [(0.0, 0.0), (-1.0, 0.0), (0.1, 1.5)])
-def test_bad_settings_raise(cost, explore):
-    with pytest.raises(ValueError, match="cost|explore"):
-        ProxyDisagreement(proxy=proxy_of(identity), cost=cost, explore=explore)
+@pytest.mark.parametrize("kind", [ProxyDisagreement, ProxyInverseError])
+def test_bad_settings_raise(cost, explore, kind):
+    with pytest.raises(ValueError, match=f"{kind.__name__} (cost|explore)"):
+        kind(proxy=proxy_of(identity), cost=cost, explore=explore)
+
+
+class ShrinkingCommittee:
+    """A fitted stand-in inverse committee: reads the query x back from a proxy output y = x as
+    0.5 x + shift, members -+ spread about it (it regresses to the middle, and the proxy
+    reads shifted)."""
+
+    def __init__(self, shift=0.0, spread=0.0):
+        self.shift, self.spread = shift, spread
+
+    def fit(self, x, y, *, key):
+        return self
+
+    def predict_members(self, y):
+        read = 0.5 * np.asarray(y, dtype=np.float64) + self.shift
+        return np.stack([read - self.spread, read + self.spread])
+
+
+def test_inverse_error_sees_an_agreeing_committee_wrong_at_the_edges():
+    candidates = np.column_stack([np.linspace(-2, 2, 9), np.zeros(9)])
+    inverse = ProxyInverseError(proxy=proxy_of(identity), cost=0.1)
+    # Members agree everywhere, so disagreement is blind; the misses are 0.5 |x0|.
+    scores = inverse.scores(ShrinkingCommittee(), candidates)
+    np.testing.assert_allclose(scores, (0.5 * candidates[:, 0]) ** 2)
+    assert sorted(inverse.select(ShrinkingCommittee(), candidates, 2, key=jax.random.key(0)).tolist()) == [0, 8]
+
+
+def test_inverse_error_removes_the_proxy_shift_and_adds_the_members_variance():
+    candidates = np.column_stack([np.linspace(-2, 2, 9), np.zeros(9)])
+    proxy = proxy_of(identity)
+    shifted = ShrinkingCommittee(shift=3.0, spread=0.2)
+    debiased = ProxyInverseError(proxy=proxy, cost=0.1).scores(shifted, candidates)
+    np.testing.assert_allclose(debiased, (0.5 * candidates[:, 0]) ** 2 + 2 * 0.2**2, atol=1e-6)  # 2 inputs
+    # Left in, the shift decides: the candidates with x0 < 0 would look worst.
+    raw = ProxyInverseError(proxy=proxy, cost=0.1, debias=False).scores(shifted, candidates)
+    assert np.argmax(raw) == 0 and raw[0] > raw[-1]
+
+
+def test_inverse_error_needs_predictions_of_the_inputs():
+    strategy = ProxyInverseError(proxy=proxy_of(identity), cost=0.1)
+    with pytest.raises(ValueError, match="predictions of the inputs"):
+        strategy.rate(np.zeros((3, 4, 1)), np.zeros((4, 2)))
 
 
 class ChargedQBC:

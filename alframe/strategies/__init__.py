@@ -34,6 +34,6 @@ from alframe.strategies.stopping import StopWhenAgreed, first_stop  # noqa: E402
 
 __all__ += ["BALD", "CommitteeFantasy", "GradientSearch", "KCentre", "KMeansPlusPlus", "StopWhenAgreed",
             "VarianceReduction", "first_stop", "mutual_information"]
-from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement  # noqa: E402
+from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement, ProxyInverseError, ProxySelection  # noqa: E402
 
-__all__ += ["ChargedSelection", "ProxyDisagreement"]
+__all__ += ["ChargedSelection", "ProxyDisagreement", "ProxyInverseError", "ProxySelection"]
