@@ -1,8 +1,8 @@
 """Runs chosen by committee on a cheap proxy against uniform n: the sweep, then its verdict.
 
-    python -m experiments.bench.turbulence_active                                   # hydro 32^3
+    python -m experiments.bench.turbulence_active --seeds 16                        # hydro 64^3
     python -m experiments.bench.turbulence_active --simulator turbulence_surrogate --seeds 2
-    python -m experiments.bench.turbulence_active --name big -- budget=48 candidates.size=32
+    python -m experiments.bench.turbulence_active --name big -- budget=64 candidates.size=32
 
 Runs the `turbulence_active` preset through the sweep machinery (`python -m experiments.run
 -m experiment=turbulence_active strategy=... seed=range(N)`, one process, so JAX compiles
@@ -10,8 +10,9 @@ each program once for all jobs) into results/bench/turbulence_active/NAME, then
 `python -m experiments.compare` on it with the error of the predicted n (`rmse`). Arguments
 after `--` are passed to every run as Hydra overrides. The stores' `n_runs` counts full runs
 plus the committee's proxy runs at their charge, so the verdict's "simulations" are full-run
-cost. The strategies: `random` (uniform n), `committee_proxy` (members' disagreement on a
-16^3 proxy run of each candidate), `committee_proxy_mix` (half of each batch uniform).
+cost. The strategies: `random` (uniform n, the baseline), `committee_proxy_error` (the
+committee's expected error on a 32^3 proxy run of each candidate), `sobol` (the space-filling
+passive design), `committee_proxy` (members' disagreement on the proxy run).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ OUT = Path("results/bench/turbulence_active")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="turbulence_active", description=__doc__.split("\n")[0])
     parser.add_argument("--simulator", default="turbulence", choices=("turbulence", "turbulence_surrogate"))
-    parser.add_argument("--strategies", default="random,committee_proxy,committee_proxy_mix",
+    parser.add_argument("--strategies", default="random,committee_proxy_error,sobol,committee_proxy",
                         help="comma-separated strategy presets; the first is the baseline")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--name", default=None, help="sweep folder under results/bench/turbulence_active "

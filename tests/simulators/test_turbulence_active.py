@@ -1,7 +1,7 @@
 """Runs chosen by committee on a cheap proxy against uniform n, through Hydra and the verdict.
 
 The `turbulence_active` preset on the lognormal surrogate, shrunk to a tiny grid, committee
-and budget: both strategies run through `experiments.run`, and `experiments.compare` reads
+and budget: the strategies run through `experiments.run`, and `experiments.compare` reads
 their stores. The committee's proxy runs must be charged against the budget.
 """
 
@@ -16,9 +16,11 @@ from hydra.utils import instantiate
 
 from alframe.store import read_run
 from experiments import compare, run
+from alframe.strategies import ProxyDisagreement, ProxyInverseError
 from simulators.turbulence import IndexCommittee, InvalidSetting, flipped, resolution_cost
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+STRATEGIES = ("random", "committee_proxy", "committee_proxy_error")
 BUDGET, N_INITIAL, BATCH, CANDIDATES = 9, 4, 2, 8
 TINY = [
     "experiment=turbulence_active", "simulator=turbulence_surrogate", "simulator.n_cells=16",
@@ -37,25 +39,28 @@ def composed(*overrides):
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("turbulence_active")
-    for strategy in ("random", "committee_proxy"):
+    for strategy in STRATEGIES:
         out = root / strategy / "seed=0"
         out.mkdir(parents=True)
         run.run(composed(f"strategy={strategy}"), out, strategy_name=strategy)
     return root
 
 
-def test_the_preset_builds_a_proxy_strategy_charged_by_resolution():
-    cfg = composed("strategy=committee_proxy")
+@pytest.mark.parametrize("name, kind", [("committee_proxy", ProxyDisagreement), (None, ProxyInverseError)])
+def test_the_preset_builds_a_proxy_strategy_charged_by_resolution(name, kind):
+    cfg = composed(*([f"strategy={name}"] if name else []))  # the preset's own strategy when None
     strategy = instantiate(cfg.strategy)
+    assert type(strategy) is kind
     assert strategy.proxy.simulator.n_cells == 8 and strategy.proxy.simulator.image_size == 8
     assert strategy.selection_cost(CANDIDATES) == pytest.approx(CANDIDATES / 16)
     learner = instantiate(cfg.learner)
     assert learner.committee.image_shape == (8, 8) and learner.committee.capacity == 4 * BUDGET
 
 
-def test_proxy_runs_are_charged_against_the_budget(sweep):
+@pytest.mark.parametrize("strategy", STRATEGIES[1:])
+def test_proxy_runs_are_charged_against_the_budget(sweep, strategy):
     uniform = read_run(sweep / "random" / "seed=0" / "run.zarr")
-    proxy = read_run(sweep / "committee_proxy" / "seed=0" / "run.zarr")
+    proxy = read_run(sweep / strategy / "seed=0" / "run.zarr")
     assert uniform.sizes["sample"] == BUDGET and "selection_cost" not in uniform
     charge = proxy["selection_cost"].values
     assert charge[0] == pytest.approx(CANDIDATES * resolution_cost(16, 8))
@@ -70,7 +75,7 @@ def test_proxy_runs_are_charged_against_the_budget(sweep):
 
 def test_the_verdict_reads_the_stores_at_equal_cost(sweep):
     table = compare.compare(sweep, metric="rmse", retrain=False)
-    assert set(table["strategy"]) == {"random", "committee_proxy"}
+    assert set(table["strategy"]) == set(STRATEGIES)
     comparison = compare.combine(compare.load_runs(sweep), ["rmse"])
     assert comparison["n_labeled"].values.max() == BUDGET
     for name in ("summary.csv", "learning_curves.png", "queried_points.png"):
@@ -81,7 +86,7 @@ def test_the_retrain_check_scores_with_the_runs_own_scorer(sweep):
     runs = compare.load_runs(sweep)
     scratch = compare.retrain_from_scratch(runs, metric="rmse").set_index("strategy")
     # Refitted map -> n committees scored on the held-out maps: an error of n, not of a map.
-    assert set(scratch.index) == {"random", "committee_proxy"}
+    assert set(scratch.index) == set(STRATEGIES)
     assert np.all((scratch["rmse_from_scratch"] > 0) & (scratch["rmse_from_scratch"] < 1.5))
     assert np.all(scratch["n_labeled"] == [read_run(sweep / s / "seed=0" / "run.zarr")["ok"].values.sum()
                                            for s in scratch.index])
