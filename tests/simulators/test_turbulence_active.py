@@ -7,6 +7,7 @@ their stores. The committee's proxy runs must be charged against the budget.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,13 @@ from simulators.turbulence import IndexCommittee, InvalidSetting, flipped, resol
 CONF = Path(__file__).resolve().parents[2] / "conf"
 STRATEGIES = ("random", "committee_proxy", "committee_proxy_error")
 BUDGET, N_INITIAL, BATCH, CANDIDATES = 9, 4, 2, 8
+TINY_LEARNER = ["learner.committee.members=2", "learner.committee.conv_features=[4]", "learner.committee.dense=[8]",
+                "learner.committee.steps_first=40", "learner.committee.steps_warm=10"]
 TINY = [
     "experiment=turbulence_active", "simulator=turbulence_surrogate", "simulator.n_cells=16",
     "simulator.image_size=8", "proxy_cells=8", f"budget={BUDGET}", f"batch_size={BATCH}",
     f"n_initial={N_INITIAL}", "test_size=6", f"candidates.size={CANDIDATES}", "progress=false",
-    "learner.committee.members=2", "learner.committee.conv_features=[4]", "learner.committee.dense=[8]",
-    "learner.committee.steps_first=40", "learner.committee.steps_warm=10",
+    *TINY_LEARNER,
 ]
 
 
@@ -125,3 +127,20 @@ def test_the_reproduction_preset_names_a_bad_setting(tmp_path):
         cfg = compose(config_name="config", overrides=[*INDEX_TINY, "job.n_runs=2"])
     with pytest.raises(InvalidSetting, match="job.n_runs must be >= 5"):
         run.run_job(cfg, tmp_path)
+
+
+# -- the proxy-signal benchmark ---------------------------------------------------------------
+
+def test_the_proxy_signal_benchmark_writes_every_rating(tmp_path):
+    from experiments.bench import turbulence_proxy_signal
+
+    out = tmp_path / "signal.json"
+    assert turbulence_proxy_signal.main(["--grid", "16", "--proxies", "8", "--train", "4", "--reps", "1",
+                                         "--pool", "10", "--out", str(out), "--", *TINY_LEARNER]) == 0
+    report = json.loads(out.read_text())
+    (fit,) = report["fits"]
+    for key in ("spearman_variance_full", "spearman_variance_proxy8", "spearman_error_proxy8"):
+        assert -1 <= fit[key] <= 1
+    assert report["summary"]["proxy_cost"] == {"8": pytest.approx(1 / 16)}
+    with pytest.raises(SystemExit):
+        turbulence_proxy_signal.main(["--train", "32", "--pool", "32"])
