@@ -31,12 +31,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strategies", default="random,committee_proxy_error,sobol,committee_proxy",
                         help="comma-separated strategy presets; the first is the baseline")
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--name", default=None, help="sweep folder under results/bench/turbulence_active "
                                                      "(default: the simulator's name)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (after --)")
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error(f"--seeds must be >= 2 for a paired comparison, got {args.seeds}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if not args.strategies.strip(",").split(",")[0]:
         parser.error(f"--strategies must name at least one preset, got {args.strategies!r}")
     return args
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir = OUT / (args.name or args.simulator)
     strategies = [s for s in args.strategies.split(",") if s]
     sweep = [sys.executable, "-m", "experiments.run", "-m", "experiment=turbulence_active",
-             f"simulator={args.simulator}", f"strategy={','.join(strategies)}", f"seed=range({args.seeds})",
+             f"simulator={args.simulator}", f"strategy={','.join(strategies)}", f"seed=range({args.first_seed},{args.first_seed + args.seeds})",
              f"hydra.sweep.dir={sweep_dir}", "progress=false", *args.overrides]
     print(" ".join(sweep), flush=True)
     if subprocess.run(sweep).returncode:
