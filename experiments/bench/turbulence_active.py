@@ -11,7 +11,7 @@ each program once for all jobs) into results/bench/turbulence_active/NAME, then
 after `--` are passed to every run as Hydra overrides. The stores' `n_runs` counts full runs
 plus the committee's proxy runs at their charge, so the verdict's "simulations" are full-run
 cost. The strategies: `random` (uniform n, the baseline), `committee_proxy_error` (the
-committee's expected error on a 32^3 proxy run of each candidate), `sobol` (the space-filling
+committee's expected error on a 16^3 proxy run of each candidate), `sobol` (the space-filling
 passive design), `committee_proxy` (members' disagreement on the proxy run).
 """
 
