@@ -39,11 +39,12 @@ from tqdm.auto import tqdm
 import alframe
 from alframe.dispatch import Attempt, outcome_of, submit, with_tries
 from alframe.executors import SequentialExecutor
-from alframe.learners.base import Committee
-from alframe.loop import Candidates, LoopError, _config_digest, _History, draw_test_set, score_committee
+from alframe.learners.base import Committee, fit_report
+from alframe.loop import (Candidates, LoopError, _config_digest, _History, check_target_metric, draw_test_set,
+                          record_directions, score_committee, target_met)
 from alframe.oracle import Oracle, concat_outcomes
 from alframe.space import DrawMethod
-from alframe.store import RunStore
+from alframe.store import RunStore, output_description
 from alframe.strategies.base import Strategy, not_pending
 
 _SELECT_STREAM = 1_000_003  # keeps selection keys apart from fit keys
@@ -134,14 +135,13 @@ class AsyncActiveLearningLoop:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
         self.n_initial = min(self.n_initial, self.budget)
         self._classification = self.oracle.outputs.task == "classification"
+        if self.target is not None:
+            check_target_metric(self.target_metric, self.oracle.outputs.task)
 
     # -- pieces ---------------------------------------------------------------------------
 
     def _target_met(self, metrics: Mapping[str, float]) -> bool:
-        if self.target is None:
-            return False
-        value = metrics[self.target_metric]
-        return value >= self.target if self.target_metric in ("accuracy", "f1") else value <= self.target
+        return target_met(metrics, self.target_metric, self.target)
 
     def _fit(self, committee: Committee, x: np.ndarray, y: np.ndarray, fit_index: int, n_runs: int,
              x_test: np.ndarray, y_test: np.ndarray) -> tuple[Committee, dict[str, float]]:
@@ -150,8 +150,8 @@ class AsyncActiveLearningLoop:
         jax.block_until_ready(committee.predict_members(x_test[:1]))
         fit_s = time.perf_counter() - start
         metrics = {"round": fit_index, "n_runs": n_runs, "n_labeled": len(x),
-                   **score_committee(committee, x_test, y_test, classification=self._classification),
-                   "fit_s": fit_s}
+                   **score_committee(committee, x_test, y_test, classification=self._classification, y_train=y),
+                   **fit_report(committee), "fit_s": fit_s}
         # Here, off the driver: pickling a committee takes longer than choosing a query.
         _checkpoint((self._digest, committee), self._committee_path)
         return committee, metrics
@@ -181,7 +181,7 @@ class AsyncActiveLearningLoop:
         digest = _config_digest({"config": config, "loop": settings, "asynchronous": True})
         space, outputs = self.oracle.space, self.oracle.outputs
         store = RunStore.open(
-            path, input_names=space.names, output_names=outputs.names,
+            path, input_names=space.names, output_names=outputs.names, **output_description(outputs),
             attrs={"config": json.dumps(config, sort_keys=True, default=str), "config_digest": digest,
                    "seed": self.seed, "alframe_version": alframe.__version__, "task": outputs.task,
                    "budget": self.budget, "in_flight": self.in_flight, "refit_every": self.refit_every,
@@ -198,7 +198,8 @@ class AsyncActiveLearningLoop:
         if "stop_reason" in data.attrs:
             return data
         if "x_test" not in data:
-            x_test, y_test = draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set)
+            x_test, y_test = draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set,
+                                           progress=self.progress, label=f"{self.label} test set")
             store.write_test_set(x_test, y_test)
         else:
             x_test, y_test = data["x_test"].values, data["y_test"].values
@@ -289,8 +290,12 @@ class AsyncActiveLearningLoop:
             return metrics
 
         def record_fit(metrics: dict[str, float]) -> None:
+            write(record_directions, store, metrics)
             write(store.append_round, metrics)
-            bar.set_postfix({"fit": fits, self.target_metric: f"{metrics[self.target_metric]:.3g}"}, refresh=False)
+            postfix, shown = {"fit": fits}, metrics.get(self.target_metric)
+            if isinstance(shown, int | float):  # absent when the target metric is not this task's
+                postfix[self.target_metric] = f"{shown:.3g}"
+            bar.set_postfix(postfix, refresh=False)
 
         try:
             while True:

@@ -9,9 +9,12 @@ are not cached: a later try may succeed.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import os
 import tempfile
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,62 @@ def query_key(version: str, query: np.ndarray) -> str:
     """The cache key of one query (dim,) under a simulator `version`: 32 hex digits."""
     row = np.ascontiguousarray(np.asarray(query, dtype="<f8") + 0.0)  # -0.0 and 0.0 are one input
     return hashlib.blake2b(version.encode() + b"\0" + row.tobytes(), digest_size=16).hexdigest()
+
+
+def _module_files(module: types.ModuleType) -> list[Path]:
+    """The files whose bytes define `module`: every .py file of a package's directory (a
+    package's entry point usually re-exports code from its siblings), else its source file."""
+    if hasattr(module, "__path__"):
+        return sorted(p for d in module.__path__ for p in Path(d).rglob("*.py") if "__pycache__" not in p.parts)
+    source = inspect.getsourcefile(module) or getattr(module, "__file__", None)
+    if source is None:
+        raise ValueError(f"module {module.__name__!r} has no source file to digest")
+    return [Path(source)]
+
+
+def source_digest(obj_or_module: object) -> str:
+    """A digest (32 hex digits) of the source that defines a module, function or class: the
+    module's source file, or every .py file of its package's directory when it is a package
+    (or an object defined in a package's `__init__`). Any edit to those files changes it."""
+    module = obj_or_module if isinstance(obj_or_module, types.ModuleType) else inspect.getmodule(obj_or_module)
+    if module is None:
+        raise ValueError(f"cannot tell which module defines {obj_or_module!r}")
+    files = _module_files(module)
+    roots = [Path(d) for d in getattr(module, "__path__", [])] or [files[0].parent]
+    digest = hashlib.blake2b(digest_size=16)
+    for path in files:
+        # The path relative to the package, so a moved checkout digests the same.
+        name = next((str(path.relative_to(r)) for r in roots if path.is_relative_to(r)), path.name)
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def target_digest(target: str) -> str:
+    """`source_digest` of what a dotted `_target_` path names: the module it lives in (the
+    longest importable prefix: a package's directory, or a module's file), together with the
+    module that defines the named object when that is another one."""
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:i])
+        try:
+            module = importlib.import_module(prefix)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (prefix + ".").startswith(exc.name + "."):
+                raise  # the module exists but imports something missing: say so
+            continue  # not a module: an attribute path (a class's method, say)
+        obj = module
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            raise ValueError(f"{target!r}: module {module.__name__!r} has no attribute {name!r}") from None
+        digests = [source_digest(module)]
+        defining = inspect.getmodule(obj)
+        if defining is not None and defining is not module and not defining.__name__.startswith(module.__name__ + "."):
+            digests.append(source_digest(defining))
+        return digests[0] if len(digests) == 1 else hashlib.blake2b("|".join(digests).encode(),
+                                                                    digest_size=16).hexdigest()
+    raise ValueError(f"cannot import a module from the target {target!r}")
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,11 @@ from tqdm.auto import tqdm
 
 import alframe
 from alframe.dispatch import run_batch, run_together
-from alframe.learners.base import Committee
-from alframe.metrics import classification_metrics, regression_metrics
-from alframe.oracle import Oracle, Outcome
+from alframe.learners.base import Committee, fit_report
+from alframe.metrics import classification_metrics, higher_is_better, regression_metrics, scalar_metric_names
+from alframe.oracle import Oracle, Outcome, concat_outcomes
 from alframe.space import DrawMethod
-from alframe.store import RunStore
+from alframe.store import RunStore, output_description
 from alframe.strategies.base import Strategy, not_pending
 from alframe.strategies.proxy import ChargedSelection
 
@@ -73,18 +73,72 @@ class Candidates:
 
 
 def score_committee(committee: Committee, x_test: np.ndarray, y_test: np.ndarray, *,
-                    classification: bool) -> dict[str, float]:
-    """Test metrics of the committee on x_test (m, dim) against y_test (m, n_outputs)."""
+                    classification: bool, y_train: np.ndarray | None = None) -> dict[str, Any]:
+    """Test metrics of the committee on x_test (m, dim) against y_test (m, n_outputs).
+
+    y_train (n, n_outputs), the outputs the committee was fitted on, gives the constant
+    predictor a regression's r2 is measured against (their mean); without it, the test mean.
+    Regression metrics include arrays (n_outputs,) when there are several outputs (see
+    `alframe.metrics.regression_metrics`).
+    """
     members = np.asarray(committee.predict_members(x_test))
     if classification:
         return classification_metrics(y_test, members)
-    return regression_metrics(y_test, members)
+    y_train_mean = None if y_train is None or len(y_train) == 0 else np.asarray(y_train, np.float64).mean(axis=0)
+    return regression_metrics(y_test, members, y_train_mean=y_train_mean)
+
+
+def metric_directions(metrics: Mapping[str, Any], declared: tuple[str, ...] = ()) -> list[str]:
+    """The names in `metrics` (one round's) that are better higher: by
+    `alframe.metrics.higher_is_better`, or `declared` so by whoever computed them."""
+    return [name for name in metrics if higher_is_better(name) or name in declared]
+
+
+def record_directions(store: RunStore, metrics: Mapping[str, Any], declared: tuple[str, ...] = ()) -> None:
+    """Set the store attr `higher_is_better` (a JSON list of per-round metric names) unless it is set already."""
+    names = json.dumps(metric_directions(metrics, declared))
+    if store.attrs.get("higher_is_better") != names:
+        store.update_attrs(higher_is_better=names)
+
+
+def check_target_metric(target_metric: str, task: str) -> None:
+    """Refuse, before anything runs, a target metric the default scoring of `task` never returns."""
+    names = scalar_metric_names(task)
+    if target_metric not in names:
+        raise ValueError(f"target metric {target_metric!r} not among {sorted(names)} (the {task} test metrics)")
+
+
+def target_met(metrics: Mapping[str, Any], target_metric: str, target: float | None,
+               declared: tuple[str, ...] = ()) -> bool:
+    """Whether one round's `metrics` reach `target` on `target_metric`: at or above it for a
+    metric that is better higher (see `metric_directions`), else at or below it."""
+    if target is None:
+        return False
+    if target_metric not in metrics:
+        raise ValueError(f"target metric {target_metric!r} not among {sorted(metrics)}")
+    value = metrics[target_metric]
+    if np.ndim(value) != 0:
+        raise ValueError(f"target metric {target_metric!r} is an array of shape {np.shape(value)}; "
+                         "choose a scalar metric")
+    better_higher = higher_is_better(target_metric) or target_metric in declared
+    return bool(value >= target if better_higher else value <= target)
+
+
+def _test_chunks(size: int) -> int:
+    """Runs per `oracle.run` call while drawing a test set of `size`: about 50 calls, so its
+    progress shows from the start."""
+    return max(1, size // 50)
 
 
 def draw_test_set(oracle: Oracle, size: int, seed: int,
-                  given: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  given: tuple[np.ndarray, np.ndarray] | None = None, *,
+                  progress: bool = False, label: str = "test set") -> tuple[np.ndarray, np.ndarray]:
     """The held-out set: `given` (checked and made 2-D), or `size` uniform draws run on the
-    oracle with `seed` (failed runs dropped). Returns x (m, dim), y (m, n_outputs)."""
+    oracle with `seed` (failed runs dropped). Returns x (m, dim), y (m, n_outputs).
+
+    The inputs are drawn at once, so the set depends only on `seed` and `size`; they are run
+    in chunks, with a progress bar when `progress`.
+    """
     if given is not None:
         x, y = (np.asarray(a) for a in given)
         if len(x) != len(y) or x.ndim != 2 or x.shape[1] != oracle.space.dim:
@@ -92,7 +146,13 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
                             f"got x {x.shape} and y {y.shape}")
         return x, (y[:, None] if y.ndim == 1 else y)
     x = oracle.space.draw(size, seed=seed, method="uniform")
-    outcome = oracle.run(x)
+    chunk = _test_chunks(len(x))
+    outcomes = []
+    with tqdm(total=len(x), desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, len(x), chunk):
+            outcomes.append(oracle.run(x[start : start + chunk]))
+            bar.update(len(outcomes[-1]))
+    outcome = concat_outcomes(outcomes, oracle.outputs.dim)
     if not outcome.ok.any():
         raise LoopError(f"every test-set run failed (first error: {outcome.error[0]!r})")
     return x[outcome.ok], outcome.y[outcome.ok]
@@ -175,11 +235,17 @@ class ActiveLearningLoop:
             instead of drawing one, e.g. labelled models kept out of a pool.
         seed: the one seed every random choice derives from.
         target: stop early once the test metric `target_metric` reaches this value.
-        target_metric: a metric name ("mse" by default; "f1" or "accuracy" stop when >=).
+        target_metric: a metric name ("mse" by default). Metrics that are better higher (see
+            `alframe.metrics.higher_is_better`: accuracy, f1, r2, ..., and `higher_is_better`)
+            stop when >= target, the others when <=. With the default scorer, a name it never
+            returns is refused here.
         scorer: the test metrics of a fitted committee, (committee, x_test, y_test) ->
-            {name: value}; None scores its predictions at x_test against y_test. A committee
-            that reads a simulator's outputs and predicts its inputs (an inverse problem)
-            needs its own.
+            {name: value}; None scores its predictions at x_test against y_test (r2 against
+            the mean of the training outputs). A committee that reads a simulator's outputs and
+            predicts its inputs (an inverse problem) needs its own.
+        higher_is_better: names of the scorer's metrics that are better higher beyond those
+            `alframe.metrics.higher_is_better` recognises by name. With the rest, recorded in
+            the store attr `higher_is_better` (a JSON list of per-round metric names).
         executor: runs each batch's simulations, one task per query, in parallel (see
             `alframe.executors`); None runs the batch as one vectorised `oracle.run` here.
         retries: further tries for a run that fails before it is recorded as failed.
@@ -207,6 +273,7 @@ class ActiveLearningLoop:
     target: float | None = None
     target_metric: str = "mse"
     scorer: Callable[[Committee, np.ndarray, np.ndarray], Mapping[str, float]] | None = None
+    higher_is_better: tuple[str, ...] = ()
     executor: Executor | None = None
     retries: int = 0
     progress: bool = True
@@ -221,24 +288,30 @@ class ActiveLearningLoop:
         if self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1 (the committee needs data), got {self.n_initial}")
         self.n_initial = min(self.n_initial, self.budget)
+        if isinstance(self.higher_is_better, str):
+            raise ValueError(f"higher_is_better must be a list of metric names, got the string "
+                             f"{self.higher_is_better!r}")
+        self.higher_is_better = tuple(str(name) for name in self.higher_is_better)
         self._classification = self.oracle.outputs.task == "classification"
         self._charged = isinstance(self.strategy, ChargedSelection)
+        if self.target is not None and self.scorer is None:
+            check_target_metric(self.target_metric, self.oracle.outputs.task)
 
     # -- the pieces ---------------------------------------------------------------------
 
-    def _score(self, committee: Committee, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+    def _score(self, committee: Committee, x_test: np.ndarray, y_test: np.ndarray,
+               y_train: np.ndarray) -> dict[str, Any]:
         if self.scorer is not None:
-            return dict(self.scorer(committee, x_test, y_test))
-        return score_committee(committee, x_test, y_test, classification=self._classification)
+            metrics = dict(self.scorer(committee, x_test, y_test))
+            unknown = sorted(set(self.higher_is_better) - set(metrics))
+            if unknown:
+                raise ValueError(f"higher_is_better names {unknown} that the scorer does not return "
+                                 f"(it returns {sorted(metrics)})")
+            return metrics
+        return score_committee(committee, x_test, y_test, classification=self._classification, y_train=y_train)
 
-    def _target_met(self, metrics: Mapping[str, float]) -> bool:
-        if self.target is None:
-            return False
-        if self.target_metric not in metrics:
-            raise ValueError(f"target metric {self.target_metric!r} not among {sorted(metrics)}")
-        value = metrics[self.target_metric]
-        higher_is_better = self.target_metric in ("accuracy", "f1")
-        return value >= self.target if higher_is_better else value <= self.target
+    def _target_met(self, metrics: Mapping[str, Any]) -> bool:
+        return target_met(metrics, self.target_metric, self.target, self.higher_is_better)
 
     def _fit_and_choose(self, committee, runs: "_History", x_test, y_test, round_index,
                         charged: float = 0) -> _Checkpoint:
@@ -250,12 +323,13 @@ class ActiveLearningLoop:
             )
         fit_key, select_key = jax.random.split(jax.random.fold_in(jax.random.key(self.seed), round_index))
         start = time.perf_counter()
-        committee = committee.fit(runs.x[runs.ok], runs.y[runs.ok], key=fit_key)
-        self._score(committee, x_test[:1], y_test[:1])  # scoring one test point waits for the fit
+        y_train = runs.y[runs.ok]
+        committee = committee.fit(runs.x[runs.ok], y_train, key=fit_key)
+        self._score(committee, x_test[:1], y_test[:1], y_train)  # scoring one test point waits for the fit
         fit_s = time.perf_counter() - start
         spent = float(n_runs + charged) if self._charged else n_runs
         metrics = {"round": round_index, "n_runs": spent, "n_labeled": int(runs.ok.sum()),
-                   **self._score(committee, x_test, y_test), "fit_s": fit_s}
+                   **self._score(committee, x_test, y_test, y_train), **fit_report(committee), "fit_s": fit_s}
 
         k = min(self.batch_size, math.floor(self.budget - spent + 1e-9))
         plan = np.empty((0, self.oracle.space.dim))
@@ -292,6 +366,8 @@ class ActiveLearningLoop:
         loop_settings = {name: repr(getattr(self, name)) for name in (
             "seed", "budget", "batch_size", "n_initial", "initial_method", "candidates", "test_size",
             "test_seed", "target", "target_metric", "retries")}
+        if self.higher_is_better:  # only when declared, so that stores made before it still resume
+            loop_settings["higher_is_better"] = repr(self.higher_is_better)
         if self.test_set is not None:
             loop_settings["test_set"] = hashlib.blake2b(
                 b"".join(np.ascontiguousarray(a).tobytes() for a in self.test_set), digest_size=16).hexdigest()
@@ -301,6 +377,7 @@ class ActiveLearningLoop:
             path,
             input_names=space.names,
             output_names=outputs.names,
+            **output_description(outputs),
             attrs={"config": json.dumps(config, sort_keys=True, default=str), "config_digest": digest,
                    "seed": self.seed, "alframe_version": alframe.__version__, "task": outputs.task,
                    "budget": self.budget, "batch_size": self.batch_size, "label": self.label,
@@ -337,6 +414,7 @@ class ActiveLearningLoop:
                     checkpoint = self._fit_and_choose(committee, runs, x_test, y_test, round_index, charged)
                     _save_atomically((digest, checkpoint), checkpoint_path)
                 committee = checkpoint.committee
+                record_directions(store, checkpoint.metrics, self.higher_is_better)
                 if n_rounds < round_index:
                     store.append_round(checkpoint.metrics)
                     n_rounds += 1
@@ -359,7 +437,8 @@ class ActiveLearningLoop:
         return store.read()
 
     def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        return draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set)
+        return draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set,
+                             progress=self.progress, label=f"{self.label} test set")
 
     def _run_and_store(self, store: RunStore, runs: "_History", queries: np.ndarray, round_index: int,
                        bar) -> None:
@@ -377,8 +456,10 @@ class ActiveLearningLoop:
         bar.update(len(queries))
 
     def _show(self, bar, metrics: Mapping[str, float]) -> None:
-        keys = ("f1", "accuracy") if self._classification else ("mse",)
-        bar.set_postfix({"round": metrics["round"], **{k: f"{metrics[k]:.3g}" for k in keys}}, refresh=False)
+        keys = ("f1", "accuracy") if self._classification else ("mse", "r2")
+        keys = dict.fromkeys((*keys, self.target_metric))  # a scorer's own metrics may be none of these
+        shown = {k: f"{metrics[k]:.3g}" for k in keys if isinstance(metrics.get(k), int | float)}
+        bar.set_postfix({"round": metrics["round"], **shown}, refresh=False)
 
 
 def run_loop(path: str | Path, *, config: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:

@@ -4,27 +4,124 @@ from __future__ import annotations
 
 import numpy as np
 
+REGRESSION_METRICS = ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant", "r2",
+                      "rel_err_median", "rel_err_p95")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "log_loss")
+_HIGHER_NAMES = ("accuracy", "f1", "r2")
+_HIGHER_PREFIXES = ("r2", "skill")
+_HIGHER_SUFFIXES = ("_accuracy", "_f1", "_score", "_r2")
 
-def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, float]:
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of the metric `name` is better, by its name: accuracy, f1, r2,
+    names starting with "r2" or "skill" and names ending with "_accuracy", "_f1", "_score" or
+    "_r2". Every other metric (an error, a loss, a variance, a time) is better lower."""
+    return name in _HIGHER_NAMES or name.startswith(_HIGHER_PREFIXES) or name.endswith(_HIGHER_SUFFIXES)
+
+
+def scalar_metric_names(task: str) -> tuple[str, ...]:
+    """Names of the scalar metrics `regression_metrics` ("regression") or
+    `classification_metrics` ("classification") can return. rel_err_median and rel_err_p95
+    are returned only where some output is positive on every test point."""
+    if task == "regression":
+        return REGRESSION_METRICS
+    if task == "classification":
+        return CLASSIFICATION_METRICS
+    raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise, NaN where den is 0 (quietly)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _relative_errors(y_true: np.ndarray, mean: np.ndarray) -> dict[str, float]:
+    """Median and 95th percentile of |mean - y| / y over every test point of the outputs
+    (columns) that are positive on every test point; nothing if there is none."""
+    positive = np.all(y_true > 0, axis=0)
+    if not positive.any():
+        return {}
+    rel = (np.abs(mean[:, positive] - y_true[:, positive]) / y_true[:, positive]).ravel()
+    return {"rel_err_median": float(np.median(rel)), "rel_err_p95": float(np.percentile(rel, 95))}
+
+
+def regression_metrics(y_true: np.ndarray, members: np.ndarray, *,
+                       y_train_mean: np.ndarray | None = None) -> dict[str, float | np.ndarray]:
     """Scores of the committee mean against y_true.
 
     Args:
-        y_true: (m, n_outputs) true values.
-        members: (members, m, n_outputs) member predictions.
-    Returns: mse, rmse, mae, max_abs_error of the mean, and mean_variance (the committee's
-        own disagreement on the test set).
+        y_true: (m, k) true values ((m,) is taken as k = 1).
+        members: (members, m, k) member predictions.
+        y_train_mean: (k,) mean of the training outputs, the constant predictor r2 is measured
+            against; None uses the test-set mean (an optimistic baseline).
+    Returns:
+        mse, rmse, mae, max_abs_error of the committee mean; mean_variance (the committee's own
+        disagreement on the test set); mse_constant (the MSE of predicting y_train_mean);
+        r2 = 1 - mse / mse_constant (0 for the constant predictor, 1 when perfect, negative
+        when worse than it; NaN when mse_constant is 0).
+
+        With one output (k = 1) all of these are in the output's own units. With several
+        (k > 1), mse, rmse, mae, max_abs_error, mean_variance and mse_constant are computed on
+        outputs standardised by their test-set standard deviation (an output constant on the
+        test set is left unscaled), so that no output dominates by its units; r2 is the mean
+        over outputs of each output's r2 (those where it is defined), and the arrays
+        mse_per_output and r2_per_output, shape (k,), give each output's MSE in its own units
+        and its r2.
+
+        Where every test value of an output is positive, rel_err_median and rel_err_p95 are
+        the median and 95th percentile of |prediction - y| / y over all test points and all
+        such outputs.
     """
     y_true = np.asarray(y_true, dtype=np.float64)
     members = np.asarray(members, dtype=np.float64)
-    err = members.mean(axis=0) - y_true
-    mse = float(np.mean(err**2))
-    return {
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(np.mean(np.abs(err))),
-        "max_abs_error": float(np.max(np.abs(err))),
-        "mean_variance": float(np.mean(members.var(axis=0))),
-    }
+    if y_true.ndim == 1:
+        y_true = y_true[:, None]
+    if members.ndim == 2:
+        members = members[..., None]
+    if members.ndim != 3 or members.shape[1:] != y_true.shape:
+        raise ValueError(f"member predictions {members.shape} do not match y_true {y_true.shape}: "
+                         "expected (members, m, k) and (m, k)")
+    k = y_true.shape[1]
+    reference = y_true.mean(axis=0) if y_train_mean is None else np.asarray(y_train_mean, np.float64).reshape(-1)
+    if reference.shape != (k,):
+        raise ValueError(f"y_train_mean has shape {reference.shape}, expected ({k},)")
+    mean = members.mean(axis=0)
+    err = mean - y_true
+    constant_err = reference - y_true
+    variance = members.var(axis=0)
+    mse_per_output = np.mean(err**2, axis=0)
+    r2_per_output = 1.0 - _ratio(mse_per_output, np.mean(constant_err**2, axis=0))
+    if k == 1:
+        mse = float(np.mean(err**2))
+        mse_constant = float(np.mean(constant_err**2))
+        metrics = {
+            "mse": mse,
+            "rmse": float(np.sqrt(mse)),
+            "mae": float(np.mean(np.abs(err))),
+            "max_abs_error": float(np.max(np.abs(err))),
+            "mean_variance": float(np.mean(variance)),
+            "mse_constant": mse_constant,
+            "r2": float(r2_per_output[0]),
+        }
+    else:
+        scale = y_true.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        z_err = err / scale
+        mse = float(np.mean(z_err**2))
+        defined = r2_per_output[np.isfinite(r2_per_output)]
+        metrics = {
+            "mse": mse,
+            "rmse": float(np.sqrt(mse)),
+            "mae": float(np.mean(np.abs(z_err))),
+            "max_abs_error": float(np.max(np.abs(z_err))),
+            "mean_variance": float(np.mean(variance / scale**2)),
+            "mse_constant": float(np.mean((constant_err / scale) ** 2)),
+            "r2": float(defined.mean()) if len(defined) else float("nan"),
+            "mse_per_output": mse_per_output,
+            "r2_per_output": r2_per_output,
+        }
+    return {**metrics, **_relative_errors(y_true, mean)}
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:

@@ -29,11 +29,22 @@ class OutputSpec:
         task: "regression" (real outputs, shape (len(names),)) or "classification"
             (one integer label in [0, len(classes)) per query, stored as shape (1,)).
         classes: class names, required for classification.
+        coords: where each output sits along some axis, one per output: numbers (a
+            multipole, a time, a wavelength) or strings. Stored as a coordinate on the store's
+            `output` dim.
+        coord_name: what `coords` measure, e.g. "ell" or "time" (default "output_coord").
+        units: the outputs' units: one string for all, or one per output.
+        transform: what the simulator did to its raw outputs before returning them, e.g.
+            "log10", so that readers can undo it.
     """
 
     names: tuple[str, ...]
     task: Task = "regression"
     classes: tuple[str, ...] | None = None
+    coords: tuple[float | str, ...] | None = None
+    coord_name: str | None = None
+    units: tuple[str, ...] | str | None = None
+    transform: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
@@ -47,10 +58,47 @@ class OutputSpec:
             if len(self.names) != 1:
                 raise ValueError("a classification OutputSpec has exactly one output (the label)")
             object.__setattr__(self, "classes", tuple(self.classes))
+        if self.coords is not None:
+            object.__setattr__(self, "coords", _output_coords(self.coords, len(self.names)))
+        if self.coord_name is not None:
+            if not isinstance(self.coord_name, str) or not self.coord_name:
+                raise ValueError(f"OutputSpec coord_name must be a non-empty string, got {self.coord_name!r}")
+            if self.coords is None:
+                raise ValueError(f"OutputSpec coord_name {self.coord_name!r} needs coords, one per output")
+        if self.units is not None:
+            object.__setattr__(self, "units", _output_units(self.units, len(self.names)))
+        if self.transform is not None and (not isinstance(self.transform, str) or not self.transform):
+            raise ValueError(f"OutputSpec transform must be a non-empty string, got {self.transform!r}")
 
     @property
     def dim(self) -> int:
         return len(self.names)
+
+
+def _output_coords(coords, n_outputs: int) -> tuple[float, ...] | tuple[str, ...]:
+    """`coords` as a tuple of n_outputs floats or of n_outputs strings, or ValueError."""
+    if isinstance(coords, str) or not isinstance(coords, Sequence | np.ndarray):
+        raise ValueError(f"OutputSpec coords must be a sequence, one per output, got {coords!r}")
+    coords = tuple(coords.tolist() if isinstance(coords, np.ndarray) else coords)
+    if len(coords) != n_outputs:
+        raise ValueError(f"OutputSpec coords has {len(coords)} values for {n_outputs} outputs")
+    if all(isinstance(c, str) for c in coords):
+        return coords
+    numbers = all(isinstance(c, int | float | np.integer | np.floating) and not isinstance(c, bool) for c in coords)
+    if not numbers:
+        raise ValueError(f"OutputSpec coords must be all numbers or all strings, got {coords!r}")
+    return tuple(float(c) for c in coords)
+
+
+def _output_units(units, n_outputs: int) -> str | tuple[str, ...]:
+    """`units` as one string or a tuple of n_outputs strings, or ValueError."""
+    if isinstance(units, str):
+        return units
+    units = tuple(units)
+    if len(units) != n_outputs or not all(isinstance(u, str) for u in units):
+        raise ValueError(f"OutputSpec units must be one string or {n_outputs} strings (one per output), "
+                         f"got {units!r}")
+    return units
 
 
 class Outcome(NamedTuple):
@@ -122,12 +170,16 @@ class FunctionOracle:
         outputs: what `fn` returns.
         vectorized: whether `fn` takes a whole batch. If a vectorised call raises, each
             query is retried alone so that one bad input fails only its own run.
+        version: names the code behind `fn` (change it when its results change). A result
+            cache built from a config keys on it; without one, on a digest of the simulator's
+            source files.
     """
 
     fn: Callable[[np.ndarray], np.ndarray]
     space: Space
     outputs: OutputSpec
     vectorized: bool = True
+    version: str | None = None
 
     def run(self, queries: np.ndarray) -> Outcome:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))

@@ -109,7 +109,8 @@ class Box:
         """Map points of the unit cube, shape (n, dim), to the box."""
         lo, hi = self._scaled_bounds()
         z = lo + np.asarray(u, dtype=np.float64) * (hi - lo)
-        return np.where(self._log_mask, 10.0**z, z)
+        # Only log-scale columns are exponentiated: 10**z of a linear column may overflow.
+        return np.where(self._log_mask, 10.0 ** np.where(self._log_mask, z, 0.0), z)
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         """Map points of the box, shape (n, dim), to the unit cube."""

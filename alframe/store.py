@@ -6,8 +6,13 @@ Layout (read it back with `xr.open_zarr(path)`):
   `output`, `round` (one row per committee fit), `test_sample` (the held-out test set);
 - per run: `x` (sample, input), `y` (sample, output), `ok`, `error`, `cost_s`, `round_of`;
 - per round: `n_runs`, `n_labeled`, the test metrics and timings (`fit_s`, `select_s`);
+  per-output metrics (`mse_per_output`, `r2_per_output`) along (round, output);
 - the test set: `x_test` (test_sample, input), `y_test` (test_sample, output);
-- attrs: `config` (the resolved config as JSON), `seed`, `alframe_version`, and loop facts.
+- optionally a coordinate along `output` saying where each output sits (named by the
+  attr `output_coord_name`, e.g. `ell`);
+- attrs: `config` (the resolved config as JSON), `seed`, `alframe_version`, loop facts, and
+  where given `output_units` (JSON list, one per output), `output_transform`,
+  `output_coord_name`.
 
 After every complete write a small commit record beside the store (`<store>.commit.json`:
 each dim's size and the whole variables) is replaced atomically. A process killed during a write leaves at
@@ -38,7 +43,7 @@ import xarray as xr
 import zarr
 from zarr.errors import ZarrUserWarning
 
-from alframe.oracle import Outcome
+from alframe.oracle import Outcome, OutputSpec
 
 SAMPLE_CHUNK = 1024
 # Beside the store (zarr warns about foreign files inside it), replaced atomically after every
@@ -51,6 +56,9 @@ def commit_path(path: Path) -> Path:
     """Where the commit record of the store at `path` lives."""
     return path.with_name(path.name + COMMIT_SUFFIX)
 _RUN_VARS = ("x", "y", "ok", "error", "cost_s", "round_of")
+ROUND_CHUNK = 512
+DEFAULT_COORD_NAME = "output_coord"
+_RESERVED = {"sample", "input", "output", "round", "test_sample", "x_test", "y_test", *_RUN_VARS}
 # Which value kinds an append may cast into an array of a given kind (numbers into numbers,
 # as xarray's append allows; strings only into strings).
 _CASTS = {"f": "biuf", "i": "biu", "u": "bu", "b": "b", "O": "OUT", "T": "OUT", "U": "OUT"}
@@ -245,7 +253,13 @@ def read_run(path: str | Path, *, tries: int = 20, wait_s: float = 0.05) -> xr.D
                 region = tuple(slice(0, sizes.get(d, n)) for d, n in zip(dims, array.shape))
                 variables[name] = (dims, array[region] if region else array[()])
             attrs = dict(group.attrs)
-            coords = {d: variables.pop(d) for d in list(variables) if variables[d][0] == (d,)}
+            # Coordinates that are not dims (an output coordinate) are named, as xarray writes
+            # them, in the "coordinates" attribute of the group or of the arrays using them.
+            named = set(str(attrs.pop("coordinates", "")).split())
+            for name in commit["variables"]:
+                named.update(str(group[name].attrs.get("coordinates", "")).split())
+            coords = {d: variables.pop(d) for d in list(variables)
+                      if variables[d][0] == (d,) or d in named}
             return xr.Dataset(variables, coords=coords, attrs=attrs)
         except (KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
             if attempt == tries - 1:
@@ -254,31 +268,79 @@ def read_run(path: str | Path, *, tries: int = 20, wait_s: float = 0.05) -> xr.D
     raise AssertionError("unreachable")
 
 
+def output_description(spec: OutputSpec) -> dict[str, Any]:
+    """The `RunStore.open` keyword arguments that describe an oracle's outputs."""
+    return {"output_coords": spec.coords, "output_coord_name": spec.coord_name,
+            "output_units": spec.units, "output_transform": spec.transform}
+
+
+def _output_attrs(output_names: tuple[str, ...], coords, coord_name, units, transform) -> dict[str, Any]:
+    """Store attrs describing the outputs (units one per output), checked against their names."""
+    n = len(output_names)
+    attrs: dict[str, Any] = {}
+    if coords is not None:
+        if len(coords) != n:
+            raise ValueError(f"output_coords has {len(coords)} values for {n} outputs {list(output_names)}")
+        name = coord_name or DEFAULT_COORD_NAME
+        if name in _RESERVED:
+            raise ValueError(f"output_coord_name {name!r} is taken by the store; choose another")
+        attrs["output_coord_name"] = name
+    elif coord_name is not None:
+        raise ValueError(f"output_coord_name {coord_name!r} needs output_coords, one per output")
+    if units is not None:
+        units = [units] * n if isinstance(units, str) else [str(u) for u in units]
+        if len(units) != n:
+            raise ValueError(f"output_units has {len(units)} entries for {n} outputs {list(output_names)}")
+        attrs["output_units"] = units
+    if transform is not None:
+        attrs["output_transform"] = str(transform)
+    return attrs
+
+
 class RunStore:
     """Append-only access to one run's zarr store.
 
-    Create or reopen with `RunStore.open(path, input_names=..., output_names=..., attrs=...)`.
-    `attrs["config_digest"]` (or, without one, `attrs["config"]`) identifies the run:
-    reopening with a different one raises `StoreMismatchError` instead of mixing two
-    experiments in one store.
+    Create or reopen with `RunStore.open(path, input_names=..., output_names=..., attrs=...)`,
+    optionally describing the outputs (see `output_description`). `attrs["config_digest"]`
+    (or, without one, `attrs["config"]`) identifies the run: reopening with a different one
+    raises `StoreMismatchError` instead of mixing two experiments in one store.
     """
 
     def __init__(self, path: Path, input_names: tuple[str, ...], output_names: tuple[str, ...],
-                 attrs: dict[str, Any]):
+                 attrs: dict[str, Any], output_coords: tuple[float | str, ...] | None = None):
         self.path = path
         self.input_names = input_names
         self.output_names = output_names
         self.attrs = attrs
+        self.output_coords = output_coords
         self._sizes: dict[str, int] = {}
         self._variables: set[str] = set()
         self._columns: dict[str, _Column] = {}
         self._attrs_written = True
 
     @classmethod
-    def open(cls, path: str | Path, *, input_names, output_names, attrs: Mapping[str, Any]) -> "RunStore":
+    def open(cls, path: str | Path, *, input_names, output_names, attrs: Mapping[str, Any],
+             output_coords: tuple[float | str, ...] | None = None, output_coord_name: str | None = None,
+             output_units: tuple[str, ...] | str | None = None,
+             output_transform: str | None = None) -> "RunStore":
+        """Create or reopen the store at `path`.
+
+        Args:
+            input_names, output_names: the `input` and `output` coordinates.
+            attrs: run attributes (dicts and lists are stored as JSON).
+            output_coords: where each output sits (one number or string per output), stored as
+                a coordinate along `output` named `output_coord_name` (default "output_coord").
+            output_units: one string for every output or one per output; stored as the attr
+                `output_units`, a JSON list with one entry per output.
+            output_transform: what the simulator applied to its outputs (attr `output_transform`).
+        """
         path = Path(path)
+        output_names = tuple(output_names)
+        described = _output_attrs(output_names, output_coords, output_coord_name, output_units, output_transform)
+        attrs = {**described, **attrs}
         attrs = {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in attrs.items()}
-        store = cls(path, tuple(input_names), tuple(output_names), attrs)
+        store = cls(path, tuple(input_names), output_names, attrs,
+                    None if output_coords is None else tuple(output_coords))
         if not path.exists():
             return store
         commit = _read_commit(path)
@@ -317,8 +379,13 @@ class RunStore:
             return xr.Dataset(attrs=dict(self.attrs))
         return xr.open_zarr(self.path, consolidated=True).load()
 
-    def _coords(self) -> dict[str, np.ndarray]:
-        return {"input": _strings(self.input_names), "output": _strings(self.output_names)}
+    def _coords(self) -> dict[str, Any]:
+        coords: dict[str, Any] = {"input": _strings(self.input_names), "output": _strings(self.output_names)}
+        if self.output_coords is not None:
+            values = self.output_coords
+            values = _strings(values) if all(isinstance(v, str) for v in values) else np.asarray(values, np.float64)
+            coords[self.attrs["output_coord_name"]] = ("output", values)
+        return coords
 
     def _put(self, ds: xr.Dataset, dim: str, encoding: dict[str, Any]) -> None:
         if not (dim in self._sizes and self._append(ds, dim)):
@@ -396,10 +463,24 @@ class RunStore:
         }
         self._put(ds, "sample", encoding)
 
-    def append_round(self, metrics: Mapping[str, float]) -> None:
-        """Record one round's metrics (scalars)."""
-        ds = xr.Dataset({name: ("round", np.asarray([value])) for name, value in metrics.items()})
-        self._put(ds, "round", {name: {"chunks": (512,)} for name in metrics})
+    def append_round(self, metrics: Mapping[str, Any]) -> None:
+        """Record one round's metrics: scalars, along `round`, or arrays (n_outputs,), one
+        value per output, along (round, output)."""
+        variables = {}
+        for name, value in metrics.items():
+            if isinstance(value, str):  # e.g. the family a committee chose: variable-length
+                variables[name] = ("round", _strings([value]))
+                continue
+            value = np.asarray(value)
+            if value.ndim == 0:
+                variables[name] = ("round", value[None])
+            elif value.shape == (len(self.output_names),):
+                variables[name] = (("round", "output"), value[None])
+            else:
+                raise ValueError(f"round metric {name!r} has shape {value.shape}; expected a scalar or "
+                                 f"one value per output, ({len(self.output_names)},)")
+        ds = xr.Dataset(variables)
+        self._put(ds, "round", {name: {"chunks": (ROUND_CHUNK, *ds[name].shape[1:])} for name in metrics})
 
     def write_test_set(self, x: np.ndarray, y: np.ndarray) -> None:
         """Record the held-out test set: x (m, n_inputs), y (m, n_outputs)."""

@@ -1,158 +1,643 @@
 """The verdict of a sweep: how many simulations each strategy needs, against passive sampling.
 
-    python -m experiments.compare SWEEP_DIR [--passive random] [--metric mse] [--targets 1e-2 1e-3]
+    python -m experiments.compare SWEEP_DIR [--passive random] [--metric mse]
+                                  [--targets 1e-2 1e-3] [--relative-targets 0.95 0.9]
 
 Gathers every `run.zarr` under SWEEP_DIR into one Dataset (dims `strategy`, `seed`,
-`n_labeled`), saved as `SWEEP_DIR/comparison.zarr`, and writes beside it:
+`n_labeled`, the last being simulations spent), saved as `SWEEP_DIR/comparison.zarr` with
+every numeric per-round variable of the stores (per-output ones gain an `output` dim), and
+writes beside it:
 
-- `summary.csv`, `summary.json`: for each target error and strategy, the simulations needed
-  (median and quartiles over seeds), the ratio passive/strategy, and a one-sided Wilcoxon
-  signed-rank test over paired seeds (is the strategy's need smaller than passive's?);
+- `summary.csv`, `summary.json` (a list of records) and `verdict.txt`: the default targets,
+  for each target and strategy the simulations needed to reach it for good (median and
+  quartiles over seeds; a seed that never reaches it counts as budget + 1 and is censored),
+  the ratio passive/strategy with its bound, one-sided paired Wilcoxon tests both ways, and
+  the strategy's final R^2. `verdict.txt` holds one line per strategy and target and every
+  caveat (a target left out, a passive model without skill).
+- `summary_targets.*` / `verdict_targets.txt` for `--targets` (values of the metric) and
+  `summary_relative.*` / `verdict_relative.txt` for `--relative-targets`, beside the default
+  summary, which they never replace;
 - `retrain.csv`: every strategy's final training set refitted from scratch with the same
   recipe, scored on the same test set (the gain is in the data, not in the training path);
-- `learning_curves.png` (median and 16-84 % band over seeds), `queried_points.png`, and for
-  the 1-D potential `query_energy.png` (where in energy each strategy spent its runs).
+- `learning_curves.png` (median and 16-84 % band over seeds, with R^2 below when the
+  stores have it), `queried_points.png`, and for the 1-D potential `query_energy.png`.
+
+Default targets: passive's final metric (median over seeds) and, for a lower-is-better
+metric, up to 3 round values (1 or 3 times a power of ten) between it and the initial
+design's. A target the initial design (the first round, shared by every strategy) already
+reaches on the median seed is left out: reaching it costs nothing. When passive's final
+model has no useful skill (median final R^2 below 0.2), its final error is no target either.
+
+Relative targets: a fraction f of passive's final *skill*. For a lower-is-better metric (an
+error) the target is passive_final / f, for a higher-is-better one f * passive_final; so 0.9
+asks "who reaches 90 % of what passive sampling ends with, and how much sooner".
+
+Metric direction: the store attr `higher_is_better` (a JSON list of the per-round metrics
+where higher is better) when the stores have it, else the metric's name by
+`alframe.metrics.higher_is_better` (accuracy, f1, r2, names starting with r2 or skill or
+ending with _accuracy, _f1, _score, _r2 are higher-is-better; everything else is an error).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from scipy.stats import wilcoxon
 
 from alframe import plots
 from alframe.loop import score_committee
+from alframe.metrics import higher_is_better as higher_by_name
 from alframe.metrics import simulations_to_reach
 from alframe.store import read_run
 from alframe.store import write_zarr
 
-LOWER_IS_BETTER = {"mse", "rmse", "mae", "max_abs_error", "log_loss"}
+# Per-round variables that describe the run rather than score the model: kept in
+# comparison.zarr, never offered as a --metric.
+BOOKKEEPING = ("round", "n_runs", "n_labeled", "fit_s", "select_s", "selection_cost")
+# Below this median final R^2 passive sampling's model is barely better than predicting the
+# training mean, and "reaching its error" is no achievement.
+NO_SKILL_R2 = 0.2
+TARGET_KINDS = ("passive_final", "intermediate", "relative", "given")
+SUMMARY_COLUMNS = ("target", "target_kind", "metric", "strategy", "budget", "median_simulations",
+                   "median_bound", "q25_simulations", "q75_simulations", "seeds_reached", "seeds",
+                   "censored", "ratio_vs_passive", "ratio_bound", "p_value", "p_worse", "r2", "final_metric")
+_COMPARISON_DIMS = ("strategy", "seed", "n_labeled", "output")
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, zarr.errors.BaseZarrError)
 
 
 class SweepError(ValueError):
     """The sweep directory cannot be compared; the message says why."""
 
 
+class Target(NamedTuple):
+    """A value of the metric to reach, and where it came from (one of TARGET_KINDS)."""
+
+    value: float
+    kind: str
+
+
+# -- reading the sweep ------------------------------------------------------------------
+
+
+def _source(ds: xr.Dataset) -> str:
+    return str(ds.encoding.get("source", "?"))
+
+
+def _config(ds: xr.Dataset, path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(ds.attrs.get("config", "{}"))
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise SweepError(f"{path}: the `config` attr is not JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise SweepError(f"{path}: the `config` attr is not a JSON object")
+    return config
+
+
 def load_runs(sweep_dir: Path) -> dict[tuple[str, int], xr.Dataset]:
-    """Every finished run store under `sweep_dir`, keyed by (strategy, seed)."""
-    paths = sorted(sweep_dir.rglob("run.zarr"))
+    """Every finished run store under `sweep_dir`, keyed by (strategy, seed).
+
+    Unfinished runs are skipped with a message; a store that cannot be read, two runs of one
+    (strategy, seed), runs of different budgets or of different simulators raise SweepError.
+    Each Dataset's `encoding["source"]` is its path.
+    """
+    paths = sorted(Path(sweep_dir).rglob("run.zarr"))
     if not paths:
         raise SweepError(f"no run.zarr found under {sweep_dir}")
     runs: dict[tuple[str, int], xr.Dataset] = {}
-    where: dict[tuple[str, int], Path] = {}
     for path in paths:
-        ds = read_run(path)
-        config = json.loads(ds.attrs.get("config", "{}"))
-        key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
+        try:
+            ds = read_run(path)
+        except _READ_ERRORS as exc:
+            raise SweepError(f"cannot read the run store {path}: {type(exc).__name__}: {exc}") from None
         if "stop_reason" not in ds.attrs:
             print(f"skipping unfinished run {path}", file=sys.stderr)
             continue
+        ds.encoding["source"] = str(path)
+        config = _config(ds, path)
+        if "seed" not in ds.attrs or "n_runs" not in ds:
+            raise SweepError(f"{path} is not a run store of this framework (no `seed` attr or `n_runs` variable)")
+        key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
         if key in runs:
-            raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {where[key]} and {path}")
-        runs[key], where[key] = ds, path
+            raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}")
+        runs[key] = ds
     if not runs:
         raise SweepError(f"no finished run under {sweep_dir}")
+    _check_comparable(runs)
     return runs
 
 
-def combine(runs: dict[tuple[str, int], xr.Dataset], metrics: list[str]) -> xr.Dataset:
-    """One Dataset with dims (strategy, seed, n_labeled): each metric after n simulations.
+def _without_seeds(node: Any) -> Any:
+    """A config node with every `seed` entry left out (a simulator's noise follows the run's seed)."""
+    if isinstance(node, dict):
+        return {k: _without_seeds(v) for k, v in node.items() if k != "seed"}
+    if isinstance(node, list):
+        return [_without_seeds(v) for v in node]
+    return node
 
-    The value at n is that of the last committee fitted on at most n simulations; NaN
-    beyond a run's budget.
+
+def _check_comparable(runs: Mapping[tuple[str, int], xr.Dataset]) -> None:
+    """Raise SweepError unless every run had the same budget and the same simulator: the
+    `simulator` config node equal between the runs of one seed, and equal but for its `seed`
+    entries across seeds. Runs whose config has no simulator node are not checked."""
+    first_budget: tuple[Any, str] | None = None
+    first_simulator: tuple[Any, str] | None = None
+    by_seed: dict[int, tuple[Any, str]] = {}
+    for (_, seed), ds in runs.items():
+        path = _source(ds)
+        if "budget" not in ds.attrs:
+            raise SweepError(f"{path} records no `budget` attr")
+        budget = ds.attrs["budget"]
+        if first_budget is None:
+            first_budget = (budget, path)
+        elif budget != first_budget[0]:
+            raise SweepError(f"runs of different budgets cannot be compared fairly: {first_budget[0]} in "
+                             f"{first_budget[1]}, {budget} in {path}; compare each budget in its own sweep")
+        simulator = _config(ds, Path(path)).get("simulator")
+        if simulator is None:
+            continue
+        for seen, node in ((by_seed.get(seed), simulator), (first_simulator, _without_seeds(simulator))):
+            if seen is not None and node != seen[0]:
+                raise SweepError(f"runs of different simulators: {_describe_difference(seen[0], node)} "
+                                 f"({seen[1]} against {path})")
+        by_seed.setdefault(seed, (simulator, path))
+        first_simulator = first_simulator or (_without_seeds(simulator), path)
+
+
+def _describe_difference(a: Any, b: Any) -> str:
+    """The differing entries of two config nodes, short: `noise: 0.1 vs 0.2`."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return f"{json.dumps(a, default=str)[:120]} vs {json.dumps(b, default=str)[:120]}"
+    keys = sorted({*a, *b}, key=lambda k: (k != "_target_", str(k)))
+    parts = [f"{k}: {json.dumps(a.get(k), default=str)[:80]} vs {json.dumps(b.get(k), default=str)[:80]}"
+             for k in keys if a.get(k) != b.get(k)]
+    return "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+
+
+def common_budget(runs: Mapping[tuple[str, int], xr.Dataset]) -> int:
+    """The budget every run of the sweep had (load_runs has checked that they agree)."""
+    budgets = {ds.attrs["budget"] for ds in runs.values()}
+    if len(budgets) != 1:
+        raise SweepError(f"runs of different budgets cannot be compared fairly: {sorted(budgets)}")
+    return int(budgets.pop())
+
+
+def metric_directions(runs: Mapping[tuple[str, int], xr.Dataset], names: Sequence[str]) -> dict[str, bool]:
+    """name -> whether higher is better: a store's `higher_is_better` attr (a JSON list of
+    names) decides for the variables it holds, the name rule for stores without the attr."""
+    declared: dict[str, tuple[bool, str]] = {}
+    for ds in runs.values():
+        raw = ds.attrs.get("higher_is_better")
+        if raw is None:
+            continue
+        try:
+            higher = json.loads(raw) if isinstance(raw, str) else list(raw)
+        except (TypeError, json.JSONDecodeError):
+            higher = None
+        if not isinstance(higher, list) or not all(isinstance(n, str) for n in higher):
+            raise SweepError(f"{_source(ds)}: the `higher_is_better` attr is not a JSON list of names: {raw!r}")
+        for name in names:
+            if name not in ds:
+                continue
+            says = name in higher
+            if name in declared and declared[name][0] != says:
+                raise SweepError(f"the stores disagree on whether higher {name} is better: "
+                                 f"{declared[name][1]} and {_source(ds)}")
+            declared[name] = (says, _source(ds))
+    return {name: declared[name][0] if name in declared else bool(higher_by_name(name)) for name in names}
+
+
+def _per_round_layout(runs: Mapping[tuple[str, int], xr.Dataset]) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The numeric per-round variables of the stores: scalar ones (dims (round,)), and
+    per-output ones (dims (round, output)) with their output names, where every store that
+    has one agrees on those names. Strings and other layouts are left out."""
+    scalar: dict[str, None] = {}
+    per_output: dict[str, np.ndarray | None] = {}
+    for ds in runs.values():
+        for name in (str(v) for v in ds.variables):
+            var = ds[name]
+            if var.dtype.kind not in "biuf":
+                continue
+            if var.dims == ("round",):
+                scalar[name] = None
+            elif var.dims == ("round", "output"):
+                outputs = np.array([str(v) for v in (ds["output"].values if "output" in ds.coords
+                                                     else range(var.shape[1]))], dtype=object)
+                if name not in per_output:
+                    per_output[name] = outputs
+                elif per_output[name] is not None and not np.array_equal(per_output[name], outputs):
+                    per_output[name] = None
+    return list(scalar), {k: v for k, v in per_output.items() if v is not None and k not in scalar}
+
+
+def _comparison_name(name: str) -> str:
+    # A store variable named like a comparison dim (its `n_labeled`, successful runs) would
+    # clash with that dim's coordinate.
+    return f"round_{name}" if name in _COMPARISON_DIMS else name
+
+
+def combine(runs: Mapping[tuple[str, int], xr.Dataset], metrics: Sequence[str] | None = None) -> xr.Dataset:
+    """One Dataset with dims (strategy, seed, n_labeled[, output]): each per-round variable
+    after n simulations.
+
+    Args:
+        runs: (strategy, seed) -> run store; each needs `n_runs` (round,), increasing.
+        metrics: the per-round variables to keep; None keeps every numeric one ((round,) ->
+            (strategy, seed, n_labeled); (round, output) -> (strategy, seed, n_labeled, output)).
+    The value at n is that of the last committee fitted on at most n simulations; NaN beyond
+    a run's last round, and for a run whose store lacks the variable. attrs
+    `higher_is_better` lists (JSON) the kept variables where higher is better.
     """
+    scalar, per_output = _per_round_layout(runs)
+    if per_output:  # one `output` coordinate: those naming other outputs are left out
+        outputs = next(iter(per_output.values()))
+        per_output = {m: names for m, names in per_output.items() if np.array_equal(names, outputs)}
+    if metrics is not None:
+        missing = [m for m in metrics if m not in scalar and m not in per_output]
+        if missing:
+            raise SweepError(f"no run store holds the per-round variable(s) {missing}; "
+                             f"available: {', '.join(sorted(scalar))}")
+        scalar = [m for m in metrics if m in scalar]
+        per_output = {m: per_output[m] for m in metrics if m in per_output}
     strategies = sorted({s for s, _ in runs})
     seeds = sorted({seed for _, seed in runs})
-    grid = np.unique(np.concatenate([ds["n_runs"].values for ds in runs.values()])).astype(np.int64)
-    data = {m: np.full((len(strategies), len(seeds), len(grid)), np.nan) for m in metrics}
+    grid = np.unique(np.concatenate([np.asarray(ds["n_runs"].values, dtype=np.float64) for ds in runs.values()]))
+    if np.all(grid == np.round(grid)):
+        grid = grid.astype(np.int64)
+    shape = (len(strategies), len(seeds), len(grid))
+    data = {m: np.full(shape, np.nan) for m in scalar}
+    data.update({m: np.full((*shape, len(names)), np.nan) for m, names in per_output.items()})
     for (strategy, seed), ds in runs.items():
-        n_runs = ds["n_runs"].values
+        n_runs = np.asarray(ds["n_runs"].values, dtype=np.float64)
         idx = np.searchsorted(n_runs, grid, side="right") - 1
         valid = (idx >= 0) & (grid <= n_runs[-1])
-        for m in metrics:
-            data[m][strategies.index(strategy), seeds.index(seed), valid] = ds[m].values[idx[valid]]
-    return xr.Dataset(
-        {m: (("strategy", "seed", "n_labeled"), v) for m, v in data.items()},
-        coords={"strategy": np.array(strategies, dtype=object), "seed": seeds, "n_labeled": grid},
-    )
+        at = (strategies.index(strategy), seeds.index(seed))
+        for m in data:
+            if m in ds:
+                data[m][at][valid] = np.asarray(ds[m].values, dtype=np.float64)[idx[valid]]
+    variables = {_comparison_name(m): (("strategy", "seed", "n_labeled"), data[m]) for m in scalar}
+    variables.update({_comparison_name(m): (("strategy", "seed", "n_labeled", "output"), data[m])
+                      for m in per_output})
+    coords: dict[str, Any] = {"strategy": np.array(strategies, dtype=object), "seed": seeds, "n_labeled": grid}
+    if per_output:
+        coords["output"] = np.array(next(iter(per_output.values())), dtype=object)
+    directions = metric_directions(runs, [*scalar, *per_output])
+    higher = sorted(_comparison_name(m) for m, h in directions.items() if h)
+    return xr.Dataset(variables, coords=coords, attrs={"higher_is_better": json.dumps(higher)})
 
 
-def default_targets(comp: xr.Dataset, metric: str, passive: str) -> list[float]:
-    """Passive's final error (median over seeds) and round values between it and the start."""
-    final = float(np.nanmedian(comp[metric].sel(strategy=passive).values[:, -1]))
-    start = float(np.nanmedian(comp[metric].values[..., 0]))
-    if metric not in LOWER_IS_BETTER:
-        return [final]
-    decades = [m * 10.0**k for k in range(-8, 4) for m in (1.0, 3.0)]
-    between = [t for t in decades if final < t < start]
-    return sorted(set([final, *between[:3]]), reverse=True)
+def available_metrics(comp: xr.Dataset) -> list[str]:
+    """The per-round scalar metrics of `comp` a verdict can be drawn on (bookkeeping left out)."""
+    skip = {*BOOKKEEPING, *(_comparison_name(b) for b in BOOKKEEPING)}
+    return sorted(str(v) for v in comp.data_vars
+                  if comp[v].dims == ("strategy", "seed", "n_labeled") and str(v) not in skip)
+
+
+def is_higher_better(comp: xr.Dataset, metric: str) -> bool:
+    """The direction of `metric` in `comp`: its `higher_is_better` attr, else the name rule."""
+    if "higher_is_better" in comp.attrs:
+        return metric in json.loads(comp.attrs["higher_is_better"])
+    return bool(higher_by_name(metric))
+
+
+# -- per-seed facts -------------------------------------------------------------------
+
+
+def _present(comp: xr.Dataset, metric: str) -> np.ndarray:
+    """(strategy, seed) bool: the run exists and scored `metric` at least once."""
+    return np.isfinite(comp[metric].values).any(axis=-1)
+
+
+def _edge_values(comp: xr.Dataset, name: str, *, last: bool) -> np.ndarray:
+    """(strategy, seed): the last (or first) finite value of each curve of `name`; NaN if none."""
+    values = comp[name].values
+    finite = np.isfinite(values)
+    out = np.full(values.shape[:2], np.nan)
+    for i, j in zip(*np.nonzero(finite.any(axis=-1))):
+        k = np.flatnonzero(finite[i, j])
+        out[i, j] = values[i, j, k[-1] if last else k[0]]
+    return out
+
+
+def _median(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    # A count some seed needed (none interpolated between a measured and a censored one), so
+    # a quartile beyond the budget shows as such.
+    return float(np.quantile(values, q, method="inverted_cdf")) if len(values) else float("nan")
+
+
+def passive_final(comp: xr.Dataset, metric: str, passive: str) -> float:
+    """Median over seeds of passive's final `metric`."""
+    _require_passive(comp, passive)
+    final = _median(_edge_values(comp, metric, last=True)[_index(comp, passive)])
+    if not math.isfinite(final):
+        raise SweepError(f"the passive strategy {passive!r} never scored {metric}")
+    return final
+
+
+def passive_skill(comp: xr.Dataset, passive: str) -> float | None:
+    """Median over seeds of passive's final R^2; None for stores without it (or classification)."""
+    if "r2" not in comp or comp.attrs.get("task") == "classification":
+        return None
+    skill = _median(_edge_values(comp, "r2", last=True)[_index(comp, passive)])
+    return skill if math.isfinite(skill) else None
+
+
+def initial_design_value(comp: xr.Dataset, metric: str) -> float:
+    """Median over runs of the first round's `metric`: the initial design every strategy shares."""
+    return _median(_edge_values(comp, metric, last=False))
+
+
+def _index(comp: xr.Dataset, strategy: str) -> int:
+    return [str(s) for s in comp.strategy.values].index(strategy)
+
+
+def _require_passive(comp: xr.Dataset, passive: str) -> None:
+    strategies = [str(s) for s in comp.strategy.values]
+    if passive not in strategies:
+        raise SweepError(f"the passive strategy {passive!r} is not in the sweep (strategies found: "
+                         f"{', '.join(strategies)}); name the baseline with --passive NAME")
+
+
+def _reaches(value: float, target: float, higher: bool) -> bool:
+    return value >= target if higher else value <= target
+
+
+# -- targets --------------------------------------------------------------------------
+
+
+def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[Target], list[str]]:
+    """Passive's final value (median over seeds) and, for a lower-is-better metric, up to 3
+    round values between it and the initial design's; with the notes explaining any target
+    left out (one the initial design already reaches, or a passive model without skill).
+
+    Returns: (targets, easiest first; notes, one line each).
+    """
+    higher = is_higher_better(comp, metric)
+    final = passive_final(comp, metric, passive)
+    start = initial_design_value(comp, metric)
+    notes = []
+    candidates = [Target(final, "passive_final")]
+    skill = passive_skill(comp, passive)
+    if skill is not None and skill < NO_SKILL_R2:
+        notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds), "
+                     f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
+        candidates = []
+    if not higher:
+        decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
+        candidates += [Target(t, "intermediate") for t in [t for t in decades if final < t < start][:3]]
+    kept = []
+    for target in candidates:
+        if _reaches(start, target.value, higher):
+            notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: the initial design "
+                         f"(shared by every strategy) already reaches it on the median seed ({start:.3g})")
+        else:
+            kept.append(target)
+    if not kept:
+        notes.append(f"no default target is left to compare at, so the summary is empty; give --targets "
+                     f"or --relative-targets to compare at other values of {metric}")
+    return sorted(kept, key=lambda t: t.value, reverse=not higher), notes
+
+
+def relative_targets(comp: xr.Dataset, metric: str, passive: str, fractions: Sequence[float]) -> list[Target]:
+    """Targets at fractions f of passive's final skill: passive_final / f for a lower-is-better
+    metric, f * passive_final for a higher-is-better one."""
+    bad = [f for f in fractions if not (math.isfinite(f) and f > 0)]
+    if bad:
+        raise SweepError(f"--relative-targets must be positive fractions of passive's final {metric}, got {bad}")
+    final = passive_final(comp, metric, passive)
+    higher = is_higher_better(comp, metric)
+    return [Target(f * final if higher else final / f, "relative") for f in fractions]
+
+
+def target_notes(comp: xr.Dataset, metric: str, passive: str, targets: Sequence[Target]) -> list[str]:
+    """Caveats for chosen targets: those the initial design already reaches, a passive model
+    without skill."""
+    higher = is_higher_better(comp, metric)
+    start = initial_design_value(comp, metric)
+    notes = [f"target {metric} = {t.value:.3g} ({t.kind}) is already reached by the initial design on the median "
+             f"seed ({start:.3g}): its counts are the initial design's size" for t in targets
+             if _reaches(start, t.value, higher)]
+    skill = passive_skill(comp, passive)
+    if skill is not None and skill < NO_SKILL_R2:
+        notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds): "
+                     "a ratio against it says little")
+    return notes
+
+
+# -- the verdict ----------------------------------------------------------------------
 
 
 def sims_needed(comp: xr.Dataset, metric: str, target: float) -> xr.DataArray:
-    """Simulations each (strategy, seed) needs to reach `target` for good; NaN if never."""
-    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    """Simulations each (strategy, seed) needs to reach `target` for good; NaN if never.
+
+    Returns: (strategy, seed). The direction of `metric` is `is_higher_better(comp, metric)`.
+    """
+    sign = -1.0 if is_higher_better(comp, metric) else 1.0
     grid = comp["n_labeled"].values
-    out = np.full(comp[metric].shape[:2], np.nan)
+    values = comp[metric].values
+    out = np.full(values.shape[:2], np.nan)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
-            curve = comp[metric].values[i, j]
+            curve = values[i, j]
             valid = np.isfinite(curve)
             if valid.any():
                 out[i, j] = simulations_to_reach(grid[valid], sign * curve[valid], sign * target)
     return xr.DataArray(out, dims=("strategy", "seed"), coords={"strategy": comp.strategy, "seed": comp.seed})
 
 
-def summarise(comp: xr.Dataset, *, metric: str, passive: str, targets: list[float], budget: int) -> pd.DataFrame:
-    """One row per (target, strategy): simulations needed, ratio to passive, paired test."""
-    if passive not in comp.strategy.values:
-        raise SweepError(f"passive strategy {passive!r} not in the sweep (strategies: {list(comp.strategy.values)})")
+def median_bound(reached: int, seeds: int) -> str:
+    """How the median count over `seeds` relates to the truth when `reached` of them reach the
+    target (the others count as budget + 1): "" measured; ">" beyond the budget (fewer than
+    half reach, i.e. censored); ">=" a lower bound (exactly half reach: it averages a measured
+    count with an unreached one)."""
+    if seeds == 0 or 2 * reached < seeds:
+        return ">"
+    return ">=" if reached <= seeds // 2 else ""
+
+
+def _ratio_bound(passive_bound: str, strategy_bound: str) -> str:
+    """"" exact; ">=" passive's median is only a lower bound; "<=" the strategy's is; "?" both."""
+    return {(False, False): "", (True, False): ">=", (False, True): "<=", (True, True): "?"}[
+        (bool(passive_bound), bool(strategy_bound))]
+
+
+def _paired_tests(base: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """One-sided paired Wilcoxon p-values over seeds: (strategy needs fewer, strategy needs more)."""
+    if len(base) == 0:
+        return float("nan"), float("nan")
+    if np.all(base == values):
+        return 1.0, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fewer = wilcoxon(base, values, alternative="greater", zero_method="zsplit").pvalue
+        more = wilcoxon(base, values, alternative="less", zero_method="zsplit").pvalue
+    return float(fewer), float(more)
+
+
+def summarise(comp: xr.Dataset, *, metric: str, passive: str, targets: Sequence[float | Target],
+              budget: int) -> pd.DataFrame:
+    """One row per (target, strategy), columns SUMMARY_COLUMNS: simulations needed, ratio to
+    passive and its bound, paired tests both ways, final R^2 and metric.
+
+    Args:
+        comp: as from `combine`, holding `metric` (and `r2` for the r2 column).
+        targets: values of `metric` (kind "given") or Targets.
+        budget: every run's budget; a seed that never reaches a target counts as budget + 1.
+    Each strategy is summarised over the seeds it has runs for; the paired tests use the seeds
+    it shares with passive.
+    """
+    _require_passive(comp, passive)
+    targets = [t if isinstance(t, Target) else Target(float(t), "given") for t in targets]
+    strategies = [str(s) for s in comp.strategy.values]
+    present = _present(comp, metric)
+    final = _edge_values(comp, metric, last=True)
+    r2 = _edge_values(comp, "r2", last=True) if "r2" in comp else np.full(present.shape, np.nan)
+    p = strategies.index(passive)
     rows = []
     for target in targets:
-        need = sims_needed(comp, metric, target)
-        # A run that never reaches the target needed more than its whole budget: count it as
-        # budget + 1 in the paired test (conservative for whoever missed).
-        censored = need.fillna(budget + 1)
-        base = censored.sel(strategy=passive).values
-        base_median = float(np.median(base))
-        for strategy in comp.strategy.values:
-            values = censored.sel(strategy=strategy).values
-            reached = int(np.isfinite(need.sel(strategy=strategy).values).sum())
-            median = float(np.median(values))
-            p_value = float("nan")
-            if strategy != passive:
-                diff = base - values
-                if np.any(diff != 0):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        p_value = float(wilcoxon(base, values, alternative="greater", zero_method="zsplit").pvalue)
-                else:
-                    p_value = 1.0
+        need = sims_needed(comp, metric, target.value).values
+        counts = np.where(np.isfinite(need), need, budget + 1.0)
+        passive_counts = counts[p, present[p]]
+        passive_median = _median(passive_counts)
+        passive_bound = median_bound(int(np.sum(passive_counts <= budget)), len(passive_counts))
+        for i, strategy in enumerate(strategies):
+            values = counts[i, present[i]]
+            reached = int(np.sum(values <= budget))
+            bound = median_bound(reached, len(values))
+            median = _median(values)
+            if i == p:
+                ratio, ratio_bound, (p_value, p_worse) = 1.0, "", (float("nan"), float("nan"))
+            else:
+                paired = present[i] & present[p]
+                ratio = passive_median / median if median > 0 else float("nan")
+                ratio_bound = _ratio_bound(passive_bound, bound)
+                p_value, p_worse = _paired_tests(counts[p, paired], counts[i, paired])
             rows.append({
-                "target": target,
-                "strategy": str(strategy),
+                "target": float(target.value),
+                "target_kind": target.kind,
+                "metric": metric,
+                "strategy": strategy,
+                "budget": int(budget),
                 "median_simulations": median,
-                "q25_simulations": float(np.percentile(values, 25)),
-                "q75_simulations": float(np.percentile(values, 75)),
+                "median_bound": bound,
+                "q25_simulations": _quantile(values, 0.25),
+                "q75_simulations": _quantile(values, 0.75),
                 "seeds_reached": reached,
-                "seeds": len(values),
-                "ratio_vs_passive": base_median / median,
+                "seeds": int(len(values)),
+                "censored": bound == ">",
+                "ratio_vs_passive": float(ratio),
+                "ratio_bound": ratio_bound,
                 "p_value": p_value,
+                "p_worse": p_worse,
+                "r2": _median(r2[i, present[i]]),
+                "final_metric": _median(final[i, present[i]]),
             })
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+# -- writing and printing -------------------------------------------------------------
+
+
+def _count(value: float, budget: int, bound: str = "") -> str:
+    """A simulation count as printed: "> 400" beyond the budget, ">= 350" a lower bound."""
+    if not math.isfinite(value):
+        return "-"
+    if value > budget:
+        return f"> {budget}"
+    text = f"{value:.0f}" if value == round(value) else f"{value:.1f}"
+    return f">= {text}" if bound == ">=" else text
+
+
+def _ratio(value: float, bound: str) -> str:
+    if bound == "?":
+        return "?"
+    if not math.isfinite(value):
+        return "-"
+    return f"{bound} {value:.2g}" if bound else f"{value:.2g}"
+
+
+def _number(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary as printed: censored counts as "> budget", bounded ratios as ">= 2.9"."""
+    rows = []
+    for r in table.itertuples(index=False):
+        rows.append({
+            "target": _number(r.target), "kind": r.target_kind, "strategy": r.strategy,
+            "median_simulations": _count(r.median_simulations, r.budget, r.median_bound),
+            "q25-q75": f"{_count(r.q25_simulations, r.budget)} - {_count(r.q75_simulations, r.budget)}",
+            "reached": f"{r.seeds_reached}/{r.seeds}",
+            "ratio_vs_passive": _ratio(r.ratio_vs_passive, r.ratio_bound),
+            "p_value": _number(r.p_value), "p_worse": _number(r.p_worse),
+            "R^2": _number(r.r2), "final": _number(r.final_metric),
+        })
     return pd.DataFrame(rows)
+
+
+def verdict_lines(table: pd.DataFrame, *, passive: str, higher: bool) -> list[str]:
+    """One sentence per (target, non-passive strategy) of the summary; `higher`: the metric's direction."""
+    reach = ">=" if higher else "<="
+    lines = []
+    for _, group in table.groupby(["target_kind", "target"], sort=False):
+        base = group[group.strategy == passive].iloc[0]
+        for r in group[group.strategy != passive].itertuples(index=False):
+            skill = (f"; final R^2 {r.r2:.2f} against {passive}'s {base.r2:.2f}"
+                     if math.isfinite(r.r2) and math.isfinite(base.r2) else "")
+            lines.append(
+                f"{r.metric} {reach} {r.target:.3g} ({r.target_kind}): {r.strategy} needs "
+                f"{_count(r.median_simulations, r.budget, r.median_bound)} simulations (reached on "
+                f"{r.seeds_reached}/{r.seeds} seeds), {passive} "
+                f"{_count(base.median_simulations, base.budget, base.median_bound)}: ratio "
+                f"{_ratio(r.ratio_vs_passive, r.ratio_bound)} (p = {_number(r.p_value)} that it needs fewer, "
+                f"{_number(r.p_worse)} that it needs more){skill}")
+    return lines
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_summary(table: pd.DataFrame, notes: Sequence[str], sweep_dir: Path, *, suffix: str, passive: str,
+                  higher: bool, header: str) -> list[str]:
+    """Write summary{suffix}.csv, summary{suffix}.json (a list of records, NaN as null) and
+    verdict{suffix}.txt (header, notes, one line per strategy and target); return the names."""
+    names = [f"summary{suffix}.csv", f"summary{suffix}.json", f"verdict{suffix}.txt"]
+    table.to_csv(sweep_dir / names[0], index=False)
+    records = [{k: _json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+    (sweep_dir / names[1]).write_text(json.dumps(records, indent=2))
+    lines = [header, *(f"note: {n}" for n in notes), *verdict_lines(table, passive=passive, higher=higher)]
+    (sweep_dir / names[2]).write_text("\n".join(lines) + "\n")
+    return names
 
 
 def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str) -> pd.DataFrame:
     """Refit each run's final training set from scratch with its own learner config, scored by
     the run's own `scorer` when its config has one (a committee that predicts inputs from
-    outputs, say), else at the test inputs like the loop's default."""
+    outputs, say), else at the test inputs like the loop's default. A metric the scorer does
+    not give is NaN."""
     from hydra.utils import instantiate
 
     rows = []
@@ -165,9 +650,11 @@ def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str
         if config.get("scorer") is not None:
             scores = dict(instantiate(config["scorer"])(fitted, x_test, y_test))
         else:
-            scores = score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification")
+            scores = score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification",
+                                     y_train=ds["y"].values[ok])
         rows.append({"strategy": strategy, "seed": seed, "n_labeled": int(ok.sum()),
-                     f"{metric}_in_loop": float(ds[metric].values[-1]), f"{metric}_from_scratch": scores[metric]})
+                     f"{metric}_in_loop": float(ds[metric].values[-1]) if metric in ds else float("nan"),
+                     f"{metric}_from_scratch": float(scores.get(metric, float("nan")))})
     return pd.DataFrame(rows)
 
 
@@ -207,57 +694,96 @@ def _potential1d_energy_plot(runs: dict[tuple[str, int], xr.Dataset], path: Path
     return path
 
 
+def _print_section(title: str, notes: Sequence[str], table: pd.DataFrame) -> None:
+    print(f"\n## {title}\n")
+    for note in notes:
+        print(f"note: {note}")
+    if notes:
+        print()
+    print(_markdown(display_table(table)) if len(table) else "(no rows)")
+
+
 def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = None,
-            targets: list[float] | None = None, retrain: bool = True) -> pd.DataFrame:
-    """Write the sweep's verdict files into `sweep_dir`; return the summary table."""
+            targets: Sequence[float] | None = None, relative: Sequence[float] | None = None,
+            retrain: bool = True) -> pd.DataFrame:
+    """Write the sweep's verdict files into `sweep_dir` (see the module docstring).
+
+    Returns: the summary at `targets` and `relative` targets when given (given rows first),
+        else the default summary.
+    """
+    sweep_dir = Path(sweep_dir)
     runs = load_runs(sweep_dir)
+    budget = common_budget(runs)
     first = next(iter(runs.values()))
+    comp = combine(runs)
     metric = metric or ("f1" if first.attrs.get("task") == "classification" else "mse")
-    if metric not in first:
-        raise SweepError(f"metric {metric!r} is not in the run stores")
-    round_metrics = [m for m in ("mse", "rmse", "mae", "max_abs_error", "mean_variance",
-                                 "accuracy", "f1", "log_loss") if m in first]
-    comp = combine(runs, round_metrics)
-    comp.attrs.update(metric=metric, passive=passive, sweep_dir=str(sweep_dir))
+    choices = available_metrics(comp)
+    if metric not in choices:
+        raise SweepError(f"metric {metric!r} is not a per-round metric of the run stores; available: "
+                         f"{', '.join(choices) or 'none'}")
+    _require_passive(comp, passive)
+    comp.attrs.update(metric=metric, passive=passive, sweep_dir=str(sweep_dir), budget=budget,
+                      task=str(first.attrs.get("task", "regression")))
     write_zarr(comp, sweep_dir / "comparison.zarr", mode="w")
-    budget = int(max(ds.attrs["budget"] for ds in runs.values()))
-    targets = targets or default_targets(comp, metric, passive)
-    table = summarise(comp, metric=metric, passive=passive, targets=targets, budget=budget)
-    table.to_csv(sweep_dir / "summary.csv", index=False)
-    (sweep_dir / "summary.json").write_text(json.dumps(table.to_dict(orient="records"), indent=2))
+
+    higher = is_higher_better(comp, metric)
+    seeds = len(comp.seed)
+    header = (f"verdict of {sweep_dir}: simulations to reach each target {metric} ({'higher' if higher else 'lower'} "
+              f"is better), {seeds} seeds, budget {budget}, passive = {passive}")
+    default, notes = default_targets(comp, metric, passive)
+    table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
+    written = write_summary(table, notes, sweep_dir, suffix="", passive=passive, higher=higher,
+                            header=header)
+    _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive})",
+                   notes, table)
+    chosen = []
+    for suffix, values in (("_targets", [Target(float(t), "given") for t in targets or ()]),
+                           ("_relative", relative_targets(comp, metric, passive, relative) if relative else [])):
+        if not values:
+            continue
+        extra_notes = target_notes(comp, metric, passive, values)
+        extra = summarise(comp, metric=metric, passive=passive, targets=values, budget=budget)
+        written += write_summary(extra, extra_notes, sweep_dir, suffix=suffix, passive=passive, higher=higher,
+                                 header=header)
+        _print_section(f"Simulations to reach the {values[0].kind} targets", extra_notes, extra)
+        chosen.append(extra)
 
     groups: dict[str, list[xr.Dataset]] = {}
     for (strategy, _), ds in sorted(runs.items()):
         groups.setdefault(strategy, []).append(ds)
-    written = [plots.learning_curves(groups, sweep_dir / "learning_curves.png", metric=metric,
-                                     title=f"{metric} against simulations, {len(comp.seed)} seeds")]
+    plotted = [plots.learning_curves(groups, sweep_dir / "learning_curves.png", metric=metric,
+                                     title=f"{metric} against simulations, {seeds} seeds")]
     lowest_seed = min(seed for _, seed in runs)
-    written.append(plots.queried_points({s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs},
+    plotted.append(plots.queried_points({s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs},
                                         sweep_dir / "queried_points.png", title=f"queried points, seed {lowest_seed}"))
     energy_plot = _potential1d_energy_plot(runs, sweep_dir / "query_energy.png")
     if energy_plot:
-        written.append(energy_plot)
+        plotted.append(energy_plot)
 
-    print(f"\n## Simulations to reach each target {metric} ({len(comp.seed)} seeds, budget {budget}, "
-          f"passive = {passive})\n")
-    print(_markdown(table))
     if retrain:
         scratch = retrain_from_scratch(runs, metric=metric)
         scratch.to_csv(sweep_dir / "retrain.csv", index=False)
+        written.append("retrain.csv")
         med = scratch.groupby("strategy")[[f"{metric}_in_loop", f"{metric}_from_scratch"]].median().reset_index()
         print(f"\n## Final training sets refitted from scratch (median {metric} over seeds)\n")
         print(_markdown(med))
-    print(f"\nwritten to {sweep_dir}: comparison.zarr, summary.csv, summary.json"
-          + (", retrain.csv" if retrain else "") + ", " + ", ".join(p.name for p in written))
-    return table
+    print(f"\nwritten to {sweep_dir}: comparison.zarr, " + ", ".join([*written, *(p.name for p in plotted)]))
+    return pd.concat(chosen, ignore_index=True) if chosen else table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory holding run.zarr stores")
     parser.add_argument("--passive", default="random", help="the baseline strategy (default: random)")
-    parser.add_argument("--metric", default=None, help="mse for regression, f1 for classification by default")
-    parser.add_argument("--targets", type=float, nargs="+", default=None, help="target values of the metric")
+    parser.add_argument("--metric", default=None,
+                        help="any per-round metric of the stores; mse for regression, f1 for classification by default")
+    parser.add_argument("--targets", type=float, nargs="+", default=None,
+                        help="target values of the metric; written to summary_targets.csv/json beside the "
+                             "default summary")
+    parser.add_argument("--relative-targets", type=float, nargs="+", default=None, metavar="F",
+                        help="targets as fractions F of passive's final skill: passive_final / F for a "
+                             "lower-is-better metric (an error), F * passive_final for a higher-is-better one; "
+                             "written to summary_relative.csv/json")
     parser.add_argument("--no-retrain", action="store_true", help="skip the retrain-from-scratch check")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
@@ -265,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         compare(args.sweep_dir, passive=args.passive, metric=args.metric, targets=args.targets,
-                retrain=not args.no_retrain)
+                relative=args.relative_targets, retrain=not args.no_retrain)
     except SweepError as exc:
         print(f"compare: error: {exc}", file=sys.stderr)
         return 2

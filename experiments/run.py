@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 import alframe
 from alframe import plots
 from alframe.asynchronous import AsyncActiveLearningLoop
-from alframe.cache import CachedOracle
+from alframe.cache import CachedOracle, target_digest
 from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.store import StoreMismatchError
@@ -47,15 +47,46 @@ def build(cfg: DictConfig, key: str):
         raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
 
 
+def cache_version(cfg: DictConfig, oracle) -> str:
+    """What the cached results of the simulator node depend on besides each query: its
+    settings, and its code: the oracle's declared `version` when it has one, else a digest of
+    the source of the node's `_target_` (its module, or its package's directory) with the
+    alframe version."""
+    settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
+    declared = getattr(oracle, "version", None)
+    if declared is not None:
+        return f"{settings}|version {declared}"
+    return f"{settings}|source {target_digest(str(cfg.simulator._target_))}|alframe {alframe.__version__}"
+
+
 def build_oracle(cfg: DictConfig):
     """The simulator node, behind a result cache when `cache` names a directory."""
     oracle = build(cfg, "simulator")
     if cfg.get("cache") is None:
         return oracle
-    settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
-    # Simulator settings and code version: change either and no old result is reused.
-    version = f"{settings}|alframe {alframe.__version__}"
-    return CachedOracle(oracle, Path(cfg.cache).expanduser().resolve(), version)
+    # Change the settings or the code and no old result is reused.
+    return CachedOracle(oracle, Path(cfg.cache).expanduser().resolve(), cache_version(cfg, oracle))
+
+
+def learner_node(cfg: DictConfig, outputs) -> DictConfig:
+    """The learner node, resolved; a `task: null` in it (as in learner=auto) is filled from the
+    simulator's outputs, with `n_classes` from its classes, so one config serves both tasks.
+    A learner whose task contradicts the simulator's is refused before anything runs."""
+    node = OmegaConf.create(OmegaConf.to_container(cfg.learner, resolve=True))
+    if "task" in node and node.task is None:
+        node = OmegaConf.merge(node, {"task": outputs.task,
+                                      "n_classes": len(outputs.classes) if outputs.classes else None})
+    task = node.get("task")
+    if task is not None and task != outputs.task:
+        raise ConfigError(f"learner.task is {task!r} but the simulator's outputs are {outputs.task!r}; set "
+                          f"learner.task={outputs.task}" + (f" learner.n_classes={len(outputs.classes)}"
+                                                            if outputs.classes else " learner.n_classes=null"))
+    return node
+
+
+def build_learner(cfg: DictConfig, oracle):
+    """The committee of `learner_node(cfg, oracle.outputs)`."""
+    return build(OmegaConf.create({"learner": learner_node(cfg, oracle.outputs)}), "learner")
 
 
 def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | AsyncActiveLearningLoop:
@@ -66,8 +97,8 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
     if not isinstance(cfg.retries, int) or cfg.retries < 0:
         raise ConfigError(f"retries must be >= 0, got {cfg.retries!r}")
     common = dict(
-        oracle=build_oracle(cfg),
-        committee=build(cfg, "learner"),
+        oracle=(oracle := build_oracle(cfg)),
+        committee=build_learner(cfg, oracle),
         strategy=build(cfg, "strategy"),
         candidates=build(cfg, "candidates"),
         budget=cfg.budget,
@@ -93,7 +124,8 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
                                        **common)
     # A sequential executor would run a batch query by query; one vectorised call is faster.
     parallel = None if isinstance(executor, SequentialExecutor) else executor
-    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, scorer=scorer, **common)
+    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, scorer=scorer,
+                              higher_is_better=tuple(cfg.get("higher_is_better") or ()), **common)
 
 
 def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
@@ -101,6 +133,8 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     loop = build_loop(cfg, strategy_name=strategy_name)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["strategy_name"] = strategy_name
+    # The learner as built (its task filled in), so that a refit from the store needs no simulator.
+    config["learner"] = OmegaConf.to_container(learner_node(cfg, loop.oracle.outputs))
     # How the runs are executed does not change what they compute: a run may resume on another executor.
     for name in ("executor", "progress"):
         config.pop(name, None)

@@ -173,7 +173,7 @@ def test_async_loop_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_p
 
     def fn(x):
         calls["n"] += 1
-        if calls["n"] == 25:
+        if calls["n"] == 50 + 25:  # the 25th call after the test set's 50 chunks
             raise Crash
         return target_fn(x)
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from experiments.compare import SweepError, combine, default_targets, main, sims_needed, summarise
+from alframe.store import write_zarr
+from experiments.compare import (SweepError, Target, combine, compare, default_targets, display_table, load_runs,
+                                 main, sims_needed, summarise)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["budget=30", "batch_size=10", "n_initial=10", "test_size=200", "learner.steps_first=200",
@@ -58,18 +60,55 @@ def test_a_target_never_reached_counts_as_over_budget():
     table = summarise(comp, metric="mse", passive="random", targets=[1e-5], budget=1000)
     assert (table.median_simulations == 1001).all()
     assert (table.seeds_reached == 0).all()
+    assert table.censored.all()
+    assert table.set_index("strategy").loc["qbc", "ratio_bound"] == "?"
+    assert (display_table(table).median_simulations == "> 1000").all()
 
 
 def test_default_targets_start_with_passive_final_error():
     comp = synthetic(speedup=2.0)
-    targets = default_targets(comp, "mse", "random")
+    targets, notes = default_targets(comp, "mse", "random")
     final = float(np.median(comp.mse.sel(strategy="random").values[:, -1]))
-    assert final in targets
-    assert all(final <= t for t in targets)
+    assert targets[-1] == Target(final, "passive_final")
+    assert all(final <= t.value for t in targets)
+    assert {t.kind for t in targets[:-1]} == {"intermediate"} and 1 <= len(targets) - 1 <= 3
+    assert notes == []
+
+
+def test_a_censored_median_prints_over_budget_and_bounds_the_ratio():
+    comp = synthetic(speedup=3.0)
+    # passive reaches 1.05e-3 only on the seeds whose jitter is below 1.05, so at most half.
+    target = float(np.sort(comp.mse.sel(strategy="random").values[:, -1])[2]) * 1.0001
+    table = summarise(comp, metric="mse", passive="random", targets=[target], budget=1000)
+    rows = table.set_index("strategy")
+    assert rows.loc["random", "seeds_reached"] == 3 and rows.loc["random", "censored"]
+    assert not rows.loc["qbc", "censored"] and rows.loc["qbc", "ratio_bound"] == ">="
+    shown = display_table(table).set_index("strategy")
+    assert shown.loc["random", "median_simulations"] == "> 1000"
+    assert shown.loc["qbc", "ratio_vs_passive"].startswith(">= ")
+    ratio = float(shown.loc["qbc", "ratio_vs_passive"][3:])
+    assert ratio == pytest.approx(1001 / rows.loc["qbc", "median_simulations"], rel=0.05)
+    assert rows.loc["qbc", "p_value"] < 0.01 and rows.loc["qbc", "p_worse"] > 0.99
+
+
+def test_exactly_half_the_seeds_reaching_makes_the_median_a_lower_bound():
+    comp = synthetic(speedup=3.0)
+    target = float(np.sort(comp.mse.sel(strategy="random").values[:, -1])[3]) * 1.0001
+    rows = summarise(comp, metric="mse", passive="random", targets=[target], budget=1000).set_index("strategy")
+    assert rows.loc["random", "seeds_reached"] == 4 and rows.loc["random", "median_bound"] == ">="
+    assert not rows.loc["random", "censored"] and rows.loc["qbc", "ratio_bound"] == ">="
+
+
+def test_a_target_the_initial_design_reaches_is_dropped():
+    comp = synthetic(speedup=3.0)
+    comp["mse"][1] = comp["mse"][1, :, :1].values  # passive never improves on its initial design
+    targets, notes = default_targets(comp, "mse", "random")
+    assert targets == []
+    assert len(notes) == 2 and "initial design" in notes[0] and "passive_final" in notes[0]
 
 
 def test_missing_passive_strategy_is_named():
-    with pytest.raises(SweepError, match="'sobol'"):
+    with pytest.raises(SweepError, match="'sobol'.*qbc, random.*--passive NAME"):
         summarise(synthetic(2.0), metric="mse", passive="sobol", targets=[1e-2], budget=1000)
 
 
@@ -82,9 +121,203 @@ def test_combine_holds_the_last_value_between_rounds():
     np.testing.assert_array_equal(comp.mse.sel(strategy="a", seed=0).values, [1.0, 1.0, 0.5])
 
 
+def test_combine_keeps_every_numeric_per_round_variable():
+    def run(r2):
+        ds = xr.Dataset({"n_runs": ("round", [10, 20]), "n_labeled": ("round", [9, 19]), "mse": ("round", [1.0, 0.5]),
+                         "learner": ("round", np.array(["mlp", "mlp"], dtype=object)),
+                         "mse_per_output": (("round", "output"), [[1.0, 2.0], [0.5, 1.0]])},
+                        coords={"round": [1, 2], "output": np.array(["u", "v"], dtype=object)})
+        return ds.assign(r2=("round", r2)) if r2 is not None else ds
+
+    comp = combine({("a", 0): run([0.1, 0.6]), ("b", 0): run(None)})  # b: an old store without r2
+    assert {"round", "n_runs", "round_n_labeled", "mse", "r2", "mse_per_output"} == set(comp.data_vars)
+    assert comp.mse_per_output.dims == ("strategy", "seed", "n_labeled", "output")
+    np.testing.assert_array_equal(comp.round_n_labeled.sel(strategy="a", seed=0).values, [9, 19])
+    assert np.isnan(comp.r2.sel(strategy="b").values).all()
+    assert json.loads(comp.attrs["higher_is_better"]) == ["r2"]
+
+
 def test_compare_refuses_an_empty_directory(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run.zarr" in capsys.readouterr().err
+
+
+# -- whole verdicts on small stores written straight to disk ---------------------------
+
+
+def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
+             mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
+             simulator: dict | None = None) -> None:
+    """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`."""
+    budget = int(grid[-1]) if budget is None else budget
+    n = int(grid[-1])
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 2))
+    rounds = {"n_runs": grid, "n_labeled": grid, "mse": mse, "fit_s": np.zeros(len(grid)), **(extra or {})}
+    if mse_constant is not None:
+        rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
+    config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"}}
+    ds = xr.Dataset(
+        {"x": (("sample", "input"), x), "y": (("sample", "output"), x[:, :1]), "ok": ("sample", np.ones(n, bool)),
+         "round_of": ("sample", np.searchsorted(grid, np.arange(n), side="right").astype(np.int32)),
+         "x_test": (("test_sample", "input"), x[:5]), "y_test": (("test_sample", "output"), x[:5, :1]),
+         **{k: ("round", np.asarray(v, dtype=np.float64)) for k, v in rounds.items()}},
+        coords={"input": np.array(["a", "b"], dtype=object), "output": np.array(["y"], dtype=object),
+                "round": np.arange(1, len(grid) + 1)},
+        attrs={"config": json.dumps(config), "seed": seed, "task": "regression", "budget": budget, "batch_size": 10,
+               "label": f"{strategy} seed={seed}", "stop_reason": "budget spent", **(attrs or {})},
+    )
+    write_zarr(ds, path / strategy / f"seed={seed}" / "run.zarr", mode="w")
+
+
+def fake_sweep(sweep: Path, *, speedup: float = 3.0, seeds: int = 6, skill: float | None = None, **kwargs) -> Path:
+    """qbc's mse = 1 / (speedup n), random's 1 / n after a shared initial design (1 / 20), jittered
+    per seed; with r2 when `skill` (passive's final R^2) is given."""
+    grid = np.arange(20, 401, 20)
+    rng = np.random.default_rng(1)
+    for seed in range(seeds):
+        initial = 1.0 / 20 * rng.uniform(0.9, 1.1)
+        for strategy, factor in (("qbc", speedup), ("random", 1.0)):
+            mse = np.concatenate([[initial], 1.0 / (factor * grid[1:]) * rng.uniform(0.9, 1.1)])
+            constant = None if skill is None else (1 / 400) / (1 - skill)
+            fake_run(sweep, strategy=strategy, seed=seed, mse=mse, grid=grid, mse_constant=constant, **kwargs)
+    return sweep
+
+
+def test_a_passive_model_without_skill_is_no_target(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path, skill=0.1)
+    table = compare(sweep, retrain=False)
+    assert "passive_final" not in set(table.target_kind)
+    assert set(table.target_kind) == {"intermediate"}
+    skill = f"no useful skill (R^2 = {table.set_index('strategy').loc['random', 'r2'].iloc[0]:.2f}"
+    assert skill.startswith("no useful skill (R^2 = 0.")
+    assert skill in capsys.readouterr().out
+    verdict = (sweep / "verdict.txt").read_text()
+    assert skill in verdict and "qbc needs" in verdict
+    records = json.loads((sweep / "summary.json").read_text())
+    assert isinstance(records, list) and {r["target_kind"] for r in records} == {"intermediate"}
+    assert set(records[0]) == {"target", "target_kind", "metric", "strategy", "budget", "median_simulations",
+                               "median_bound", "q25_simulations", "q75_simulations", "seeds_reached", "seeds",
+                               "censored", "ratio_vs_passive", "ratio_bound", "p_value", "p_worse", "r2",
+                               "final_metric"}
+    qbc = next(r for r in records if r["strategy"] == "qbc")
+    assert 0.5 < qbc["r2"] < 1 and qbc["censored"] is False
+
+
+def test_no_target_left_still_writes_the_files_and_says_why(tmp_path):
+    grid = np.arange(20, 101, 20)
+    for seed in range(3):
+        for strategy in ("qbc", "random"):  # neither learns: the error stays at the initial design's
+            fake_run(tmp_path, strategy=strategy, seed=seed, mse=np.full(len(grid), 0.1 + 0.01 * seed), grid=grid,
+                     mse_constant=0.1)
+    table = compare(tmp_path, retrain=False)
+    assert table.empty and list(table.columns)[:3] == ["target", "target_kind", "metric"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == []
+    verdict = (tmp_path / "verdict.txt").read_text()
+    assert "no useful skill" in verdict and "no default target is left" in verdict
+
+
+def test_a_skilled_passive_model_is_a_target_and_old_stores_have_no_r2(tmp_path):
+    sweep = fake_sweep(tmp_path / "new", skill=0.9)
+    table = compare(sweep, retrain=False)
+    final = table[table.target_kind == "passive_final"].set_index("strategy")
+    assert final.loc["random", "r2"] == pytest.approx(0.9, abs=0.1)
+    assert final.loc["qbc", "ratio_vs_passive"] == pytest.approx(3.0, rel=0.35)
+    assert (sweep / "learning_curves.png").stat().st_size > 0
+    old = compare(fake_sweep(tmp_path / "old", seeds=3), retrain=False)
+    assert "passive_final" in set(old.target_kind) and old.r2.isna().all()
+    assert json.loads((tmp_path / "old" / "summary.json").read_text())[0]["r2"] is None
+
+
+def test_a_custom_metric_with_a_declared_direction(tmp_path):
+    grid = np.arange(20, 401, 20)
+    rng = np.random.default_rng(2)
+    for seed in range(6):
+        for strategy, rate in (("qbc", 3.0), ("random", 1.0)):
+            # "coverage" grows towards 1; only the store attr says higher is better.
+            coverage = 1 - np.exp(-rate * grid / 200) * rng.uniform(0.9, 1.1)
+            fake_run(tmp_path, strategy=strategy, seed=seed, mse=1.0 / grid, grid=grid,
+                     extra={"coverage": coverage, "max_rel_err": 1.0 / grid},
+                     attrs={"higher_is_better": json.dumps(["coverage"])})
+    table = compare(tmp_path, metric="coverage", retrain=False).set_index("strategy")
+    assert table.loc["qbc", "target_kind"] == "passive_final"
+    assert table.loc["qbc", "ratio_vs_passive"] > 2 and table.loc["qbc", "p_value"] < 0.05
+    comp = xr.open_zarr(tmp_path / "comparison.zarr")
+    assert {"coverage", "max_rel_err", "mse"} <= set(comp.data_vars)
+    assert "coverage" in json.loads(comp.attrs["higher_is_better"])
+    assert "max_rel_err" not in json.loads(comp.attrs["higher_is_better"])
+    assert main([str(tmp_path), "--metric", "max_rel_err", "--no-retrain"]) == 0
+
+
+def test_an_unknown_metric_lists_the_available_ones(tmp_path, capsys):
+    fake_sweep(tmp_path, seeds=2, skill=0.9)
+    assert main([str(tmp_path), "--metric", "max_rel_err", "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert "'max_rel_err'" in err and "available: mse, mse_constant, r2" in err and len(err.splitlines()) == 1
+
+
+def test_given_and_relative_targets_write_beside_the_default_summary(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path, skill=0.9)
+    assert main([str(sweep), "--no-retrain", "--targets", "1e-3", "--relative-targets", "0.5"]) == 0
+    default = (sweep / "summary.json").read_text()
+    assert {r["target_kind"] for r in json.loads(default)} == {"intermediate", "passive_final"}
+    given = json.loads((sweep / "summary_targets.json").read_text())
+    assert {r["target_kind"] for r in given} == {"given"} and given[0]["target"] == 1e-3
+    # passive never gets below ~2.3e-3 and qbc (1 / 3n) does at n ~ 350: a lower bound on the ratio.
+    rows = {r["strategy"]: r for r in given}
+    assert rows["random"]["censored"] and rows["qbc"]["ratio_bound"] == ">="
+    out = capsys.readouterr().out
+    assert "> 400" in out and ">= " in out
+    relative = json.loads((sweep / "summary_relative.json").read_text())
+    final = next(r for r in json.loads(default) if r["strategy"] == "random")["final_metric"]
+    assert relative[0]["target_kind"] == "relative" and relative[0]["target"] == pytest.approx(final / 0.5)
+    assert (sweep / "verdict_targets.txt").is_file() and (sweep / "verdict_relative.txt").is_file()
+
+
+def test_runs_of_different_budgets_are_refused(tmp_path):
+    grid = np.arange(20, 101, 20)
+    fake_run(tmp_path, strategy="random", seed=0, mse=1 / grid, grid=grid, budget=100)
+    fake_run(tmp_path, strategy="qbc", seed=0, mse=1 / grid[:3], grid=grid[:3], budget=60)
+    with pytest.raises(SweepError, match=r"different budgets.*: 60 in .*qbc.*, 100 in .*random"):
+        load_runs(tmp_path)
+
+
+def test_runs_of_different_simulators_are_refused(tmp_path):
+    grid = np.arange(20, 101, 20)
+    fake_run(tmp_path, strategy="random", seed=0, mse=1 / grid, grid=grid, simulator={"_target_": "a", "noise": 0.1})
+    fake_run(tmp_path, strategy="qbc", seed=0, mse=1 / grid, grid=grid, simulator={"_target_": "a", "noise": 0.2})
+    with pytest.raises(SweepError, match=r"different simulators: noise: 0.2 vs 0.1 \(.*qbc.* against .*random"):
+        load_runs(tmp_path)
+
+
+def test_a_simulator_seeded_by_the_run_is_one_simulator(tmp_path):
+    grid = np.arange(20, 101, 20)
+    for seed in (0, 1):
+        for strategy in ("qbc", "random"):
+            fake_run(tmp_path, strategy=strategy, seed=seed, mse=1 / grid, grid=grid,
+                     simulator={"_target_": "a", "seed": seed, "noise": {"seed": seed, "scale": 0.1}})
+    assert len(load_runs(tmp_path)) == 4
+    fake_run(tmp_path, strategy="sobol", seed=1, mse=1 / grid, grid=grid, simulator={"_target_": "a", "seed": 7})
+    with pytest.raises(SweepError, match=r"different simulators: noise: .* vs null; seed: 1 vs 7"):
+        load_runs(tmp_path)
+
+
+def test_a_sweep_without_the_passive_strategy_is_one_line(tmp_path, capsys):
+    grid = np.arange(20, 101, 20)
+    fake_run(tmp_path, strategy="qbc", seed=0, mse=1 / grid, grid=grid)
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert "'random' is not in the sweep (strategies found: qbc)" in err and "--passive NAME" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_damaged_store_is_named(tmp_path):
+    grid = np.arange(20, 101, 20)
+    fake_run(tmp_path, strategy="random", seed=0, mse=1 / grid, grid=grid)
+    store = tmp_path / "random" / "seed=0" / "run.zarr"
+    (store / "zarr.json").write_text("{not json")
+    with pytest.raises(SweepError, match=f"cannot read the run store {store}"):
+        load_runs(tmp_path)
 
 
 def run_sweep(sweep: Path, *overrides: str) -> None:
@@ -105,8 +338,14 @@ def test_a_real_sweep_end_to_end(tmp_path):
     assert verdict.returncode == 0, verdict.stderr[-2000:]
     assert "ratio_vs_passive" in verdict.stdout
     records = json.loads((sweep / "summary.json").read_text())
-    assert {"target", "strategy", "median_simulations", "ratio_vs_passive", "p_value"} <= set(records[0])
-    assert {r["strategy"] for r in records} == {"qbc_spread", "random"}
+    notes = (sweep / "verdict.txt").read_text()
+    # A tiny run's passive model may lack skill, and then every default target can go.
+    assert records or "no default target" in notes
+    if records:
+        assert {"target", "target_kind", "strategy", "median_simulations", "censored", "ratio_vs_passive",
+                "ratio_bound", "p_value", "p_worse", "r2"} <= set(records[0])
+        assert {r["strategy"] for r in records} == {p.parts[len(sweep.parts)] for p in sweep.rglob("run.zarr")}
+        assert "random" in {r["strategy"] for r in records} and len(records) % 2 == 0
     comp = xr.open_zarr(sweep / "comparison.zarr")
     assert {"strategy", "seed", "n_labeled"} <= set(comp.dims)
     assert comp.sizes["seed"] == 2
@@ -118,7 +357,7 @@ def test_a_real_sweep_end_to_end(tmp_path):
                     reason="hydra-submitit-launcher is not installed (the slurm or test extra)")
 def test_the_submitit_launcher_runs_a_sweep_locally(tmp_path):
     sweep = tmp_path / "sweep"
-    run_sweep(sweep, "hydra/launcher=local_processes", "seed=0")
+    run_sweep(sweep, "hydra/launcher=local_processes", "learner=mlp", "seed=0")  # TINY sets the MLP's steps
     (store,) = sweep.rglob("run.zarr")
     ds = xr.open_zarr(store)
     assert ds.sizes["sample"] == 30

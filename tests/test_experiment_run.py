@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
@@ -15,11 +17,12 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_method, instantiate
 
-from alframe.learners import MLPCommittee
+from alframe.learners import AutoCommittee, MLPCommittee
 from alframe.loop import Candidates
-from alframe.oracle import FunctionOracle
-from alframe.strategies import QueryByCommittee, RandomSampling
-from experiments.run import ConfigError, build
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+from alframe.strategies import QueryByCommittee, RandomSampling, Spread
+from experiments.run import ConfigError, build, build_learner
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -39,21 +42,54 @@ def test_default_config_instantiates_every_node():
     assert isinstance(oracle, FunctionOracle)
     assert oracle.space.names == ("x0", "v0", "t")
     assert oracle.outputs.names == ("x",)
-    committee = instantiate(cfg.learner)
-    assert isinstance(committee, MLPCommittee)
-    assert committee.capacity == cfg.budget
-    assert committee.hidden == tuple(cfg.learner.hidden)
-    assert committee.members == cfg.learner.members
-    assert instantiate(cfg.strategy) == QueryByCommittee(score="variance")
+    committee = build_learner(cfg, oracle)
+    assert isinstance(committee, AutoCommittee)
+    assert committee.task == "regression" and committee.capacity == cfg.budget
+    assert set(committee.candidates()) == {"gp", "mlp", "extra_trees"}
+    assert instantiate(cfg.strategy) == QueryByCommittee(score="variance", batch=Spread(0.1))
     assert instantiate(cfg.candidates) == Candidates(size=2000, method="uniform")
+
+
+def test_the_mlp_learner_node_instantiates_with_early_stopping():
+    committee = instantiate(composed("learner=mlp").learner)
+    assert isinstance(committee, MLPCommittee) and committee.early_stopping
+    tuned = instantiate(composed("learner=mlp_potential").learner)
+    assert not tuned.early_stopping and tuned.steps_warm == 600 and tuned.restart_growth == 2.0
+
+
+def test_auto_learner_takes_its_task_from_a_classification_simulator():
+    cfg = composed("learner=auto")
+    classifier = FunctionOracle(lambda x: (x[:, 0] > 0).astype(float), Box(("a",), (-1.0,), (1.0,)),
+                                OutputSpec(("label",), task="classification", classes=("no", "yes")))
+    committee = build_learner(cfg, classifier)
+    assert committee.task == "classification" and committee.n_classes == 2
+    with pytest.raises(ConfigError, match="learner.task is 'regression' but the simulator's outputs are "
+                                          "'classification'"):
+        build_learner(composed("learner=extra_trees_regression"), classifier)
+
+
+@pytest.mark.parametrize("learner", ["extra_trees_regression", "forest_regression", "bagged_extra_trees_regression",
+                                     "gp", "mlp", "auto"])
+def test_regression_learner_nodes_fit_the_default_simulator(learner):
+    cfg = composed(f"learner={learner}", "budget=64")
+    oracle = instantiate(cfg.simulator)
+    x = oracle.space.draw(40, seed=0)
+    y = oracle.run(x).y
+    committee = build_learner(cfg, oracle)
+    if learner == "mlp":
+        committee = dataclasses.replace(committee, steps_first=100, steps_first_min=100, hidden=(8,))
+    fitted = committee.fit(x, y, key=jax.random.key(0))
+    members = np.asarray(fitted.predict_members(x[:7]))
+    assert members.ndim == 3 and members.shape[1:] == (7, 1) and members.shape[0] >= 2
 
 
 @pytest.mark.parametrize(
     ("overrides", "strategy", "candidates"),
     [
         (["strategy=random"], RandomSampling(), Candidates(size=2000, method="uniform")),
-        (["strategy=qbc"], QueryByCommittee("variance"), Candidates(size=2000, method="uniform")),
-        (["strategy=qbc", "strategy.score=vote_entropy"], QueryByCommittee("vote_entropy"), None),
+        (["strategy=qbc"], QueryByCommittee("variance", batch=Spread(0.1)), Candidates(size=2000, method="uniform")),
+        (["strategy=qbc_topk"], QueryByCommittee("variance"), None),
+        (["strategy=qbc_topk", "strategy.score=vote_entropy"], QueryByCommittee("vote_entropy"), None),
         (["strategy=sobol", "batch_size=5"], RandomSampling(), Candidates(size=5, method="sobol")),
         (["strategy=sobol"], RandomSampling(), Candidates(size=10, method="sobol")),
     ],
@@ -70,8 +106,8 @@ def test_seed_budget_and_batch_size_flow_into_the_nodes():
     assert cfg.seed == 3 and cfg.budget == 50 and cfg.batch_size == 5
     oracle = instantiate(cfg.simulator)
     assert oracle.fn.seed == 3
-    assert instantiate(cfg.learner).capacity == 50  # the learner's buffer follows the budget
-    assert instantiate(composed("learner.capacity=64", "budget=50").learner).capacity == 64
+    assert build_learner(cfg, oracle).capacity == 50  # the learner's buffer follows the budget
+    assert build_learner(composed("learner.capacity=64", "budget=50"), oracle).capacity == 64
 
 
 def test_simulator_overrides():
@@ -124,7 +160,7 @@ def test_build_turns_instantiation_errors_into_one_line():
 
 # -- the command line ---------------------------------------------------------------------
 
-FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner.steps_first=200",
+FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner=mlp", "learner.steps_first=200",
         "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
 BAD = {
     "score": ["strategy.score=bogus"],
@@ -231,3 +267,19 @@ def test_budget_zero_fails_with_one_line(cli):
 
 def test_budget_zero_error_names_the_budget(cli):
     check_one_line_error(cli[1]["budget"], "budget")
+
+
+def test_the_generic_compare_preset_runs_any_learner_in_a_directory_of_its_own(tmp_path):
+    """experiment=compare with a forest committee: the sweep lands under
+    multirun/compare/<simulator>/<learner>, so another simulator's or learner's sweep never
+    meets it."""
+    overrides = ["-m", "experiment=compare", "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
+                 "seed=0", "budget=30", "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100",
+                 "progress=false", "hydra.launcher.n_jobs=1"]
+    proc = subprocess.run([sys.executable, "-m", "experiments.run", *overrides], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stores = sorted((tmp_path / "multirun" / "compare" / "potential1d" / "extra_trees_regression").rglob("run.zarr"))
+    assert len(stores) == 2  # random and qbc, seed 0
+    strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}
+    assert strategies == {"random", "qbc"}

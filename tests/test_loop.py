@@ -17,7 +17,7 @@ import xarray as xr
 import zarr
 
 from alframe.learners import MLPCommittee
-from alframe.loop import ActiveLearningLoop, Candidates, LoopError
+from alframe.loop import ActiveLearningLoop, Candidates, LoopError, draw_test_set, target_met
 from alframe.oracle import FunctionOracle, Outcome, OutputSpec
 from alframe.store import StoreMismatchError
 from alframe.strategies import QueryByCommittee, RandomSampling, committee_variance
@@ -246,9 +246,97 @@ def test_stops_when_the_target_is_reached(tmp_path, reference):
     np.testing.assert_array_equal(ds["mse"].values, mse[:stop_round])
 
 
-def test_unknown_target_metric_raises(tmp_path):
-    with pytest.raises(ValueError, match="target metric 'f2' not among"):
-        make_loop(target=0.1, target_metric="f2").run(tmp_path / "run.zarr")
+def test_unknown_target_metric_is_refused_before_anything_runs(tmp_path):
+    oracle = RecordingOracle(make_oracle())
+    with pytest.raises(ValueError, match=r"target metric 'f2' not among \[.*'mse'.*'r2'.*\] \(the regression"):
+        make_loop(oracle=oracle, target=0.1, target_metric="f2")
+    assert oracle.calls == 0
+    classifier = FunctionOracle(fn=lambda x: (x[:, 0] > 0).astype(float), space=make_box(),
+                                outputs=OutputSpec(names=("side",), task="classification", classes=("l", "r")))
+    with pytest.raises(ValueError, match="target metric 'mse' not among"):
+        make_loop(oracle=classifier, target=0.1, target_metric="mse")
+    make_loop(oracle=classifier, target_metric="mse")  # no target: the metric is never consulted
+
+
+def test_a_scorer_s_unknown_target_metric_is_refused_at_the_first_round(tmp_path):
+    loop = make_loop(scorer=lambda committee, x, y: {"coverage": 0.5}, target=0.1, target_metric="mse", budget=20)
+    with pytest.raises(ValueError, match=r"target metric 'mse' not among \['coverage', 'fit_s'"):
+        loop.run(tmp_path / "run.zarr")
+
+
+def test_the_target_direction_follows_the_metric_name():
+    assert target_met({"r2": 0.91}, "r2", 0.9) and not target_met({"r2": 0.89}, "r2", 0.9)
+    assert target_met({"mse": 0.01}, "mse", 0.02) and not target_met({"mse": 0.03}, "mse", 0.02)
+    assert target_met({"top1_accuracy": 0.8}, "top1_accuracy", 0.7)
+    assert not target_met({"coverage": 0.8}, "coverage", 0.7)  # not known to be better higher: <=
+    assert target_met({"coverage": 0.8}, "coverage", 0.7, declared=("coverage",))
+    assert not target_met({"mse": 0.0}, "mse", None)
+    with pytest.raises(ValueError, match="is an array"):
+        target_met({"r2_per_output": np.zeros(2)}, "r2_per_output", 0.5)
+
+
+def coverage_scorer(committee, x_test, y_test):
+    return {"coverage": 0.75, "rmse_index": 0.1}
+
+
+def test_a_scorer_declares_which_of_its_metrics_are_better_higher(tmp_path):
+    declared = make_loop(scorer=coverage_scorer, higher_is_better=["coverage"], target=0.7,
+                         target_metric="coverage", budget=30).run(tmp_path / "declared.zarr")
+    assert declared.attrs["stop_reason"] == "target coverage 0.7 reached" and declared.sizes["round"] == 1
+    assert json.loads(declared.attrs["higher_is_better"]) == ["coverage"]
+    undeclared = make_loop(scorer=coverage_scorer, target=0.7, target_metric="coverage",
+                           budget=20).run(tmp_path / "undeclared.zarr")
+    assert undeclared.attrs["stop_reason"] == "budget spent"  # 0.75 is not <= 0.7
+    assert json.loads(undeclared.attrs["higher_is_better"]) == []
+    with pytest.raises(ValueError, match=r"higher_is_better names \['skill'\] that the scorer does not return"):
+        make_loop(scorer=coverage_scorer, higher_is_better=("skill",), budget=20).run(tmp_path / "typo.zarr")
+    with pytest.raises(ValueError, match="a list of metric names"):
+        make_loop(higher_is_better="coverage")
+
+
+def test_round_metrics_score_against_the_training_mean(reference):
+    ds, _ = reference
+    assert ds.attrs["higher_is_better"] == json.dumps(["r2"])
+    first = ds.isel(round=0)
+    y_train = ds["y"].values[ds["round_of"].values == 0]  # round 1 was fitted on the initial design
+    y_test = ds["y_test"].values
+    assert float(first["mse_constant"]) == pytest.approx(float(np.mean((y_train.mean() - y_test) ** 2)))
+    np.testing.assert_allclose(ds["r2"].values, 1 - ds["mse"].values / ds["mse_constant"].values)
+    assert ds["r2"].values[-1] > ds["r2"].values[0]
+    assert "mse_per_output" not in ds  # one output
+
+
+def two_outputs(x):
+    """(sin(x0) + x1^2, 1000 x0 x1): two outputs in very different units."""
+    return np.column_stack([target_fn(x), 1000 * x[:, 0] * x[:, 1]])
+
+
+def test_a_vector_output_loop_stores_per_output_metrics_and_its_description(tmp_path):
+    outputs = OutputSpec(names=("bowl", "saddle"), coords=(0.5, 1.5), coord_name="time", units=("m", "mm"),
+                         transform="none applied")
+    oracle = FunctionOracle(fn=two_outputs, space=make_box(), outputs=outputs)
+    ds = make_loop(oracle=oracle, budget=20, test_size=100).run(tmp_path / "run.zarr")
+    assert ds.sizes["round"] == 2
+    for name in ("mse_per_output", "r2_per_output"):
+        assert ds[name].dims == ("round", "output") and ds[name].shape == (2, 2)
+    np.testing.assert_array_equal(ds["time"].values, [0.5, 1.5])
+    assert ds["time"].dims == ("output",)
+    assert json.loads(ds.attrs["output_units"]) == ["m", "mm"] and ds.attrs["output_transform"] == "none applied"
+    assert json.loads(ds.attrs["higher_is_better"]) == ["r2", "r2_per_output"]
+    np.testing.assert_allclose(ds["r2"].values, ds["r2_per_output"].values.mean(axis=1))
+    # The combined mse is of standardised outputs: the saddle's units do not swamp it.
+    assert ds["mse"].values[-1] < 0.5 * ds["mse_per_output"].values[-1, 1]
+
+
+def test_the_test_set_is_run_in_chunks_and_is_the_same_set(tmp_path):
+    oracle = RecordingOracle(make_oracle())
+    x, y = draw_test_set(oracle, 120, seed=4)
+    assert [len(q) for q in oracle.completed] == [2] * 60
+    np.testing.assert_array_equal(x, make_box().draw(120, seed=4, method="uniform"))
+    np.testing.assert_allclose(y[:, 0], target_fn(x))
+    tiny = RecordingOracle(make_oracle())
+    draw_test_set(tiny, 3, seed=4, progress=True)
+    assert [len(q) for q in tiny.completed] == [1, 1, 1]
 
 
 def test_classification_loop(tmp_path):
@@ -326,15 +414,19 @@ def test_another_budget_on_the_same_path_is_not_silently_ignored(tmp_path):
 # -- resuming ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("crash_on_call", [1, 2, 4])
+# The test set (200 points) is run in chunks of 4: calls 1-50.
+TEST_SET_CALLS = 50
+
+
+@pytest.mark.parametrize("crash_on_call", [1, TEST_SET_CALLS + 1, TEST_SET_CALLS + 3])
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, reference, crash_on_call):
-    """Calls: 1 test set, 2 initial design, 3.. one per round; the crash is a raise from run()."""
+    """Calls: 1-50 test set, 51 initial design, 52.. one per round; the crash is a raise from run()."""
     ref, ref_oracle = reference
     path = tmp_path / "run.zarr"
     crashing = RecordingOracle(make_oracle(), crash_on_call=crash_on_call)
     with pytest.raises(RuntimeError, match="lost the compute node"):
         ref_loop(oracle=crashing).run(path, config=CONFIG)
-    if crash_on_call >= 3:
+    if crash_on_call >= TEST_SET_CALLS + 2:
         assert checkpoint_of(path).exists()
         assert xr.open_zarr(path).sizes["round"] >= 1
     resumed = RecordingOracle(make_oracle())
@@ -353,7 +445,7 @@ def test_resume_after_a_kill_inside_a_store_append(tmp_path, reference, monkeypa
 
     def killed_on_fourth(*args, **kwargs):
         calls[0] += 1
-        if calls[0] == 4:  # 1 test set, 2 initial design, 3 round 1 metrics, 4 round 1 runs
+        if calls[0] == 4:  # 1 test set, 2 initial design, 3 round 1 attrs, 4 round 1 metrics
             raise KeyboardInterrupt("SIGKILL")
         return original(*args, **kwargs)
 
@@ -378,14 +470,15 @@ from alframe.strategies import QueryByCommittee
 CONFIG = {"case": "sigkill"}
 
 
-def build_loop(marker=None, pause=0.0):
+def build_loop(marker=None, pause=0.0, pause_on=0):
     calls = [0]
 
     def simulate(x):
         calls[0] += 1
-        if marker is not None:  # tell the test which call is running, then take a while
+        if marker is not None:  # tell the test which call is running; the one it waits for takes a while
             marker.write_text(str(calls[0]))
-            time.sleep(pause)
+            if calls[0] == pause_on:
+                time.sleep(pause)
         return np.sin(x[:, 0]) + x[:, 1] ** 2
 
     oracle = FunctionOracle(fn=simulate, space=Box(names=("x0", "x1"), lower=(-2, -2), upper=(2, 2)),
@@ -397,7 +490,7 @@ def build_loop(marker=None, pause=0.0):
 
 
 if __name__ == "__main__":
-    build_loop(pathlib.Path(sys.argv[2]), float(sys.argv[3])).run(sys.argv[1], config=CONFIG)
+    build_loop(pathlib.Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])).run(sys.argv[1], config=CONFIG)
 '''
 
 
@@ -408,14 +501,15 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     exec(compile(SIGKILL_CASE, str(script), "exec"), case)
 
     path, marker = tmp_path / "run.zarr", tmp_path / "calls.txt"
-    proc = subprocess.Popen([sys.executable, str(script), str(path), str(marker), "0.5"], cwd=REPO,
+    # Calls: 1-50 test set, 51 initial design, 52.. a round each. Kill inside round 4's runs.
+    round_4 = str(TEST_SET_CALLS + 5)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), str(marker), "5", round_4], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # Calls: 1 test set, 2 initial design, 3.. a round each. Kill inside round 4's runs.
         deadline = time.monotonic() + 150
-        while not (marker.exists() and marker.read_text().strip() == "6"):
+        while not (marker.exists() and marker.read_text().strip() == round_4):
             assert proc.poll() is None, f"the run ended early: {proc.communicate()[1].decode()[-2000:]}"
-            assert time.monotonic() < deadline, "the run never reached its sixth simulation"
+            assert time.monotonic() < deadline, "the run never reached round 4's simulations"
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -1,11 +1,17 @@
-"""FunctionOracle and OutputSpec: outcomes, per-run failures, validation."""
+"""FunctionOracle and OutputSpec: outcomes, per-run failures, validation; the cache key of a simulator's code."""
 
 from __future__ import annotations
+
+import importlib
+import sys
+import uuid
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
+from alframe.cache import source_digest, target_digest
 from alframe.oracle import FunctionOracle, Oracle, Outcome, OutputSpec, concat_outcomes
 from alframe.space import Box
 from tests.conftest import make_box, target_fn
@@ -204,6 +210,36 @@ def test_output_spec_validation(kwargs, match):
         OutputSpec(**kwargs)
 
 
+def test_output_spec_describes_vector_outputs():
+    spec = OutputSpec(names=("c2", "c3", "c4"), coords=np.array([2, 3, 4]), coord_name="ell", units="uK^2",
+                      transform="log10")
+    assert spec.coords == (2.0, 3.0, 4.0) and all(isinstance(c, float) for c in spec.coords)
+    assert spec.coord_name == "ell" and spec.units == "uK^2" and spec.transform == "log10"
+    labelled = OutputSpec(names=("a", "b"), coords=["TT", "EE"], units=["K", "K^2"])
+    assert labelled.coords == ("TT", "EE") and labelled.units == ("K", "K^2") and labelled.coord_name is None
+    plain = OutputSpec(names=("y",))
+    assert plain.coords is plain.coord_name is plain.units is plain.transform is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(coords=(1.0,)), "coords has 1 values for 2 outputs"),
+        (dict(coords="ab"), "coords must be a sequence"),
+        (dict(coords=(1.0, "b")), "all numbers or all strings"),
+        (dict(coords=(True, False)), "all numbers or all strings"),
+        (dict(coord_name="ell"), "'ell' needs coords"),
+        (dict(coords=(1, 2), coord_name=""), "coord_name must be a non-empty string"),
+        (dict(units=("K",)), "one string or 2 strings"),
+        (dict(units=("K", 2)), "one string or 2 strings"),
+        (dict(transform=""), "transform must be a non-empty string"),
+    ],
+)
+def test_output_spec_description_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        OutputSpec(names=("a", "b"), **kwargs)
+
+
 # -- concat_outcomes ----------------------------------------------------------------------
 
 
@@ -219,3 +255,94 @@ def test_concat_outcomes(oracle):
 
 def test_box_space_used_by_oracle_is_not_mutated(oracle):
     assert oracle.space == Box(names=("x0", "x1"), lower=(-2, -2), upper=(2, 2))
+
+
+# -- the cache key follows the simulator's code --------------------------------------------
+
+SIMULATOR_SOURCE = """
+import numpy as np
+
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+
+
+def make_oracle(scale=1.0, version=None):
+    return FunctionOracle(fn=lambda x: scale * x[:, 0] + OFFSET,
+                          space=Box(names=("x0", "x1"), lower=(-2, -2), upper=(2, 2)),
+                          outputs=OutputSpec(names=("y",)), version=version)
+
+
+OFFSET = 0.0
+"""
+
+
+@pytest.fixture
+def simulator_package(tmp_path, monkeypatch):
+    """A package `name` on sys.path whose __init__ re-exports make_oracle from `name/sim.py`."""
+    name = f"simpkg_{uuid.uuid4().hex[:8]}"
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("from .sim import make_oracle\n")
+    (package / "sim.py").write_text(SIMULATOR_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name, package
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]
+
+
+def test_source_digest_changes_when_the_source_does(simulator_package):
+    name, package = simulator_package
+    module = importlib.import_module(f"{name}.sim")
+    before = source_digest(module)
+    assert source_digest(module.make_oracle) == before  # an object: the module defining it
+    assert source_digest(module) == before  # read afresh each time, and stable
+    (package / "sim.py").write_text(SIMULATOR_SOURCE.replace("OFFSET = 0.0", "OFFSET = 1.0"))
+    assert source_digest(module) != before
+    (package / "sim.py").write_text(SIMULATOR_SOURCE)
+    assert source_digest(module) == before
+
+
+def test_a_package_digest_covers_every_module_of_its_directory(simulator_package):
+    name, package = simulator_package
+    pkg = importlib.import_module(name)
+    before, sim_before = source_digest(pkg), source_digest(importlib.import_module(f"{name}.sim"))
+    (package / "helpers.py").write_text("TABLE = (1, 2, 3)\n")
+    assert source_digest(pkg) != before
+    assert source_digest(importlib.import_module(f"{name}.sim")) == sim_before  # one module: its file alone
+    assert target_digest(f"{name}.make_oracle") == source_digest(pkg)
+    with pytest.raises(ValueError, match="has no attribute 'missing'"):
+        target_digest(f"{name}.missing")
+    with pytest.raises(ValueError, match="cannot import a module"):
+        target_digest("no_such_module_anywhere.make")
+
+
+def cache_config(name, cache_dir, **settings):
+    return OmegaConf.create({"simulator": {"_target_": f"{name}.make_oracle", **settings}, "cache": str(cache_dir)})
+
+
+def test_a_cached_simulator_whose_code_changed_is_run_again(simulator_package, tmp_path):
+    from experiments.run import build_oracle
+
+    name, package = simulator_package
+    queries = np.array([[0.5, 0.0], [1.0, 1.0]])
+    first = build_oracle(cache_config(name, tmp_path / "cache"))
+    np.testing.assert_array_equal(first.run(queries).y[:, 0], [0.5, 1.0])
+    again = build_oracle(cache_config(name, tmp_path / "cache"))
+    assert again.version == first.version and all(again.lookup(q) is not None for q in queries)
+
+    (package / "sim.py").write_text(SIMULATOR_SOURCE.replace("OFFSET = 0.0", "OFFSET = 1.0"))
+    edited = build_oracle(cache_config(name, tmp_path / "cache"))
+    assert edited.version != first.version
+    assert all(edited.lookup(q) is None for q in queries)  # nothing stale is served
+    assert build_oracle(cache_config(name, tmp_path / "cache", scale=2.0)).version != edited.version
+
+
+def test_a_declared_version_keys_the_cache_instead_of_the_source(simulator_package, tmp_path):
+    from experiments.run import build_oracle
+
+    name, package = simulator_package
+    declared = build_oracle(cache_config(name, tmp_path / "cache", version="sim 1.0"))
+    assert "sim 1.0" in declared.version
+    (package / "sim.py").write_text(SIMULATOR_SOURCE + "\n# a comment\n")
+    assert build_oracle(cache_config(name, tmp_path / "cache", version="sim 1.0")).version == declared.version
+    assert build_oracle(cache_config(name, tmp_path / "cache", version="sim 1.1")).version != declared.version

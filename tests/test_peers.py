@@ -13,7 +13,7 @@ from experiments import compare
 
 peers = pytest.importorskip("experiments.bench.peers")
 
-TINY = ["test_size=100", "candidates.size=100", "learner.members=3", "learner.hidden=[16]",
+TINY = ["test_size=100", "candidates.size=100", "learner=mlp", "learner.members=3", "learner.hidden=[16]",
         "learner.steps_first=100", "learner.steps_warm=20", "learner.capacity=128"]
 MOCCA_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mocca" / "simulations.csv"
 

@@ -262,3 +262,118 @@ def test_appends_across_chunk_boundaries_read_back(tmp_path, monkeypatch):
     assert list(ds["ok"].values).count(False) == 5
     np.testing.assert_array_equal(ds["round_of"].values, [0] * 3 + [3] + [4] * 6 + [10] * 2 + [12] * 9 + [21] * 2)
     assert read_run(path).identical(ds)
+
+
+# -- several outputs: per-output round metrics, output coordinates and units -------------------
+
+ELLS = (2.0, 10.0, 100.0)
+SPECTRUM = ("c_2", "c_10", "c_100")
+
+
+def open_spectrum(path, **description):
+    description = {"output_coords": ELLS, "output_coord_name": "ell", "output_units": "uK^2",
+                   "output_transform": "log10", **description}
+    return RunStore.open(path, input_names=INPUTS, output_names=SPECTRUM, attrs=ATTRS, **description)
+
+
+def spectrum_outcome(n, start=0):
+    y = np.arange(3 * start, 3 * (start + n), dtype=np.float64).reshape(n, 3)
+    return Outcome(y, np.ones(n, bool), np.full(n, "", dtype=object), np.full(n, 0.5))
+
+
+def spectrum_round(i):
+    return {"round": i, "mse": 1.0 / i, "mse_per_output": np.array([1.0, 2.0, 3.0]) / i,
+            "r2_per_output": np.array([0.5, np.nan, 0.25]) * i}
+
+
+def test_per_output_round_metrics_and_output_coords_read_back(tmp_path):
+    path = tmp_path / "run.zarr"
+    store = open_spectrum(path)
+    store.write_test_set(xs(4, start=50), spectrum_outcome(4).y)
+    store.append_runs(xs(2), spectrum_outcome(2), round_index=0)
+    for i in (1, 2, 3):
+        store.append_round(spectrum_round(i))
+        store.append_runs(xs(1, start=1 + i), spectrum_outcome(1, start=1 + i), round_index=i)
+    store = open_spectrum(path)  # reopened: the next round goes on the same arrays
+    store.append_round(spectrum_round(4))
+    ds = open_strictly(path)
+    assert ds["mse_per_output"].dims == ds["r2_per_output"].dims == ("round", "output")
+    np.testing.assert_array_equal(ds["mse_per_output"].values,
+                                  np.array([[1.0, 2.0, 3.0]]) / np.arange(1, 5)[:, None])
+    np.testing.assert_array_equal(ds["r2_per_output"].values[:, 1], np.full(4, np.nan))
+    np.testing.assert_array_equal(ds["mse"].values, 1.0 / np.arange(1, 5))
+    assert ds["ell"].dims == ("output",) and "ell" in ds.coords
+    np.testing.assert_array_equal(ds["ell"].values, ELLS)
+    np.testing.assert_array_equal(ds["mse_per_output"].sel(output="c_10").values, 2.0 / np.arange(1, 5))
+    assert json.loads(ds.attrs["output_units"]) == ["uK^2"] * 3
+    assert ds.attrs["output_transform"] == "log10" and ds.attrs["output_coord_name"] == "ell"
+    assert "coordinates" not in ds.attrs
+    assert read_run(path).identical(ds)
+    assert store.read().identical(ds)
+
+
+def test_per_output_round_metrics_take_the_chunked_append(tmp_path, monkeypatch):
+    path = tmp_path / "run.zarr"
+    store = open_spectrum(path)
+    store.append_runs(xs(2), spectrum_outcome(2), round_index=0)
+    store.append_round(spectrum_round(1))  # the first round: written by xarray
+    through_xarray = []
+    monkeypatch.setattr(store, "_put_with_xarray", lambda *args: through_xarray.append(args))
+    store.append_round(spectrum_round(2))
+    assert through_xarray == []
+    np.testing.assert_array_equal(open_strictly(path)["mse_per_output"].values[1], [0.5, 1.0, 1.5])
+
+
+def test_a_round_append_killed_midway_is_cut_off_on_reopening(tmp_path, monkeypatch):
+    path = tmp_path / "run.zarr"
+    store = open_spectrum(path)
+    store.append_runs(xs(2), spectrum_outcome(2), round_index=0)
+    store.append_round(spectrum_round(1))
+    real, replaced = store_module._replace_file, []
+
+    def killed_after_two_files(target, data, scratch):
+        if len(replaced) == 2:
+            raise KeyboardInterrupt("killed mid-append")
+        replaced.append(target)
+        real(target, data, scratch)
+
+    monkeypatch.setattr(store_module, "_replace_file", killed_after_two_files)
+    with pytest.raises(KeyboardInterrupt):
+        store.append_round(spectrum_round(2))
+    monkeypatch.undo()
+    assert read_run(path).sizes["round"] == 1
+    reopened = open_spectrum(path)
+    reopened.append_round(spectrum_round(3))
+    ds = open_strictly(path)
+    np.testing.assert_array_equal(ds["mse_per_output"].values, [[1.0, 2.0, 3.0], [1 / 3, 2 / 3, 1.0]])
+    np.testing.assert_array_equal(ds["round"].values, [1, 3])
+
+
+def test_string_output_coords_and_units_per_output(tmp_path):
+    path = tmp_path / "run.zarr"
+    store = open_spectrum(path, output_coords=("TT", "EE", "TE"), output_coord_name="mode",
+                          output_units=("uK^2", "uK^2", "uK^2 (signed)"), output_transform=None)
+    store.append_runs(xs(2), spectrum_outcome(2), round_index=0)
+    ds = open_strictly(path)
+    assert list(ds["mode"].values) == ["TT", "EE", "TE"]
+    assert json.loads(ds.attrs["output_units"])[2] == "uK^2 (signed)"
+    assert "output_transform" not in ds.attrs
+    assert read_run(path).identical(ds)
+
+
+@pytest.mark.parametrize(
+    ("description", "match"),
+    [(dict(output_coords=(1.0, 2.0)), "output_coords has 2 values for 3 outputs"),
+     (dict(output_units=("a", "b")), "output_units has 2 entries for 3 outputs"),
+     (dict(output_coords=None, output_coord_name="ell"), "needs output_coords"),
+     (dict(output_coord_name="sample"), "'sample' is taken")],
+)
+def test_bad_output_descriptions_are_refused(tmp_path, description, match):
+    with pytest.raises(ValueError, match=match):
+        open_spectrum(tmp_path / "run.zarr", **description)
+
+
+def test_a_round_metric_of_the_wrong_shape_is_refused(tmp_path):
+    store = open_spectrum(tmp_path / "run.zarr")
+    with pytest.raises(ValueError, match=r"'mse_per_output' has shape \(2,\)"):
+        store.append_round({"round": 1, "mse_per_output": np.zeros(2)})

@@ -69,10 +69,36 @@ def test_committee_variance_values_and_ranking():
     assert list(np.argsort(-scores)[:2]) == [3, 1]
 
 
-def test_committee_variance_averages_outputs():
+def test_committee_variance_standardises_each_of_several_outputs():
     two = np.concatenate([VALUES, 10 * VALUES[:, ::-1]], axis=-1)  # (4, 5, 2)
-    np.testing.assert_allclose(committee_variance(jnp.asarray(two)),
-                               (VALUES.var(0)[:, 0] + 100 * VALUES[:, ::-1].var(0)[:, 0]) / 2, rtol=1e-5)
+    scale = two.mean(axis=0).std(axis=0)  # each output's spread of the committee mean over candidates
+    np.testing.assert_allclose(committee_variance(jnp.asarray(two)), (two.var(0) / scale**2).mean(axis=-1),
+                               rtol=1e-5)
+
+
+def test_committee_variance_of_several_outputs_ignores_their_units():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(5, 30, 3))
+    rescaled = values * np.array([1.0, 1e4, 1e-3])  # one output in other units, another in others
+    np.testing.assert_allclose(committee_variance(jnp.asarray(rescaled)), committee_variance(jnp.asarray(values)),
+                               rtol=1e-4)
+    # Without standardising, the output in large units would decide the ranking alone.
+    raw = rescaled.var(axis=0).mean(axis=-1)
+    assert list(np.argsort(-raw)) == list(np.argsort(-rescaled[..., 1].var(axis=0)))
+    assert list(np.argsort(-np.asarray(committee_variance(jnp.asarray(rescaled))))) != list(np.argsort(-raw))
+
+
+def test_committee_variance_of_an_output_constant_over_the_candidates_is_finite():
+    values = np.zeros((3, 4, 2))
+    values[:, :, 0] = np.arange(4.0)[None, :]  # the members agree on output 0; output 1 constant at 0
+    assert np.all(np.isfinite(np.asarray(committee_variance(jnp.asarray(values)))))
+
+
+def test_committee_variance_of_one_output_keeps_its_ranking_and_values():
+    scaled = 1000 * VALUES
+    scores = np.asarray(committee_variance(jnp.asarray(scaled)))
+    np.testing.assert_allclose(scores, scaled.var(axis=0)[:, 0], rtol=1e-5)
+    assert list(np.argsort(-scores, kind="stable")) == list(np.argsort(-scaled.var(axis=0)[:, 0], kind="stable"))
 
 
 def test_vote_entropy_counts_hard_votes():

@@ -10,3 +10,7 @@ __all__ += ["BaggedCommittee", "EnsembleCommittee"]
 from alframe.learners.cnn import CNNCommittee  # noqa: E402
 
 __all__ += ["CNNCommittee"]
+from alframe.learners.gp import GaussianProcessCommittee  # noqa: E402
+from alframe.learners.auto import AutoCommittee, default_families  # noqa: E402
+
+__all__ += ["GaussianProcessCommittee", "AutoCommittee", "default_families"]

@@ -1,7 +1,10 @@
-"""Pieces the Flax committees share: the optimizer and the power-of-two size buckets."""
+"""Pieces the committees share: the optimizer, the power-of-two size buckets, the row folds."""
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import optax
 
 
@@ -18,3 +21,11 @@ def bucket(n: int, minimum: int) -> int:
     """The smallest power of two >= n, and at least `minimum`: padded sizes that keep the
     number of compiled shapes logarithmic in n."""
     return max(minimum, 1 << max(n - 1, 0).bit_length())
+
+
+def row_folds(x: np.ndarray, folds: int) -> np.ndarray:
+    """Fold of each row of x (n, dim), (n,) int in [0, folds): a hash of the row's bytes, so a
+    row keeps its fold however the data set grows or is reordered."""
+    rows = np.ascontiguousarray(np.asarray(x, dtype="<f8") + 0.0)
+    digest = [hashlib.blake2b(r.tobytes(), digest_size=8).digest() for r in rows]
+    return np.array([int.from_bytes(d, "little") % folds for d in digest], dtype=np.int64)

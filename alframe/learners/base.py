@@ -29,3 +29,17 @@ class Committee(Protocol):
 def predict_mean(committee: Committee, x: np.ndarray) -> np.ndarray:
     """The committee's consensus: mean over members, (n, n_outputs) or (n, n_classes)."""
     return np.asarray(committee.predict_members(x)).mean(axis=0)
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A committee that says what its last fit did (the family it chose, say)."""
+
+    def report(self) -> dict[str, float | str]:
+        """Scalars and short strings to record beside the round's metrics."""
+        ...
+
+
+def fit_report(committee: Committee) -> dict[str, float | str]:
+    """What a fitted committee reports about its last fit; {} for one that reports nothing."""
+    return dict(committee.report()) if isinstance(committee, Reporting) else {}

@@ -5,6 +5,13 @@ bootstrap resample too). All members train in one jitted, vmapped loop over a
 fixed-capacity buffer: the training set lives in the first `n` rows of the buffer and
 `n` and the step count are traced values, so a growing data set never triggers a
 recompilation. Predictions are padded to power-of-two batch sizes for the same reason.
+
+With `early_stopping`, member m holds out fold m of the data (each row belongs to one fold,
+fixed by a hash of its inputs, so a row stays held out across warm refits), checks its loss on
+that fold every `eval_every` steps, stops once it has not improved for `patience` checks and
+returns to its best parameters. The held-out predictions of all members together are one
+cross-validated prediction of every training row (`held_out_predictions`), which is how
+`AutoCommittee` compares the committee with other families at no extra cost.
 """
 
 from __future__ import annotations
@@ -21,10 +28,32 @@ import numpy as np
 import optax
 from flax import nnx
 
-from alframe.learners._shared import adam, bucket
+from alframe.learners._shared import adam, bucket, row_folds
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
+Loss = Literal["mse", "huber"]
+OutputTransform = Literal["none", "log", "asinh"]
+_NO_PATIENCE = 2**30  # without early stopping every fit runs its full step count
+
+
+def transform_outputs(y: np.ndarray, transform: str) -> np.ndarray:
+    """y (n, k) in the simulator's units -> the units the members learn in."""
+    if transform == "log":
+        if np.any(y <= 0):
+            raise ValueError(f"output_transform='log' needs positive outputs, got a minimum of {np.min(y):.4g}")
+        return np.log(y)
+    if transform == "asinh":
+        return np.arcsinh(y)
+    return y
+
+
+def _untransform(z: jax.Array, transform: str) -> jax.Array:
+    if transform == "log":
+        return jnp.exp(z)
+    if transform == "asinh":
+        return jnp.sinh(z)
+    return z
 
 
 class MLP(nnx.Module):
@@ -55,7 +84,9 @@ class _Architecture:
     classification: bool
     batch_size: int
     weight_decay: float
-    bootstrap: bool
+    loss: str = "mse"
+    output_transform: str = "none"
+    eval_every: int = 50
 
 
 class _Fitted(NamedTuple):
@@ -67,6 +98,8 @@ class _Fitted(NamedTuple):
     y_scale: jax.Array  # (n_outputs,)
     capacity: int
     n_at_cold_fit: int  # training-set size at the last fit from scratch
+    held_out: np.ndarray | None = None  # (n, n_outputs or n_classes) cross-validated predictions
+    steps_run: np.ndarray | None = None  # (members,) steps each member ran in the last fit
 
 
 def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
@@ -79,11 +112,17 @@ def _compiled(arch: _Architecture):
     graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
     tx = adam(arch.weight_decay)
 
-    def member_loss(params, xb, yb):
-        out = nnx.merge(graphdef, params)(xb)
+    def errors(out, yb):
+        """Per-row loss (rows,) in standardised units."""
         if arch.classification:
-            return optax.softmax_cross_entropy_with_integer_labels(out, yb[:, 0].astype(jnp.int32)).mean()
-        return jnp.mean((out - yb) ** 2)
+            return optax.softmax_cross_entropy_with_integer_labels(out, yb[:, 0].astype(jnp.int32))
+        r = out - yb
+        if arch.loss == "huber":
+            return optax.huber_loss(r, delta=1.0).mean(axis=-1)
+        return jnp.mean(r**2, axis=-1)
+
+    def member_loss(params, xb, yb):
+        return errors(nnx.merge(graphdef, params)(xb), yb).mean()
 
     @jax.jit
     def init(key):
@@ -92,46 +131,65 @@ def _compiled(arch: _Architecture):
         return params, jax.vmap(tx.init)(params)
 
     @jax.jit
-    def train(params, opt_state, x_buf, y_buf, n, steps, peak_lr, final_lr, key):
-        """x_buf (capacity, n_inputs), y_buf (capacity, n_outputs); rows >= n are ignored.
+    def train(params, opt_state, x_buf, y_buf, rows, n_rows, held_out, steps, patience, peak_lr, final_lr, key):
+        """x_buf (capacity, n_inputs), y_buf (capacity, n_outputs): the standardised data.
 
-        n, steps and the learning rates are traced: changing them compiles nothing.
+        rows (members, capacity) int32: member m draws its minibatches from rows[m, :n_rows[m]];
+        held_out (members, capacity) float32: 1 on the rows member m is validated on, else 0.
+        A member stops after `patience` checks without a better held-out loss and returns its
+        best parameters; without held-out rows it runs all `steps` and returns the last ones.
+        Shapes are fixed and the counts traced: changing them compiles nothing.
         """
-        capacity = x_buf.shape[0]
 
-        def one_member(p, o, k):
-            k_boot, k_steps = jax.random.split(k)
-            rows = (
-                jax.random.randint(k_boot, (capacity,), 0, n)
-                if arch.bootstrap
-                else jnp.arange(capacity)
-            )
+        def one_member(p, o, k, member_rows, n_member, weights):
+            _, k = jax.random.split(k)  # the first half drew the bootstrap rows (see `_member_rows`)
             decay_steps = jnp.maximum(steps, 1).astype(jnp.float32)
+            validated = weights.sum() > 0
 
             def step(i, carry):
                 p, o = carry
-                pick = jax.random.randint(jax.random.fold_in(k_steps, i), (arch.batch_size,), 0, n)
-                idx = rows[pick]
+                pick = jax.random.randint(jax.random.fold_in(k, i), (arch.batch_size,), 0, n_member)
+                idx = member_rows[pick]
                 loss_grad = jax.grad(member_loss)(p, x_buf[idx], y_buf[idx])
                 updates, o = tx.update(loss_grad, o, p)
                 # Cosine decay within each fit: warm starts resume at full rate, then settle.
                 frac = i.astype(jnp.float32) / decay_steps
-                lr = final_lr + 0.5 * (peak_lr - final_lr) * (
-                    1.0 + jnp.cos(jnp.pi * frac)
-                )
+                lr = final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + jnp.cos(jnp.pi * frac))
                 p = optax.apply_updates(p, jax.tree.map(lambda u: -lr * u, updates))
                 return p, o
 
-            return jax.lax.fori_loop(0, steps, step, (p, o))
+            def held_out_loss(p):
+                per_row = errors(nnx.merge(graphdef, p)(x_buf), y_buf)
+                return jnp.sum(per_row * weights) / jnp.maximum(weights.sum(), 1.0)
 
-        return jax.vmap(one_member)(params, opt_state, jax.random.split(key, arch.members))
+            def chunk(carry):
+                p, o, best_p, best_loss, since_best, i = carry
+                end = jnp.minimum(i + arch.eval_every, steps)
+                p, o = jax.lax.fori_loop(i, end, step, (p, o))
+                loss = held_out_loss(p)
+                better = (loss < best_loss) | ~validated
+                best_p = jax.tree.map(lambda new, old: jnp.where(better, new, old), p, best_p)
+                return (p, o, best_p, jnp.where(better, loss, best_loss),
+                        jnp.where(better, 0, since_best + 1), end)
+
+            def going(carry):
+                return (carry[5] < steps) & (carry[4] < patience)
+
+            start = (p, o, p, jnp.where(validated, held_out_loss(p), jnp.inf), jnp.int32(0), jnp.int32(0))
+            _, o, best_p, _, _, ran = jax.lax.while_loop(going, chunk, start)
+            return best_p, o, ran
+
+        keys = jax.random.split(key, arch.members)
+        return jax.vmap(one_member)(params, opt_state, keys, rows, n_rows, held_out)
 
     @jax.jit
     def predict(params, x, x_mean, x_scale, y_mean, y_scale):
         """x (bucket, n_inputs) raw -> (members, bucket, n_outputs) in output units."""
         z = (x - x_mean) / x_scale
         out = jax.vmap(lambda p: nnx.merge(graphdef, p)(z))(params)
-        return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
+        if arch.classification:
+            return jax.nn.softmax(out, axis=-1)
+        return _untransform(out * y_scale + y_mean, arch.output_transform)
 
     return init, train, predict
 
@@ -163,7 +221,19 @@ class MLPCommittee:
         restart_growth: refit from scratch (`cold_steps(n)` steps) whenever the training set has
             grown by this factor since the last fit from scratch; warm starts alone get stuck
             in the basin found on the first few points. None never restarts.
-        bootstrap: each member trains on its own bootstrap resample of the data.
+        bootstrap: each member trains on its own bootstrap resample of the data (of its
+            training folds, with `early_stopping`).
+        early_stopping: member m holds out fold m of `members` folds, stops when its held-out
+            loss has not improved for `patience` checks (one every `eval_every` steps) and
+            returns to its best parameters; `steps_first`/`steps_warm` are then upper bounds.
+            Needs members >= 2.
+        patience, eval_every: see `early_stopping`.
+        loss: "mse" or "huber" (squared below one standard deviation of the outputs, linear
+            above: a few huge outputs no longer dominate the fit).
+        output_transform: "none", "log" (positive outputs spanning decades) or "asinh"
+            (signed heavy tails); members learn the transformed outputs and predict in the
+            simulator's units.
+        output_clip: (low, high) bounds, either None, applied to the outputs before training.
         capacity: rows of the training buffer; set it to the budget so nothing recompiles.
             A larger data set doubles it (one recompilation, with a warning).
 
@@ -188,6 +258,12 @@ class MLPCommittee:
     warm_start: bool = True
     restart_growth: float | None = 1.5
     bootstrap: bool = False
+    early_stopping: bool = False
+    patience: int = 8
+    eval_every: int = 50
+    loss: Loss = "mse"
+    output_transform: OutputTransform = "none"
+    output_clip: tuple[float | None, float | None] | None = None
     capacity: int = 1024
     state: _Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -210,6 +286,20 @@ class MLPCommittee:
             raise ValueError(f"steps_per_sample must be > 0 or None, got {self.steps_per_sample}")
         if self.steps_warm < 0:
             raise ValueError(f"steps_warm must be >= 0, got {self.steps_warm}")
+        if self.early_stopping and self.members < 2:
+            raise ValueError("early_stopping holds out one fold per member and needs members >= 2")
+        for name in ("patience", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {self.loss!r}")
+        if self.output_transform not in ("none", "log", "asinh"):
+            raise ValueError(f"output_transform must be 'none', 'log' or 'asinh', got {self.output_transform!r}")
+        if self.output_clip is not None:
+            object.__setattr__(self, "output_clip", tuple(self.output_clip))
+            lo, hi = self.output_clip
+            if lo is not None and hi is not None and not lo < hi:
+                raise ValueError(f"output_clip needs low < high, got {self.output_clip}")
 
     def _architecture(self, n_inputs: int, n_outputs: int) -> _Architecture:
         return _Architecture(
@@ -221,8 +311,39 @@ class MLPCommittee:
             classification=self.task == "classification",
             batch_size=self.batch_size,
             weight_decay=float(self.weight_decay),
-            bootstrap=self.bootstrap,
+            loss=self.loss,
+            output_transform="none" if self.task == "classification" else self.output_transform,
+            eval_every=self.eval_every,
         )
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        """Regression outputs (n, k) clipped and transformed as the members learn them."""
+        if self.output_clip is not None:
+            lo, hi = self.output_clip
+            y = np.clip(y, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        return transform_outputs(y, self.output_transform).astype(np.float32)
+
+    def _member_rows(self, x: np.ndarray, capacity: int, key: jax.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (members, capacity) each member trains on (the first n_rows (members,) of them)
+        and its held-out weights (members, capacity), for training data x (n, dim)."""
+        n = len(x)
+        rows = np.zeros((self.members, capacity), np.int32)
+        n_rows = np.zeros(self.members, np.int32)
+        held_out = np.zeros((self.members, capacity), np.float32)
+        folds = row_folds(x, self.members) if self.early_stopping and n >= 2 * self.members else None
+        keys = jax.random.split(key, self.members)
+        for m in range(self.members):
+            train_rows = np.arange(n) if folds is None else np.flatnonzero(folds != m)
+            if folds is not None:
+                held_out[m, np.flatnonzero(folds == m)] = 1.0
+            if self.bootstrap:
+                k_boot = jax.random.split(keys[m])[0]
+                pick = np.asarray(jax.random.randint(k_boot, (capacity,), 0, len(train_rows)))
+                rows[m] = train_rows[pick]
+            else:
+                rows[m, :len(train_rows)] = train_rows
+            n_rows[m] = len(train_rows)
+        return rows, n_rows, held_out
 
     def cold_steps(self, n: int) -> int:
         """Optimisation steps of a fit from scratch on n points."""
@@ -246,6 +367,8 @@ class MLPCommittee:
         classification = self.task == "classification"
         if classification and (np.any(y < 0) or np.any(y >= self.n_classes) or np.any(y != np.round(y))):
             raise ValueError(f"class labels must be integers in [0, {self.n_classes}), got values {np.unique(y)[:10]}")
+        if not classification:
+            y = self._targets(y)
         n = len(x)
         arch = self._architecture(x.shape[1], y.shape[1])
         init, train, _ = _compiled(arch)
@@ -288,12 +411,30 @@ class MLPCommittee:
         y_buf[:n] = y if classification else (y - y_mean) / y_scale
         steps = self.steps_warm if warm else self.cold_steps(n)
         peak_lr = self.warm_learning_rate if warm else self.learning_rate
-        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps),
-                                  jnp.float32(peak_lr), jnp.float32(self.final_learning_rate), key_train)
+        rows, n_rows, held_out = self._member_rows(x, capacity, key_train)
+        patience = self.patience if held_out.any() else _NO_PATIENCE
+        params, opt_state, steps_run = train(
+            params, opt_state, x_buf, y_buf, rows, n_rows, held_out, jnp.int32(steps), jnp.int32(patience),
+            jnp.float32(peak_lr), jnp.float32(self.final_learning_rate), key_train)
         n_at_cold_fit = self.state.n_at_cold_fit if warm else n
         fitted = _Fitted(params, opt_state, jnp.asarray(x_mean), jnp.asarray(x_scale),
-                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_at_cold_fit)
-        return dataclasses.replace(self, state=fitted)
+                         jnp.asarray(y_mean), jnp.asarray(y_scale), capacity, n_at_cold_fit,
+                         steps_run=np.asarray(steps_run))
+        committee = dataclasses.replace(self, state=fitted)
+        if held_out.any():
+            members = np.asarray(committee.predict_members(x))  # (members, n, width)
+            own = held_out[:, :n].argmax(axis=0)  # the member that held each row out
+            fitted = fitted._replace(held_out=members[own, np.arange(n)])
+            committee = dataclasses.replace(self, state=fitted)
+        return committee
+
+    def held_out_predictions(self) -> np.ndarray:
+        """Cross-validated predictions of the last fit's training rows, (n, n_outputs) values
+        or (n, n_classes) probabilities: each row predicted by the member that held it out.
+        Needs `early_stopping` and at least 2 * members rows."""
+        if self.state is None or self.state.held_out is None:
+            raise RuntimeError("held_out_predictions needs a committee fitted with early_stopping on >= 2 * members rows")
+        return self.state.held_out
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
         if self.state is None:

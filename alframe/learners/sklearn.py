@@ -22,6 +22,7 @@ keeping), and both classes are frozen: `fit` returns a new, fitted committee.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Literal
 
 import jax
@@ -213,11 +214,32 @@ class EnsembleCommittee:
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "EnsembleCommittee":
         x, y = _training_data(x, y, self.task, self.n_classes)
-        ensemble = _with_seed(self.estimator, int(member_seeds(key, 1)[0])).fit(x, y)
+        with warnings.catch_warnings():
+            # A tiny data set leaves a few rows in every tree's resample: their out-of-bag
+            # prediction is NaN, which `held_out_predictions` reports as such.
+            warnings.filterwarnings("ignore", message=".*out-of-bag.*", category=UserWarning)
+            ensemble = _with_seed(self.estimator, int(member_seeds(key, 1)[0])).fit(x, y)
         if not hasattr(ensemble, "estimators_"):
             raise TypeError(f"{type(self.estimator).__name__} has no estimators_ after fitting; "
                             "use BaggedCommittee for a single estimator")
         return dataclasses.replace(self, fitted=ensemble)
+
+    def held_out_predictions(self) -> np.ndarray:
+        """Out-of-bag predictions of the training rows, (n, n_outputs) values or (n, n_classes)
+        probabilities: each row predicted by the members whose resample left it out. Needs an
+        estimator with `bootstrap=True, oob_score=True`."""
+        if self.fitted is None:
+            raise RuntimeError("held_out_predictions called on a committee that was never fitted")
+        ensemble = self.fitted
+        if not getattr(ensemble, "oob_score", False):
+            raise RuntimeError(f"{type(ensemble).__name__} gives out-of-bag predictions only with "
+                               "bootstrap=True and oob_score=True")
+        if self.task == "classification":
+            out = np.zeros((len(ensemble.oob_decision_function_), self.n_classes))
+            out[:, np.asarray(ensemble.classes_).astype(np.int64)] = ensemble.oob_decision_function_
+            return out
+        pred = np.asarray(ensemble.oob_prediction_, dtype=np.float64)
+        return pred[:, None] if pred.ndim == 1 else pred
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
         if self.fitted is None:

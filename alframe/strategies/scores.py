@@ -16,8 +16,18 @@ _EPS = 1e-12
 
 
 def committee_variance(values: jax.Array) -> jax.Array:
-    """Variance over members, averaged over outputs: (members, n, n_outputs) -> (n,)."""
-    return jnp.var(values, axis=0).mean(axis=-1)
+    """Variance over members, averaged over outputs: (members, n, n_outputs) -> (n,).
+
+    With several outputs, each output's variance is first divided by the square of that
+    output's scale: the standard deviation over the n candidates of the committee-mean
+    prediction (at least 1e-12), so that an output in large units does not decide alone; the
+    scale is held constant under differentiation. A single output is not rescaled.
+    """
+    variance = jnp.var(values, axis=0)
+    if values.shape[-1] == 1:
+        return variance[..., 0]
+    scale = jax.lax.stop_gradient(jnp.maximum(jnp.std(values.mean(axis=0), axis=0), _EPS))
+    return (variance / scale**2).mean(axis=-1)
 
 
 def _entropy(p: jax.Array) -> jax.Array:

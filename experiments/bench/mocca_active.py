@@ -9,7 +9,7 @@ point as `python -m experiments.run -m experiment=mocca_bhs`), run in this proce
 OUT/<strategy>/seed=<seed>/ (an interrupted benchmark resumes its runs). The full-data F1 is
 the F1 on the held-out models of the learner fitted on the whole pool (median over fit
 seeds); the verdict is `experiments.compare` at the target `fraction` x that F1, written to
-OUT (summary.csv, learning_curves.png, ...) and to OUT/verdict.json.
+OUT (summary_targets.csv, learning_curves.png, ...) and to OUT/verdict.json.
 
 F1 is the loop's: macro-averaged over the two classes. The same is reported for the
 BH-subsystem class alone by refitting each run's labelled set at every round.

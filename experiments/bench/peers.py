@@ -76,7 +76,7 @@ DEFAULT_OUT = REPO / "results" / "bench" / "peers"
 
 # The alframe committee recipe on the potential (the learner preset's values, stated
 # here so that a change of preset does not silently change the benchmark).
-_SCHEDULE = ["learner.steps_first=10000", "learner.warm_learning_rate=1e-3", "learner.final_learning_rate=1e-5"]
+_SCHEDULE = ["learner=mlp", "learner.early_stopping=false", "learner.steps_first=10000", "learner.warm_learning_rate=1e-3", "learner.final_learning_rate=1e-5"]
 POTENTIAL_LEARNER = [*_SCHEDULE, "learner.activation=silu", "learner.steps_warm=2000"]
 # The recipe before SiLU and long warm fits, for the learner's share of the gain.
 TANH_LEARNER = [*_SCHEDULE, "learner.activation=tanh", "learner.steps_warm=300"]
@@ -744,7 +744,7 @@ def summarise_tools(sweep_dir: Path, *, metric: str, passive: str = "random") ->
             "stop_reasons": sorted({str(ds.attrs.get("stop_reason")) for ds in tool_runs}),
         })
     rows.sort(key=lambda r: (r["median_simulations"], r["q75_simulations"]))
-    return {"metric": metric, "higher_is_better": metric not in compare.LOWER_IS_BETTER, "passive": passive,
+    return {"metric": metric, "higher_is_better": compare.is_higher_better(comp, metric), "passive": passive,
             "target": target, "budget": budget, "seeds": len(present[passive]), "rows": rows}
 
 

@@ -1,11 +1,12 @@
 """Per-round cost of the active learning loop, and JIT compilations after the first round.
 
-    python -m experiments.bench.round_cost [--learner mlp|mlp_fast] [--labeled 1000] [--rounds 20] [--out FILE.json]
+    python -m experiments.bench.round_cost [--learner auto|mlp|mlp_fast|...] [--labeled 1000] [--rounds 20] [--out FILE.json]
 
-Runs the rounds of a committee-variance loop on the 1-D potential as the loop does them
-(warm-started fit, test-set score, candidate draw, top-k selection) with the default
-committee of a conf/learner/ preset, starting from `labeled` simulations, and reports the
-median time of each part and the number of XLA compilations after round 1.
+Runs the rounds of the default strategy's loop on the 1-D potential as the loop does them
+(fit, test-set score, candidate draw, selection) with the committee of a conf/learner/
+preset, starting from `labeled` simulations, and reports the median and the largest time of
+each part, the rounds in which `learner=auto` chose its family again (those cost the most),
+and the number of XLA compilations after round 1.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from alframe.learners.base import fit_report
 from alframe.loop import Candidates
 from alframe.metrics import regression_metrics
-from alframe.strategies import QueryByCommittee
+from experiments.run import build_learner
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -46,8 +48,8 @@ def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_siz
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}", f"learner={learner}"])
     oracle = instantiate(cfg.simulator)
-    committee = instantiate(cfg.learner)
-    strategy = QueryByCommittee("variance")
+    committee = build_learner(cfg, oracle)
+    strategy = instantiate(cfg.strategy)
     candidates = Candidates(size=pool_size)
     x = oracle.space.draw(labeled, seed=1)
     y = oracle.run(x).y
@@ -59,13 +61,20 @@ def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_siz
 
     parts: dict[str, list[float]] = {"fit": [], "score": [], "select": [], "total": []}
     compiles_after_first = 0
+    chosen: list[str] = []
+    choice_rounds: list[int] = []
     for r in range(rounds):
         before = counter.count
         key_fit, key_select = jax.random.split(jax.random.key(r + 1))
         t0 = time.perf_counter()
         committee = committee.fit(x, y, key=key_fit)
-        jax.block_until_ready(committee.state.params)
+        np.asarray(committee.predict_members(x_test[:1]))  # waits for the fit, as the loop does
         t1 = time.perf_counter()
+        report = fit_report(committee)
+        if "learner" in report:
+            chosen.append(str(report["learner"]))
+            if getattr(committee.state, "chosen_now", False):
+                choice_rounds.append(r)
         regression_metrics(y_test, np.asarray(committee.predict_members(x_test)))
         t2 = time.perf_counter()
         pool = candidates.draw(oracle.space, seed=0, n_runs=len(x))
@@ -84,8 +93,12 @@ def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_siz
         "candidate_pool": pool_size,
         "test_size": test_size,
         "learner": learner,
-        "committee": {k: OmegaConf.to_container(cfg.learner)[k] for k in ("members", "hidden", "batch_size", "steps_warm")},
+        "committee": OmegaConf.to_container(cfg.learner, resolve=True),
+        "strategy": OmegaConf.to_container(cfg.strategy, resolve=True),
         "median_ms": {k: 1e3 * float(np.median(v)) for k, v in parts.items()},
+        "max_ms": {k: 1e3 * float(np.max(v)) for k, v in parts.items()},
+        "chosen_family": chosen,
+        "rounds_with_a_new_choice": choice_rounds,
         "compilations_after_round_1": compiles_after_first,
     }
 
@@ -96,8 +109,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--pool", type=int, default=2000)
-    parser.add_argument("--test-size", type=int, default=2000)
-    parser.add_argument("--learner", default="mlp", help="a preset of conf/learner/ (mlp, mlp_fast)")
+    parser.add_argument("--test-size", type=int, default=500)
+    parser.add_argument("--learner", default="auto", help="a preset of conf/learner/ (auto, mlp, mlp_fast, gp, ...)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/bench/round_cost_LEARNER.json")
     args = parser.parse_args()
     args.out = args.out or Path(f"results/bench/round_cost_{args.learner}.json")
@@ -106,7 +119,10 @@ def main() -> None:
                          "load_average": os.getloadavg()}
     print(f"per round at {args.labeled} labelled points ({args.rounds} rounds, median):")
     for k, v in result["median_ms"].items():
-        print(f"  {k:>6}: {v:8.1f} ms")
+        print(f"  {k:>6}: {v:8.1f} ms median, {result['max_ms'][k]:8.1f} ms at most")
+    if result["chosen_family"]:
+        print(f"  family chosen: {sorted(set(result['chosen_family']))}; chosen again in rounds "
+              f"{result['rounds_with_a_new_choice']}")
     print(f"  XLA compilations after round 1: {result['compilations_after_round_1']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

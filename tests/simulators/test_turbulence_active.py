@@ -76,7 +76,8 @@ def test_proxy_runs_are_charged_against_the_budget(sweep, strategy):
 
 
 def test_the_verdict_reads_the_stores_at_equal_cost(sweep):
-    table = compare.compare(sweep, metric="rmse", retrain=False)
+    # A tiny committee has no skill, so no default target is kept: compare at passive's final rmse.
+    table = compare.compare(sweep, metric="rmse", relative=[1.0], retrain=False)
     assert set(table["strategy"]) == set(STRATEGIES)
     comparison = compare.combine(compare.load_runs(sweep), ["rmse"])
     assert comparison["n_labeled"].values.max() == BUDGET

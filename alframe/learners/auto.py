@@ -1,0 +1,199 @@
+"""The default committee: choose the committee family by cross-validated error on the runs so far.
+
+No one family wins everywhere: a Gaussian process is hard to beat on a smooth simulator with
+few runs, an MLP ensemble keeps improving on a smooth one with many, and a forest of
+extremely randomised trees copes with jumps, narrow features and heavy tails that make the
+other two worse than predicting the mean. `AutoCommittee` fits every family from scratch on
+the runs so far, scores each by the error of its held-out predictions (leave-one-out for the
+GP, out-of-fold members for the MLP, out-of-bag trees for the forest: each comes with the fit,
+so choosing costs no extra fits), and keeps the best. It chooses again whenever the data have
+grown by `growth` since the last choice; in between only the chosen family is refitted (the
+MLP warm-started).
+
+    >>> committee = AutoCommittee(task="regression", capacity=300)     # doctest: +SKIP
+    >>> fitted = committee.fit(x, y, key=jax.random.key(0))             # doctest: +SKIP
+    >>> fitted.report()["learner"]                                      # doctest: +SKIP
+    'gp'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+from alframe.learners.base import Committee
+
+Task = Literal["regression", "classification"]
+
+
+@runtime_checkable
+class SelfValidating(Protocol):
+    """A committee whose fit also yields a held-out prediction of every training row."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "SelfValidating": ...
+
+    def predict_members(self, x: np.ndarray) -> jax.Array: ...
+
+    def held_out_predictions(self) -> np.ndarray:
+        """(n, n_outputs) values or (n, n_classes) probabilities for the last fit's rows."""
+        ...
+
+
+def held_out_error(predicted: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None = None) -> float:
+    """Error of held-out predictions against the training targets.
+
+    Regression: predicted and y (n, k); the mean over outputs of each output's MSE divided by
+    that output's variance (1 is as good as predicting the mean). Classification: predicted
+    (n, n_classes) probabilities, y (n,) or (n, 1) labels; the Brier score. NaN predictions
+    (a row no member held out) are left out.
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if task == "classification":
+        labels = y.reshape(-1).astype(np.int64)
+        truth = np.eye(n_classes or predicted.shape[1])[labels]
+        per_row = np.sum((predicted - truth) ** 2, axis=1)
+        return float(np.nanmean(per_row))
+    y = y.reshape(len(y), -1)
+    predicted = predicted.reshape(len(predicted), -1)
+    variance = np.maximum(y.var(axis=0), 1e-12)
+    return float(np.nanmean(np.nanmean((predicted - y) ** 2, axis=0) / variance))
+
+
+def default_families(task: Task, n_classes: int | None, capacity: int) -> dict[str, Committee]:
+    """The families `AutoCommittee` chooses among when none are given: a Gaussian process
+    (regression only), an early-stopped SiLU MLP ensemble and an extremely randomised forest
+    whose out-of-bag trees give its held-out error."""
+    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+    from alframe.learners.gp import GaussianProcessCommittee
+    from alframe.learners.mlp import MLPCommittee
+    from alframe.learners.sklearn import EnsembleCommittee
+
+    forest = dict(n_estimators=100, bootstrap=True, oob_score=True, n_jobs=1)
+    mlp = MLPCommittee(members=5, hidden=(64, 64, 64), task=task, n_classes=n_classes, early_stopping=True,
+                       steps_first=2000, steps_per_sample=8.0, steps_first_min=1000, steps_warm=300,
+                       restart_growth=1.5, capacity=capacity)
+    if task == "classification":
+        return {"mlp": mlp,
+                "extra_trees": EnsembleCommittee(ExtraTreesClassifier(**forest), task=task, n_classes=n_classes)}
+    return {"gp": GaussianProcessCommittee(),
+            "mlp": mlp,
+            "extra_trees": EnsembleCommittee(ExtraTreesRegressor(**forest), task=task, n_classes=None)}
+
+
+class _Choice(NamedTuple):
+    name: str
+    committee: Any  # the fitted committee of the chosen family
+    n_at_choice: int
+    errors: dict[str, float]  # held-out error of every family at the last choice
+    chosen_now: bool  # whether the last fit made a choice
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoCommittee:
+    """The family with the lowest held-out error on the runs so far, re-chosen as data grow.
+
+    Args:
+        task: "regression" or "classification".
+        n_classes: number of classes (classification only).
+        families: name -> unfitted committee with `held_out_predictions()` (see
+            `SelfValidating`); None: `default_families(task, n_classes, capacity)`.
+        growth: choose again once the training set has grown by this factor since the
+            last choice (between choices only the chosen family is refitted).
+        capacity: training-buffer rows of the Flax families (set it to the budget).
+
+    A family whose fit or held-out prediction fails at a choice (too few rows to hold any
+    out, say) sits that choice out. `fit(x, y, key=...)` and `predict_members(x)` take and
+    give the shapes of the chosen family; `report()` names it, with every family's held-out
+    error at the last choice (`cv_error_<family>`).
+    """
+
+    task: Task = "regression"
+    n_classes: int | None = None
+    families: Mapping[str, Any] | None = None
+    growth: float = 1.5
+    capacity: int = 1024
+    state: _Choice | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.task not in ("regression", "classification"):
+            raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        if self.task == "classification" and (self.n_classes is None or self.n_classes < 2):
+            raise ValueError(f"classification needs n_classes >= 2, got {self.n_classes}")
+        if not self.growth > 1:
+            raise ValueError(f"growth must be > 1, got {self.growth}")
+        if self.families is not None and not self.families:
+            raise ValueError("families must name at least one committee (or be None for the defaults)")
+
+    def candidates(self) -> dict[str, Any]:
+        """The families chosen among, name -> unfitted committee."""
+        if self.families is None:
+            return default_families(self.task, self.n_classes, self.capacity)
+        return dict(self.families)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.state is not None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "AutoCommittee":
+        n = len(x)
+        if self.state is not None and n < self.growth * self.state.n_at_choice:
+            refitted = self.state.committee.fit(x, y, key=key)
+            return dataclasses.replace(self, state=self.state._replace(committee=refitted, chosen_now=False))
+        families = sorted(self.candidates().items())
+        keys = jax.random.split(key, len(families))
+        # One after another: XLA already spreads the MLP's fit over the cores, and fits side
+        # by side in threads measured no faster.
+        outcomes = [self._fit_family(family, x, y, k) for (_, family), k in zip(families, keys)]
+        errors: dict[str, float] = {}
+        fitted: dict[str, Any] = {}
+        failures: list[str] = []
+        for (name, _), (committee, error, failure) in zip(families, outcomes):
+            errors[name] = error
+            if committee is not None:
+                fitted[name] = committee
+            if failure:
+                failures.append(f"{name}: {failure}")
+        usable = {name: e for name, e in errors.items() if np.isfinite(e)}
+        if not usable:
+            if not fitted:
+                raise ValueError("no committee family could be fitted: " + "; ".join(failures))
+            name = sorted(fitted)[0]  # too few rows to hold any out: take the first that fitted
+        else:
+            name = min(usable, key=lambda k: (usable[k], k))
+        return dataclasses.replace(self, state=_Choice(name, fitted[name], n, errors, True))
+
+    def _fit_family(self, family: Any, x: np.ndarray, y: np.ndarray, key: jax.Array) -> tuple[Any, float, str]:
+        """(fitted committee or None, held-out error or NaN, why it failed or "")."""
+        try:
+            fitted = family.fit(x, y, key=key)
+        except (RuntimeError, ValueError) as exc:
+            return None, float("nan"), str(exc)
+        try:
+            return fitted, held_out_error(fitted.held_out_predictions(), y, task=self.task,
+                                          n_classes=self.n_classes), ""
+        except (RuntimeError, ValueError) as exc:
+            return fitted, float("nan"), str(exc)
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        if self.state is None:
+            raise RuntimeError("predict_members called on a committee that was never fitted")
+        return self.state.committee.predict_members(x)
+
+    @property
+    def chosen(self) -> Any:
+        """The fitted committee of the chosen family."""
+        if self.state is None:
+            raise RuntimeError("the committee was never fitted")
+        return self.state.committee
+
+    def report(self) -> dict[str, float | str]:
+        """The chosen family (`learner`) and each family's held-out error at the last choice."""
+        if self.state is None:
+            return {}
+        return {"learner": self.state.name, **{f"cv_error_{k}": v for k, v in sorted(self.state.errors.items())}}

@@ -1,0 +1,175 @@
+"""A Gaussian-process committee: jackknife members of one scikit-learn GP, widened by its posterior.
+
+A Gaussian process with a Matérn-5/2 kernel (one length scale per input) is the usual
+emulator of a smooth simulator from few runs. Its posterior variance, though, depends only on
+where the runs are, not on what they returned: on its own it spreads runs evenly and never
+looks harder at a jump or a narrow peak. So the committee is built like a jackknife (Kleijnen
+and van Beers 2004): the runs are split into `folds` folds (by a hash of each run's inputs),
+and fold f's member is the GP conditioned on every run but fold f's, with the same kernel.
+Where leaving runs out changes the prediction, the function is hard there. Each such member
+appears twice, plus and minus the full GP's predictive standard deviation, and the members are
+centred on the full GP's mean, so that
+
+    members' mean = the GP mean,   members' variance = jackknife variance + GP variance,
+
+and a disagreement score reads both where the runs are sparse and where the outputs change fast.
+
+Kernel hyperparameters are fitted by maximum marginal likelihood on at most
+`max_fit_points` rows (a random subset drawn from the key), then the GP is conditioned on all
+rows with those hyperparameters: the cost of a fit is bounded whatever n is, and the
+conditioning itself is one Cholesky factorisation of n x n.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+from alframe.learners._shared import row_folds
+from alframe.learners.sklearn import member_seeds
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianProcessCommittee:
+    """A Gaussian process as a committee of 2 x `folds` jackknife members (regression).
+
+    Args:
+        folds: jackknife folds (>= 2); the committee has twice as many members.
+        nu: smoothness of the Matérn kernel (0.5, 1.5, 2.5 or inf for the squared exponential).
+        max_fit_points: rows the hyperparameters are fitted on (a random subset when n is larger).
+        noise: fit a white-noise term (for noisy or slightly rough simulators); its level is
+            fitted within [1e-8, 0.5] of the standardised output variance.
+        restarts: extra optimiser starts from random hyperparameters. A refit of a fitted
+            committee also starts from its last hyperparameters and keeps the better optimum.
+        retune_growth: a refit tunes the hyperparameters again once the runs have grown by
+            this factor since they were last tuned; in between it only conditions on the new
+            runs (one Cholesky factorisation), which keeps a round cheap at large n.
+
+    `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs) (outputs share the
+    kernel); `predict_members(x)` returns (2 folds, n, n_outputs) float32;
+    `held_out_predictions()` the exact leave-one-out predictions of the training rows (n, n_outputs).
+    """
+
+    folds: int = 4
+    nu: float = 2.5
+    max_fit_points: int = 256
+    noise: bool = True
+    restarts: int = 0
+    retune_growth: float = 1.2
+    fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if self.max_fit_points < 2:
+            raise ValueError(f"max_fit_points must be >= 2, got {self.max_fit_points}")
+        if self.restarts < 0:
+            raise ValueError(f"restarts must be >= 0, got {self.restarts}")
+        if not self.retune_growth >= 1:
+            raise ValueError(f"retune_growth must be >= 1, got {self.retune_growth}")
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.fitted is not None
+
+    def _kernel(self, dim: int):
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(dim), (1e-2, 1e2), nu=self.nu)
+        if self.noise:
+            kernel = kernel + WhiteKernel(1e-4, (1e-8, 0.5))
+        return kernel
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "GaussianProcessCommittee":
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        y = y[:, None] if y.ndim == 1 else y
+        if x.ndim != 2 or len(x) < 2 or len(x) != len(y):
+            raise ValueError(f"fit needs x (n, dim) and y (n, outputs) with n >= 2, got {x.shape} and {y.shape}")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("fit received non-finite training data")
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        scale = np.where(hi > lo, hi - lo, 1.0)
+        z = (x - lo) / scale
+        seed = int(member_seeds(key, 1)[0])
+        previous = self.fitted[0].kernel_ if self.fitted is not None else None
+        if previous is not None and previous.n_dims != self._kernel(x.shape[1]).n_dims:
+            raise ValueError(f"fit got {x.shape[1]} inputs, the committee was fitted on a different number")
+        retune = previous is None or len(z) >= self.retune_growth * self.fitted[4]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            kernel = self._tuned_kernel(z, y, seed, previous) if retune else previous
+            gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(z, y)
+        n_at_tune = len(z) if retune else self.fitted[4]
+        return dataclasses.replace(self, fitted=(gp, lo, scale, self._jackknife(gp, z), n_at_tune))
+
+    def _tuned_kernel(self, z: np.ndarray, y: np.ndarray, seed: int, previous):
+        """The kernel of maximum marginal likelihood on at most `max_fit_points` rows of z (n, dim),
+        from the default start (and `restarts` random ones) and from `previous` when given."""
+        rng = np.random.default_rng(seed)
+        subset = rng.choice(len(z), self.max_fit_points, replace=False) if len(z) > self.max_fit_points else slice(None)
+        tuned = GaussianProcessRegressor(self._kernel(z.shape[1]), normalize_y=True,
+                                         n_restarts_optimizer=self.restarts, random_state=seed).fit(z[subset], y[subset])
+        if previous is not None:
+            # The likelihood of a rough function has several optima: keep the better of the two.
+            again = GaussianProcessRegressor(previous, normalize_y=True, random_state=seed).fit(z[subset], y[subset])
+            if again.log_marginal_likelihood_value_ > tuned.log_marginal_likelihood_value_:
+                tuned = again
+        return tuned.kernel_
+
+    def _jackknife(self, gp: GaussianProcessRegressor, z: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(kept rows (n,) bool, weights (kept, n_outputs)) of each fold's member, in the
+        full GP's normalised output units; [] when some fold would be empty."""
+        folds = row_folds(z, self.folds)
+        if len(np.unique(folds)) < self.folds:
+            return []
+        gram = gp.kernel_(z) + gp.alpha * np.eye(len(z))
+        y_norm = gp.y_train_.reshape(len(z), -1)
+        members = []
+        for f in range(self.folds):
+            kept = folds != f
+            factor = cho_factor(gram[np.ix_(kept, kept)], lower=True)
+            members.append((kept, cho_solve(factor, y_norm[kept])))
+        return members
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        if self.fitted is None:
+            raise RuntimeError("predict_members called on a committee that was never fitted")
+        gp, lo, scale, jackknife, _ = self.fitted
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(lo):
+            raise ValueError(f"predict_members needs x of shape (n, {len(lo)}), got {x.shape}")
+        if len(x) == 0:
+            return jnp.zeros((2 * self.folds, 0, np.size(gp._y_train_mean)), jnp.float32)
+        z = (x - lo) / scale
+        mean, std = gp.predict(z, return_std=True)
+        mean = mean.reshape(len(x), -1)
+        std = std.reshape(len(x), -1)
+        y_scale = np.reshape(gp._y_train_std, (1, -1))
+        if jackknife:
+            cross = gp.kernel_(z, gp.X_train_)  # (n, n_train); the white-noise term is 0 off the training set
+            folds = np.stack([cross[:, kept] @ weights for kept, weights in jackknife]) * y_scale
+            deviations = folds - folds.mean(axis=0, keepdims=True)  # (folds, n, n_outputs)
+        else:
+            deviations = np.zeros((self.folds, *mean.shape))
+        members = np.concatenate([mean + deviations + std, mean + deviations - std])
+        return jnp.asarray(members, dtype=jnp.float32)
+
+    def held_out_predictions(self) -> np.ndarray:
+        """Exact leave-one-out predictions of the training rows, (n, n_outputs), with the
+        hyperparameters held fixed (Rasmussen & Williams 2006, eq. 5.12)."""
+        if self.fitted is None:
+            raise RuntimeError("held_out_predictions called on a committee that was never fitted")
+        gp = self.fitted[0]
+        inverse_diag = np.diag(cho_solve((gp.L_, True), np.eye(len(gp.L_))))
+        alpha = gp.alpha_.reshape(len(gp.L_), -1)
+        y_norm = gp.y_train_.reshape(len(gp.L_), -1)
+        loo_norm = y_norm - alpha / inverse_diag[:, None]
+        return loo_norm * np.reshape(gp._y_train_std, (1, -1)) + np.reshape(gp._y_train_mean, (1, -1))

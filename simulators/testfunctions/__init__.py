@@ -1,0 +1,83 @@
+"""Analytic test functions from the simulation-experiment literature, as alframe oracles.
+
+Benchmarks nobody tuned the framework for: formulas, domains and parameter values as in
+Surjanovic & Bingham's Virtual Library of Simulation Experiments (VLSE), each docstring citing
+the original paper.
+
+    >>> from simulators.testfunctions import make_borehole
+    >>> oracle = make_borehole()                        # 8 inputs in their documented ranges
+    >>> outcome = oracle.run(oracle.space.draw(4, seed=0))
+    >>> outcome.y.shape, bool(outcome.ok.all())
+    ((4, 1), True)
+
+| constructor | inputs | what it tests |
+|---|---|---|
+| `make_ishigami(a=7, b=0.1)` | 3, [-pi, pi]^3 | strong non-linearity, an interaction |
+| `make_borehole()` | 8, physical ranges | a smooth function with inputs of very different influence |
+| `make_otl_circuit()` | 6 | a smooth, nearly additive function |
+| `make_piston()` | 7 | a smooth function with strong interactions |
+| `make_friedman(n_inputs=5)` | 5 or more, [0, 1]^d | sine interaction + quadratic + linear terms; inert inputs past x5 |
+| `make_genz_discontinuous(dim=2)` | [0, 1]^dim | a jump to zero across two edges |
+| `make_genz_gaussian_peak(dim=2, a=15)` | [0, 1]^dim | a narrow peak (sd 0.047) |
+| `make_heteroscedastic_sine()` | 1, [0, 1] | noise sd rising 0.5 -> 1.5 across the box; `heteroscedastic_sine_test_set` is the noise-free mean |
+"""
+
+from simulators.testfunctions.functions import (
+    BOREHOLE_DOMAIN,
+    BOREHOLE_NAMES,
+    ISHIGAMI_DOMAIN,
+    OTL_DOMAIN,
+    OTL_NAMES,
+    PISTON_DOMAIN,
+    PISTON_NAMES,
+    GenzDiscontinuous,
+    GenzGaussianPeak,
+    HeteroscedasticSine,
+    Ishigami,
+    borehole,
+    friedman,
+    otl_circuit,
+    piston,
+    sine_mean,
+    standard_normals,
+)
+from simulators.testfunctions.oracles import (
+    heteroscedastic_sine_test_set,
+    make_borehole,
+    make_friedman,
+    make_genz_discontinuous,
+    make_genz_gaussian_peak,
+    make_heteroscedastic_sine,
+    make_ishigami,
+    make_otl_circuit,
+    make_piston,
+)
+
+__all__ = [
+    "BOREHOLE_DOMAIN",
+    "BOREHOLE_NAMES",
+    "ISHIGAMI_DOMAIN",
+    "OTL_DOMAIN",
+    "OTL_NAMES",
+    "PISTON_DOMAIN",
+    "PISTON_NAMES",
+    "GenzDiscontinuous",
+    "GenzGaussianPeak",
+    "HeteroscedasticSine",
+    "Ishigami",
+    "borehole",
+    "friedman",
+    "heteroscedastic_sine_test_set",
+    "make_borehole",
+    "make_friedman",
+    "make_genz_discontinuous",
+    "make_genz_gaussian_peak",
+    "make_heteroscedastic_sine",
+    "make_ishigami",
+    "make_otl_circuit",
+    "make_piston",
+    "otl_circuit",
+    "piston",
+    "sine_mean",
+    "standard_normals",
+]

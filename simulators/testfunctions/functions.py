@@ -1,0 +1,314 @@
+"""The test functions themselves: vectorised numpy maps (n, dim) -> (n,), with their domains.
+
+Formulas, domains and parameters follow Surjanovic & Bingham's Virtual Library of Simulation
+Experiments (VLSE, https://www.sfu.ca/~ssurjano/, 2013), which cites each original paper; the
+docstrings name it too. Inputs are in the function's own units, columns in the order of its
+`*_NAMES` tuple.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Domain = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _columns(x: np.ndarray, names: Sequence[str], function: str) -> np.ndarray:
+    """`x` as float64 of shape (n, len(names)), or ValueError naming the function."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"{function} takes shape (n, {len(names)}) for {tuple(names)}, got {x.shape}")
+    return x
+
+
+# -- Ishigami -------------------------------------------------------------------------------
+
+ISHIGAMI_NAMES = ("x1", "x2", "x3")
+ISHIGAMI_DOMAIN: Domain = ((-math.pi,) * 3, (math.pi,) * 3)
+
+
+@dataclass(frozen=True)
+class Ishigami:
+    """Ishigami & Homma (1990): sin(x1) + a sin(x2)^2 + b x3^4 sin(x1), on [-pi, pi]^3.
+
+    Strongly non-linear and non-monotonic, with an interaction between x1 and x3 that vanishes
+    on average. With inputs uniform on the box its mean is a / 2 and its variance
+    a^2/8 + b pi^4/5 + b^2 pi^8/18 + 1/2 (VLSE; Sobol' & Levitan 1999). The VLSE values are
+    a = 7, b = 0.1.
+
+    Ref: T. Ishigami, T. Homma, "An importance quantification technique in uncertainty
+    analysis for computer models", Proc. ISUMA 1990, 398-403.
+    """
+
+    a: float = 7.0
+    b: float = 0.1
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, 3) -> (n,)."""
+        x1, x2, x3 = _columns(x, ISHIGAMI_NAMES, "ishigami").T
+        return np.sin(x1) + self.a * np.sin(x2) ** 2 + self.b * x3**4 * np.sin(x1)
+
+    @property
+    def mean(self) -> float:
+        return self.a / 2
+
+    @property
+    def variance(self) -> float:
+        return self.a**2 / 8 + self.b * math.pi**4 / 5 + self.b**2 * math.pi**8 / 18 + 0.5
+
+
+# -- Borehole -------------------------------------------------------------------------------
+
+BOREHOLE_NAMES = ("rw", "r", "Tu", "Hu", "Tl", "Hl", "L", "Kw")
+# VLSE's ranges (those of Morris, Mitchell & Ylvisaker 1993, all uniform).
+BOREHOLE_DOMAIN: Domain = (
+    (0.05, 100.0, 63070.0, 990.0, 63.1, 700.0, 1120.0, 9855.0),
+    (0.15, 50000.0, 115600.0, 1110.0, 116.0, 820.0, 1680.0, 12045.0),
+)
+
+
+def borehole(x: np.ndarray) -> np.ndarray:
+    """Water flow rate [m^3/yr] through a borehole between two aquifers: (n, 8) -> (n,).
+
+    f = 2 pi Tu (Hu - Hl) / (ln(r/rw) (1 + 2 L Tu / (ln(r/rw) rw^2 Kw) + Tu / Tl)), with rw the
+    borehole radius [m], r the radius of influence [m], Tu, Tl the transmissivities of the upper
+    and lower aquifer [m^2/yr], Hu, Hl their potentiometric heads [m], L the borehole length [m]
+    and Kw its hydraulic conductivity [m/yr].
+
+    Refs: W. V. Harper, S. K. Gupta, "Sensitivity/uncertainty analysis of a borehole scenario
+    comparing Latin hypercube sampling and deterministic sensitivity approaches", BMI/ONWI-516,
+    1983; M. D. Morris, T. J. Mitchell, D. Ylvisaker, Technometrics 35 (1993) 243-255.
+    """
+    rw, r, tu, hu, tl, hl, length, kw = _columns(x, BOREHOLE_NAMES, "borehole").T
+    log_ratio = np.log(r / rw)
+    return 2 * np.pi * tu * (hu - hl) / (log_ratio * (1 + 2 * length * tu / (log_ratio * rw**2 * kw) + tu / tl))
+
+
+# -- OTL circuit ----------------------------------------------------------------------------
+
+OTL_NAMES = ("Rb1", "Rb2", "Rf", "Rc1", "Rc2", "beta")
+OTL_DOMAIN: Domain = ((50.0, 25.0, 0.5, 1.2, 0.25, 50.0), (150.0, 70.0, 3.0, 2.5, 1.2, 300.0))
+
+
+def otl_circuit(x: np.ndarray) -> np.ndarray:
+    """Mid-point voltage Vm [V] of an output transformerless push-pull circuit: (n, 6) -> (n,).
+
+    Resistances Rb1, Rb2, Rf, Rc1, Rc2 [kOhm] and current gain beta [A]; with
+    Vb1 = 12 Rb2 / (Rb1 + Rb2) and D = beta (Rc2 + 9) + Rf,
+    Vm = (Vb1 + 0.74) beta (Rc2 + 9) / D + 11.35 Rf / D + 0.74 Rf beta (Rc2 + 9) / (Rc1 D).
+
+    Ref: E. N. Ben-Ari, D. M. Steinberg, "Modeling data from computer experiments: an empirical
+    comparison of kriging with MARS and projection pursuit regression", Quality Engineering 19
+    (2007) 327-338.
+    """
+    rb1, rb2, rf, rc1, rc2, beta = _columns(x, OTL_NAMES, "otl_circuit").T
+    vb1 = 12 * rb2 / (rb1 + rb2)
+    gain = beta * (rc2 + 9)
+    denominator = gain + rf
+    return (vb1 + 0.74) * gain / denominator + 11.35 * rf / denominator + 0.74 * rf * gain / (rc1 * denominator)
+
+
+# -- Piston ---------------------------------------------------------------------------------
+
+PISTON_NAMES = ("M", "S", "V0", "k", "P0", "Ta", "T0")
+PISTON_DOMAIN: Domain = (
+    (30.0, 0.005, 0.002, 1000.0, 90000.0, 290.0, 340.0),
+    (60.0, 0.020, 0.010, 5000.0, 110000.0, 296.0, 360.0),
+)
+
+
+def piston(x: np.ndarray) -> np.ndarray:
+    """Cycle time C [s] of a piston moving in a cylinder: (n, 7) -> (n,).
+
+    Piston weight M [kg], surface area S [m^2], initial gas volume V0 [m^3], spring
+    coefficient k [N/m], atmospheric pressure P0 [N/m^2], ambient and filling-gas temperatures
+    Ta, T0 [K]; with A = P0 S + 19.62 M - k V0 / S and
+    V = S / (2k) (sqrt(A^2 + 4 k P0 V0 Ta / T0) - A),
+    C = 2 pi sqrt(M / (k + S^2 P0 V0 Ta / (T0 V^2))).
+
+    Refs: R. S. Kenett, S. Zacks, "Modern Industrial Statistics", Duxbury 1998; Ben-Ari &
+    Steinberg (2007), as for `otl_circuit`.
+    """
+    m, s, v0, k, p0, ta, t0 = _columns(x, PISTON_NAMES, "piston").T
+    a = p0 * s + 19.62 * m - k * v0 / s
+    v = s / (2 * k) * (np.sqrt(a**2 + 4 * k * p0 * v0 * ta / t0) - a)
+    return 2 * np.pi * np.sqrt(m / (k + s**2 * p0 * v0 * ta / (t0 * v**2)))
+
+
+# -- Friedman #1 ----------------------------------------------------------------------------
+
+def friedman_names(n_inputs: int) -> tuple[str, ...]:
+    """x1 .. x{n_inputs}; five or more (the sixth onwards are inert)."""
+    if not isinstance(n_inputs, int) or n_inputs < 5:
+        raise ValueError(f"the Friedman function needs n_inputs >= 5 (five of them active), got {n_inputs!r}")
+    return tuple(f"x{i}" for i in range(1, n_inputs + 1))
+
+
+def friedman(x: np.ndarray) -> np.ndarray:
+    """Friedman #1: 10 sin(pi x1 x2) + 20 (x3 - 1/2)^2 + 10 x4 + 5 x5 on [0, 1]^d: (n, d) -> (n,).
+
+    d >= 5; inputs beyond the fifth do not enter (Friedman's MARS paper used d = 10, five of
+    them inert, to test that a method ignores them). The same formula as scikit-learn's
+    `make_friedman1` without noise.
+
+    Refs: J. H. Friedman, "Multivariate adaptive regression splines", Ann. Statist. 19 (1991)
+    1-67; J. H. Friedman, E. Grosse, W. Stuetzle, "Multidimensional additive spline
+    approximation", SIAM J. Sci. Stat. Comput. 4 (1983) 291-301.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 5:
+        raise ValueError(f"friedman takes shape (n, d) with d >= 5, got {x.shape}")
+    x1, x2, x3, x4, x5 = x[:, :5].T
+    return 10 * np.sin(np.pi * x1 * x2) + 20 * (x3 - 0.5) ** 2 + 10 * x4 + 5 * x5
+
+
+# -- Genz family ----------------------------------------------------------------------------
+
+def _genz_parameters(name: str, values, dim: int) -> np.ndarray:
+    """A scalar or one value per input, as (dim,) float64."""
+    array = np.asarray(list(values) if isinstance(values, Sequence) and not isinstance(values, str) else values,
+                       dtype=np.float64)
+    if array.ndim > 1 or (array.ndim == 1 and len(array) != dim):
+        raise ValueError(f"Genz parameter {name} needs a number or {dim} numbers, got {values!r}")
+    array = np.broadcast_to(array, (dim,)).copy()
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Genz parameter {name} must be finite, got {values!r}")
+    return array
+
+
+def genz_names(dim: int) -> tuple[str, ...]:
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"a Genz function needs dim >= 1, got {dim!r}")
+    return tuple(f"x{i}" for i in range(1, dim + 1))
+
+
+@dataclass(frozen=True)
+class GenzDiscontinuous:
+    """Genz (1984) discontinuous integrand on [0, 1]^d, d >= 2:
+    f = 0 if x1 > u1 or x2 > u2, else exp(sum_i a_i x_i).
+
+    A smooth exponential rise towards (u1, u2) that drops to zero across two axis-aligned
+    edges. VLSE's defaults: a_i = 5, u_i = 0.5. Its integral over the cube is
+    prod_{i<=2} (exp(a_i u_i) - 1) / a_i x prod_{i>2} (exp(a_i) - 1) / a_i.
+
+    Ref: A. Genz, "Testing multidimensional integration routines", in Tools, Methods and
+    Languages for Scientific and Engineering Computation, Elsevier 1984, 81-94.
+    """
+
+    a: tuple[float, ...]
+    u: tuple[float, ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n,)."""
+        x = _columns(x, genz_names(len(self.a)), "genz_discontinuous")
+        outside = (x[:, 0] > self.u[0]) | (x[:, 1] > self.u[1])
+        return np.where(outside, 0.0, np.exp(x @ np.asarray(self.a)))
+
+    @property
+    def integral(self) -> float:
+        # Inputs 1 and 2 integrate over [0, u_i] (clipped to the cube), the others over [0, 1].
+        uppers = [min(max(u, 0.0), 1.0) for u in self.u[:2]] + [1.0] * (len(self.a) - 2)
+        return math.prod(math.expm1(a * t) / a if a else t for a, t in zip(self.a, uppers))
+
+
+def genz_discontinuous_function(dim: int = 2, a: float | Sequence[float] = 5.0,
+                                u: float | Sequence[float] = 0.5) -> GenzDiscontinuous:
+    """The discontinuous integrand with scalar or per-input parameters; dim >= 2."""
+    if not isinstance(dim, int) or dim < 2:
+        raise ValueError(f"the Genz discontinuous function needs dim >= 2, got {dim!r}")
+    return GenzDiscontinuous(tuple(_genz_parameters("a", a, dim)), tuple(_genz_parameters("u", u, dim)))
+
+
+@dataclass(frozen=True)
+class GenzGaussianPeak:
+    """Genz (1984) Gaussian peak on [0, 1]^d: f = exp(-sum_i a_i^2 (x_i - u_i)^2).
+
+    The peak's standard deviation along input i is 1 / (a_i sqrt 2); larger a_i make it
+    narrower and sharper (VLSE's default a_i = 5, u_i = 0.5). Its integral over the cube is
+    prod_i sqrt(pi) / (2 a_i) (erf(a_i (1 - u_i)) + erf(a_i u_i)).
+
+    Ref: Genz (1984), as for `GenzDiscontinuous`.
+    """
+
+    a: tuple[float, ...]
+    u: tuple[float, ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n,)."""
+        x = _columns(x, genz_names(len(self.a)), "genz_gaussian_peak")
+        return np.exp(-np.sum(np.asarray(self.a) ** 2 * (x - np.asarray(self.u)) ** 2, axis=1))
+
+    @property
+    def integral(self) -> float:
+        return float(np.prod([math.sqrt(math.pi) / (2 * a) * (math.erf(a * (1 - u)) + math.erf(a * u))
+                              for a, u in zip(self.a, self.u)]))
+
+
+def genz_gaussian_peak_function(dim: int = 2, a: float | Sequence[float] = 15.0,
+                                u: float | Sequence[float] = 0.5) -> GenzGaussianPeak:
+    """The Gaussian peak with scalar or per-input parameters; every a_i > 0."""
+    a_values = _genz_parameters("a", a, len(genz_names(dim)))
+    if np.any(a_values <= 0):
+        raise ValueError(f"Genz Gaussian peak widths a must be > 0, got {a!r}")
+    return GenzGaussianPeak(tuple(a_values), tuple(_genz_parameters("u", u, dim)))
+
+
+# -- Heteroscedastic sine -------------------------------------------------------------------
+
+HETEROSCEDASTIC_NAMES = ("x",)
+HETEROSCEDASTIC_DOMAIN: Domain = ((0.0,), (1.0,))
+SEED_LIMIT = 2**32
+
+
+def sine_mean(x: np.ndarray) -> np.ndarray:
+    """The noise-free mean 2 sin(2 pi x): (n, 1) -> (n,)."""
+    (x,) = _columns(x, HETEROSCEDASTIC_NAMES, "heteroscedastic_sine").T
+    return 2 * np.sin(2 * np.pi * x)
+
+
+def standard_normals(x: np.ndarray, seed: int) -> np.ndarray:
+    """One standard normal per row of `x` (n, d) -> (n,), a pure function of `seed` and the
+    row's float64 bytes: the same input gives the same value in any batch and any process.
+
+    -0.0 counts as 0.0 (the same input); every other bit of the value counts.
+    """
+    rows = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype="<f8")) + 0.0)
+    out = np.empty(len(rows))
+    for i, row in enumerate(rows):
+        digest = np.frombuffer(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), dtype="<u4")
+        out[i] = np.random.default_rng([seed, *(int(v) for v in digest)]).standard_normal()
+    return out
+
+
+@dataclass(frozen=True)
+class HeteroscedasticSine:
+    """y = 2 sin(2 pi x) + sd(x) z on [0, 1], with sd rising linearly from sd_low at x = 0 to
+    sd_high at x = 1 (0.5 and 1.5 in the synthetic problem of Goldberg, Williams & Bishop 1998).
+
+    z is standard normal and fixed by `seed` and the query's bytes (`standard_normals`), so a
+    query always returns the same noisy value. `mean` is the noise-free target.
+
+    Ref: P. W. Goldberg, C. K. I. Williams, C. M. Bishop, "Regression with input-dependent
+    noise: a Gaussian process treatment", NIPS 10 (1998) 493-499.
+    """
+
+    sd_low: float = 0.5
+    sd_high: float = 1.5
+    seed: int = 0
+
+    def noise_sd(self, x: np.ndarray) -> np.ndarray:
+        """(n, 1) -> (n,)."""
+        (x,) = _columns(x, HETEROSCEDASTIC_NAMES, "heteroscedastic_sine").T
+        return self.sd_low + (self.sd_high - self.sd_low) * x
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        return sine_mean(x)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, 1) -> (n,), noisy."""
+        return sine_mean(x) + self.noise_sd(x) * standard_normals(x, self.seed)

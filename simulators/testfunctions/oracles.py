@@ -1,0 +1,123 @@
+"""The test functions as alframe oracles over their documented input boxes.
+
+Each constructor returns a `FunctionOracle` whose `run(queries)` takes shape (n, dim) and gives
+y of shape (n, 1); the Hydra configs in conf/simulator/ name these constructors as `_target_`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+from simulators.testfunctions.functions import (
+    BOREHOLE_DOMAIN,
+    BOREHOLE_NAMES,
+    HETEROSCEDASTIC_DOMAIN,
+    HETEROSCEDASTIC_NAMES,
+    ISHIGAMI_DOMAIN,
+    ISHIGAMI_NAMES,
+    OTL_DOMAIN,
+    OTL_NAMES,
+    PISTON_DOMAIN,
+    PISTON_NAMES,
+    SEED_LIMIT,
+    HeteroscedasticSine,
+    Ishigami,
+    borehole,
+    friedman,
+    friedman_names,
+    genz_discontinuous_function,
+    genz_gaussian_peak_function,
+    genz_names,
+    otl_circuit,
+    piston,
+    sine_mean,
+)
+
+
+def _oracle(fn, names: Sequence[str], domain, output: str) -> FunctionOracle:
+    lower, upper = domain
+    return FunctionOracle(fn=fn, space=Box(names=tuple(names), lower=lower, upper=upper),
+                          outputs=OutputSpec(names=(output,)))
+
+
+def _finite(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def make_ishigami(a: float = 7.0, b: float = 0.1) -> FunctionOracle:
+    """Ishigami & Homma (1990) on [-pi, pi]^3, inputs (x1, x2, x3), output y."""
+    return _oracle(Ishigami(_finite("a", a), _finite("b", b)), ISHIGAMI_NAMES, ISHIGAMI_DOMAIN, "y")
+
+
+def make_borehole() -> FunctionOracle:
+    """The borehole water flow (Harper & Gupta 1983), 8 inputs, output flow_rate [m^3/yr]."""
+    return _oracle(borehole, BOREHOLE_NAMES, BOREHOLE_DOMAIN, "flow_rate")
+
+
+def make_otl_circuit() -> FunctionOracle:
+    """The OTL circuit (Ben-Ari & Steinberg 2007), 6 inputs, output Vm [V]."""
+    return _oracle(otl_circuit, OTL_NAMES, OTL_DOMAIN, "Vm")
+
+
+def make_piston() -> FunctionOracle:
+    """The piston cycle time (Kenett & Zacks 1998), 7 inputs, output cycle_time [s]."""
+    return _oracle(piston, PISTON_NAMES, PISTON_DOMAIN, "cycle_time")
+
+
+def make_friedman(n_inputs: int = 5) -> FunctionOracle:
+    """Friedman #1 on [0, 1]^n_inputs (n_inputs >= 5; the ones past x5 are inert), output y."""
+    names = friedman_names(n_inputs)
+    return _oracle(friedman, names, ((0.0,) * n_inputs, (1.0,) * n_inputs), "y")
+
+
+def make_genz_discontinuous(dim: int = 2, a: float | Sequence[float] = 5.0,
+                       u: float | Sequence[float] = 0.5) -> FunctionOracle:
+    """Genz's (1984) discontinuous integrand on [0, 1]^dim, output y (VLSE defaults a = 5, u = 0.5)."""
+    fn = genz_discontinuous_function(dim, a, u)
+    return _oracle(fn, genz_names(dim), ((0.0,) * dim, (1.0,) * dim), "y")
+
+
+def make_genz_gaussian_peak(dim: int = 2, a: float | Sequence[float] = 15.0,
+                       u: float | Sequence[float] = 0.5) -> FunctionOracle:
+    """Genz's (1984) Gaussian peak on [0, 1]^dim, output y; a = 15 gives a peak of standard
+    deviation 0.047 along each input (VLSE's default a = 5 gives 0.14)."""
+    fn = genz_gaussian_peak_function(dim, a, u)
+    return _oracle(fn, genz_names(dim), ((0.0,) * dim, (1.0,) * dim), "y")
+
+
+def _check_seed(seed) -> int:
+    integer = isinstance(seed, int | np.integer) and not isinstance(seed, bool)
+    if not integer or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    return int(seed)
+
+
+def make_heteroscedastic_sine(sd_low: float = 0.5, sd_high: float = 1.5, seed: int = 0) -> FunctionOracle:
+    """2 sin(2 pi x) on [0, 1] plus Gaussian noise whose sd rises linearly from `sd_low` to
+    `sd_high`; the noise is a pure function of `seed` and the query's bytes."""
+    sd_low, sd_high = _finite("sd_low", sd_low), _finite("sd_high", sd_high)
+    if sd_low < 0 or sd_high < 0:
+        raise ValueError(f"noise sds must be >= 0, got sd_low={sd_low}, sd_high={sd_high}")
+    fn = HeteroscedasticSine(sd_low, sd_high, _check_seed(seed))
+    return _oracle(fn, HETEROSCEDASTIC_NAMES, HETEROSCEDASTIC_DOMAIN, "y")
+
+
+def heteroscedastic_sine_test_set(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out set of `make_heteroscedastic_sine`: n uniform inputs drawn with `seed` and the
+    noise-free mean at them. Returns x (n, 1), y (n, 1)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"test-set size n must be an integer >= 1, got {n!r}")
+    lower, upper = HETEROSCEDASTIC_DOMAIN
+    x = Box(names=HETEROSCEDASTIC_NAMES, lower=lower, upper=upper).draw(n, seed=_check_seed(seed), method="uniform")
+    return x, sine_mean(x)[:, None]

@@ -1,0 +1,268 @@
+"""simulators/testfunctions: reference values, domains, determinism, and the Hydra configs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from sklearn.datasets import make_friedman1
+
+from alframe.oracle import FunctionOracle, Oracle
+from alframe.space import Box
+from simulators.testfunctions import (
+    BOREHOLE_DOMAIN,
+    ISHIGAMI_DOMAIN,
+    OTL_DOMAIN,
+    PISTON_DOMAIN,
+    Ishigami,
+    borehole,
+    friedman,
+    heteroscedastic_sine_test_set,
+    make_friedman,
+    make_genz_discontinuous,
+    make_genz_gaussian_peak,
+    make_heteroscedastic_sine,
+    make_ishigami,
+    otl_circuit,
+    piston,
+    sine_mean,
+    standard_normals,
+)
+from simulators.testfunctions.functions import genz_discontinuous_function, genz_gaussian_peak_function
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+# Reference outputs of an independent implementation of the VLSE formulas (uqtestfuns 0.7.0,
+# Wicaksono & Hecht 2023, its `evaluate` functions) at u = 0.5 (the box's centre), u = 0,
+# u = 1 and u = linspace(0.1, 0.9, dim) mapped onto the VLSE domains.
+REFERENCE = {
+    "borehole": (borehole, BOREHOLE_DOMAIN, [70.87291263681897, 20.01478331243087, 145.68027003845495,
+                                             22.471823887418644]),
+    "otl_circuit": (otl_circuit, OTL_DOMAIN, [5.310616942188329, 5.055138588912886, 5.4519642062149405,
+                                              5.884387812173879]),
+    "piston": (piston, PISTON_DOMAIN, [0.4643970224718025, 0.46700283916057495, 0.43476797627910463,
+                                       0.48835317507259823]),
+}
+
+# conf/simulator/<name>.yaml -> (input dim, output name, (min, max) the outputs stay within on the box)
+CONFIGS = {
+    "ishigami": (3, "y", (-11.0, 18.0)),  # |sin x1 (1 + 0.1 x3^4)| <= 1 + 0.1 pi^4 = 10.74; 7 sin^2 x2 in [0, 7]
+    "borehole": (8, "flow_rate", (0.0, 320.0)),
+    "otl_circuit": (6, "Vm", (0.0, 12.0)),
+    "piston": (7, "cycle_time", (0.0, 2.0)),
+    "friedman": (5, "y", (-10.0, 30.0)),
+    "friedman10": (10, "y", (-10.0, 30.0)),
+    "genz_discontinuous": (2, "y", (0.0, math.exp(5.0) + 1e-9)),
+    "genz_gaussian_peak": (2, "y", (0.0, 1.0)),
+    "heteroscedastic_sine": (1, "y", (-12.0, 12.0)),
+}
+
+
+def composed(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def reference_points(domain) -> np.ndarray:
+    lower, upper = (np.array(b) for b in domain)
+    dim = len(lower)
+    u = np.array([np.full(dim, 0.5), np.zeros(dim), np.ones(dim), np.linspace(0.1, 0.9, dim)])
+    return lower + u * (upper - lower)
+
+
+# -- reference values ---------------------------------------------------------------------
+
+
+def test_ishigami_at_documented_points():
+    f = Ishigami()
+    x = np.array([[0.0, 0.0, 0.0], [np.pi / 2, np.pi / 2, np.pi / 2], [np.pi / 2, 0.0, np.pi]])
+    expected = [0.0, 1 + 7 + 0.1 * (np.pi / 2) ** 4, 1 + 0.1 * np.pi**4]
+    np.testing.assert_allclose(f(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_ishigami_mean_and_variance_match_the_analytic_values():
+    oracle = make_ishigami()
+    x = oracle.space.draw(200_000, seed=1)
+    y = oracle.fn(x)
+    assert Ishigami().mean == 3.5
+    assert Ishigami().variance == pytest.approx(13.8446, abs=1e-4)  # a^2/8 + b pi^4/5 + b^2 pi^8/18 + 1/2
+    assert y.mean() == pytest.approx(3.5, rel=1e-2)
+    assert y.var() == pytest.approx(Ishigami().variance, rel=2e-2)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_engineering_functions_match_an_independent_implementation(name):
+    fn, domain, expected = REFERENCE[name]
+    np.testing.assert_allclose(fn(reference_points(domain)), expected, rtol=1e-12)
+
+
+def test_borehole_flow_is_proportional_to_the_head_difference():
+    x = reference_points(BOREHOLE_DOMAIN)
+    wider = x.copy()
+    wider[:, 5] = x[:, 3] - 2 * (x[:, 3] - x[:, 5])  # Hl moved so that Hu - Hl doubles
+    np.testing.assert_allclose(borehole(wider), 2 * borehole(x), rtol=1e-12)
+
+
+def test_friedman_matches_scikit_learns_noise_free_generator():
+    x, y = make_friedman1(n_samples=500, n_features=10, noise=0.0, random_state=3)
+    np.testing.assert_allclose(friedman(x), y, rtol=1e-12)
+    np.testing.assert_allclose(friedman(x[:, :5]), y, rtol=1e-12)
+    assert friedman(np.full((1, 5), 0.5))[0] == pytest.approx(10 * np.sin(np.pi / 4) + 7.5)
+
+
+def test_friedman10_ignores_its_inert_inputs():
+    oracle = make_friedman(10)
+    x = oracle.space.draw(64, seed=0)
+    shuffled = x.copy()
+    shuffled[:, 5:] = np.random.default_rng(1).random((64, 5))
+    np.testing.assert_array_equal(oracle.run(x).y, oracle.run(shuffled).y)
+
+
+def test_genz_discontinuous_values_and_integral():
+    f = genz_discontinuous_function()
+    x = np.array([[0.25, 0.25], [0.5, 0.5], [0.6, 0.1], [0.1, 0.2], [0.1, 0.51]])
+    # The first four from uqtestfuns 0.7.0's Genz (1984) discontinuous function (a = 5, u = 0.5).
+    np.testing.assert_allclose(f(x), [12.182493960703473, 148.4131591025766, 0.0, 4.4816890703380645, 0.0],
+                               rtol=1e-12)
+    assert f.integral == pytest.approx(((math.exp(2.5) - 1) / 5) ** 2, rel=1e-12)
+    grid = (np.arange(2000) + 0.5) / 2000
+    midpoint = f(np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)).mean()
+    assert midpoint == pytest.approx(f.integral, rel=1e-3)
+
+
+def test_genz_discontinuous_3d_cuts_only_on_the_first_two_inputs():
+    f = genz_discontinuous_function(3)
+    assert f(np.array([[0.1, 0.1, 0.9]]))[0] == pytest.approx(math.exp(5 * 1.1))
+    assert f.integral == pytest.approx(((math.exp(2.5) - 1) / 5) ** 2 * (math.exp(5) - 1) / 5)
+
+
+def test_genz_gaussian_peak_values_width_and_integral():
+    f = genz_gaussian_peak_function()
+    x = np.array([[0.5, 0.5], [0.55, 0.45], [0.3, 0.7]])
+    # uqtestfuns 0.7.0's Genz (1984) Gaussian function with a = 15, u = 0.5.
+    np.testing.assert_allclose(f(x), [1.0, 0.32465246735834952, 1.5229979744712682e-08], rtol=1e-12)
+    sd = 1 / (15 * math.sqrt(2))
+    assert f(np.array([[0.5 + sd, 0.5]]))[0] == pytest.approx(math.exp(-0.5))
+    grid = (np.arange(2000) + 0.5) / 2000
+    midpoint = f(np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)).mean()
+    assert midpoint == pytest.approx(f.integral, rel=1e-6)
+    assert f.integral == pytest.approx(math.pi / 225, rel=1e-6)  # the whole peak fits in the cube
+
+
+# -- the heteroscedastic sine ---------------------------------------------------------------
+
+
+def test_heteroscedastic_noise_is_a_function_of_the_input_and_seed():
+    oracle = make_heteroscedastic_sine(seed=5)
+    x = oracle.space.draw(50, seed=0)
+    first = oracle.run(x).y
+    order = np.random.default_rng(0).permutation(50)
+    np.testing.assert_array_equal(oracle.run(x[order]).y, first[order])  # any batch, any order
+    np.testing.assert_array_equal(make_heteroscedastic_sine(seed=5).run(x[:7]).y, first[:7])
+    assert not np.allclose(make_heteroscedastic_sine(seed=6).run(x).y, first)
+    np.testing.assert_array_equal(standard_normals(np.array([[-0.0]]), 5), standard_normals(np.array([[0.0]]), 5))
+
+
+def test_heteroscedastic_noise_sd_rises_across_the_box():
+    oracle = make_heteroscedastic_sine(seed=0)
+    for centre, sd in ((0.05, 0.55), (0.95, 1.45)):
+        x = centre + np.linspace(-0.01, 0.01, 4000)[:, None]
+        residual = oracle.run(x).y[:, 0] - sine_mean(x)
+        assert residual.std() == pytest.approx(sd, rel=0.06)
+        assert abs(residual.mean()) < 4 * sd / math.sqrt(4000)
+
+
+def test_heteroscedastic_test_set_is_the_noise_free_mean():
+    x, y = heteroscedastic_sine_test_set(300, seed=2)
+    assert x.shape == (300, 1) and y.shape == (300, 1)
+    assert np.all((x >= 0) & (x <= 1))
+    np.testing.assert_allclose(y[:, 0], 2 * np.sin(2 * np.pi * x[:, 0]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(heteroscedastic_sine_test_set(300, seed=2)[0], x)
+
+
+# -- domains and errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "domain"), [("ishigami", ISHIGAMI_DOMAIN), ("borehole", BOREHOLE_DOMAIN),
+                                              ("otl_circuit", OTL_DOMAIN), ("piston", PISTON_DOMAIN)])
+def test_oracle_boxes_are_the_documented_domains(name, domain):
+    oracle = instantiate(composed(f"simulator={name}").simulator)
+    assert isinstance(oracle.space, Box)
+    assert (oracle.space.lower, oracle.space.upper) == domain
+    assert oracle.space.log == ()  # every input uniform, as documented
+
+
+def test_vlse_borehole_ranges():
+    lower, upper = BOREHOLE_DOMAIN
+    assert lower == (0.05, 100.0, 63070.0, 990.0, 63.1, 700.0, 1120.0, 9855.0)
+    assert upper == (0.15, 50000.0, 115600.0, 1110.0, 116.0, 820.0, 1680.0, 12045.0)
+
+
+def test_unit_cube_problems_and_ishigami_box():
+    assert ISHIGAMI_DOMAIN == ((-math.pi,) * 3, (math.pi,) * 3)
+    for oracle in (make_friedman(5), make_genz_discontinuous(), make_genz_gaussian_peak(), make_heteroscedastic_sine()):
+        assert set(oracle.space.lower) == {0.0} and set(oracle.space.upper) == {1.0}
+
+
+def test_bad_shapes_and_parameters_name_the_problem():
+    with pytest.raises(ValueError, match=r"borehole takes shape \(n, 8\)"):
+        borehole(np.zeros((3, 7)))
+    with pytest.raises(ValueError, match="n_inputs >= 5"):
+        make_friedman(4)
+    with pytest.raises(ValueError, match="dim >= 2"):
+        make_genz_discontinuous(dim=1)
+    with pytest.raises(ValueError, match="widths a must be > 0"):
+        make_genz_gaussian_peak(a=0.0)
+    with pytest.raises(ValueError, match="needs a number or 2 numbers"):
+        make_genz_gaussian_peak(a=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
+        make_heteroscedastic_sine(seed=-1)
+    with pytest.raises(ValueError, match="sds must be >= 0"):
+        make_heteroscedastic_sine(sd_low=-0.1)
+    with pytest.raises(ValueError, match="a must be finite"):
+        make_ishigami(a=float("nan"))
+
+
+def test_a_failing_query_fails_alone():
+    oracle = make_ishigami()
+    x = np.array([[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]])
+    outcome = oracle.run(x)
+    assert outcome.ok.tolist() == [True, False]
+    assert outcome.error[1] == "non-finite output"
+
+
+# -- the Hydra configs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_config_instantiates_an_oracle(name):
+    dim, output, (low, high) = CONFIGS[name]
+    cfg = composed(f"simulator={name}", "seed=3")
+    oracle = instantiate(cfg.simulator)
+    assert isinstance(oracle, FunctionOracle) and isinstance(oracle, Oracle)
+    assert oracle.space.dim == dim and oracle.outputs.names == (output,)
+    x = oracle.space.draw(256, seed=0)
+    outcome = oracle.run(x)
+    assert outcome.y.shape == (256, 1) and outcome.ok.all()
+    assert np.all((outcome.y >= low) & (outcome.y <= high)), (outcome.y.min(), outcome.y.max())
+    assert (cfg.get("test_set") is not None) == (name == "heteroscedastic_sine")
+
+
+def test_heteroscedastic_config_gives_a_noise_free_test_set_and_seeded_noise():
+    cfg = composed("simulator=heteroscedastic_sine", "seed=4", "test_size=128")
+    oracle = instantiate(cfg.simulator)
+    assert oracle.fn.seed == 4
+    x, y = instantiate(cfg.test_set)
+    assert x.shape == (128, 1) and y.shape == (128, 1)
+    np.testing.assert_array_equal(y[:, 0], sine_mean(x))
+    noisy = oracle.run(x).y
+    assert np.abs(noisy - y).max() > 0.5  # the oracle's own answers carry the noise
+
+
+def test_friedman10_config_extends_friedman():
+    cfg = composed("simulator=friedman10")
+    assert cfg.simulator._target_ == "simulators.testfunctions.make_friedman" and cfg.simulator.n_inputs == 10

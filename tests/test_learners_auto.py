@@ -1,0 +1,256 @@
+"""The default committee and its families: the Gaussian process, the early-stopped MLP, the
+out-of-bag forest, and the choice among them by held-out error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, MLPCommittee
+from alframe.learners.auto import held_out_error
+
+KEY = jax.random.key(0)
+RNG = np.random.default_rng(0)
+
+
+def smooth(x):
+    return np.sin(2 * x[:, :1]) + x[:, 1:2] ** 2
+
+
+def step(x):
+    return np.where(x[:, :1] + x[:, 1:2] > 0.2, 3.0, 0.0)
+
+
+def r2(committee, fn, dim=2):
+    x = RNG.uniform(-1, 1, (500, dim))
+    y = fn(x)
+    pred = np.asarray(committee.predict_members(x)).mean(axis=0)
+    return 1 - np.mean((pred - y) ** 2) / y.var()
+
+
+def test_held_out_error_is_one_for_the_mean_and_zero_for_the_truth():
+    y = RNG.normal(size=(200, 2)) * [1.0, 100.0]
+    assert held_out_error(np.broadcast_to(y.mean(0), y.shape), y, task="regression") == pytest.approx(1.0)
+    assert held_out_error(y, y, task="regression") == 0.0
+    labels = np.array([0, 1, 1])
+    assert held_out_error(np.eye(2)[labels], labels, task="classification", n_classes=2) == 0.0
+
+
+def test_gp_learns_a_smooth_function_and_its_members_centre_on_its_mean():
+    x = RNG.uniform(-1, 1, (60, 2))
+    gp = GaussianProcessCommittee(folds=3).fit(x, smooth(x), key=KEY)
+    members = np.asarray(gp.predict_members(x[:5]))
+    assert members.shape == (6, 5, 1)
+    assert r2(gp, smooth) > 0.99
+    mean = gp.fitted[0].predict((x[:5] - gp.fitted[1]) / gp.fitted[2]).reshape(5, 1)
+    np.testing.assert_allclose(members.mean(axis=0), mean, rtol=1e-4, atol=1e-5)
+
+
+def test_gp_leave_one_out_matches_refitting_without_the_row():
+    x = RNG.uniform(-1, 1, (25, 2))
+    y = smooth(x)
+    gp = GaussianProcessCommittee(noise=False).fit(x, y, key=KEY)
+    loo = gp.held_out_predictions()
+    fitted, lo, scale, _, _ = gp.fitted
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    z = (x - lo) / scale
+    for i in (0, 7, 24):
+        keep = np.arange(len(x)) != i
+        alone = GaussianProcessRegressor(fitted.kernel_, normalize_y=False, optimizer=None)
+        # normalize_y=False on outputs pre-normalised as the full GP did, so only row i is left out
+        y_norm = (y - fitted._y_train_mean) / fitted._y_train_std
+        pred = alone.fit(z[keep], y_norm[keep]).predict(z[i:i + 1]) * fitted._y_train_std + fitted._y_train_mean
+        assert loo[i, 0] == pytest.approx(float(np.ravel(pred)[0]), rel=1e-4, abs=1e-6)
+
+
+def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():
+    x = RNG.uniform(-1, 1, (150, 2))
+    gp = GaussianProcessCommittee().fit(x, step(x), key=KEY)
+    line = np.linspace(-0.8, 0.8, 101)
+    on_jump = np.column_stack([line, 0.2 - line])          # x0 + x1 = 0.2
+    part = np.linspace(0.3, 0.9, 51)
+    on_plateau = np.concatenate([np.column_stack([part, np.full(51, 0.7)]),     # 3, far from the jump
+                                 np.column_stack([-part, np.full(51, -0.7)])])  # 0, far from the jump
+    fitted, lo, scale, _, _ = gp.fitted
+
+    def beyond_the_gp_variance(points):
+        members = np.asarray(gp.predict_members(points), dtype=np.float64)
+        _, std = fitted.predict((points - lo) / scale, return_std=True)
+        return float(np.mean(members.var(axis=0)[:, 0] - std**2))
+
+    assert beyond_the_gp_variance(on_jump) > 10 * beyond_the_gp_variance(on_plateau) > 0
+
+
+def test_gp_bad_settings_and_data_raise():
+    with pytest.raises(ValueError, match="folds"):
+        GaussianProcessCommittee(folds=1)
+    with pytest.raises(ValueError, match="non-finite"):
+        GaussianProcessCommittee().fit(np.zeros((4, 2)), np.array([1.0, np.nan, 0, 0]), key=KEY)
+    with pytest.raises(RuntimeError, match="never fitted"):
+        GaussianProcessCommittee().predict_members(np.zeros((1, 2)))
+
+
+def test_mlp_early_stopping_holds_out_one_fold_per_member_and_stops():
+    x = RNG.uniform(-1, 1, (200, 2))
+    mlp = MLPCommittee(members=4, hidden=(32, 32), early_stopping=True, steps_first=4000, steps_first_min=4000,
+                       patience=3, capacity=256)
+    fitted = mlp.fit(x, smooth(x), key=KEY)
+    held_out = fitted.held_out_predictions()
+    assert held_out.shape == (200, 1)
+    assert held_out_error(held_out, smooth(x), task="regression") < 0.2
+    assert r2(fitted, smooth) > 0.9
+    assert np.all(fitted.state.steps_run <= 4000) and np.any(fitted.state.steps_run < 4000)
+
+
+def test_mlp_without_early_stopping_runs_every_step_and_has_no_held_out_rows():
+    x = RNG.uniform(-1, 1, (40, 2))
+    fitted = MLPCommittee(members=2, hidden=(8,), steps_first=120, steps_per_sample=None, capacity=64).fit(
+        x, smooth(x), key=KEY)
+    assert list(fitted.state.steps_run) == [120, 120]
+    with pytest.raises(RuntimeError, match="early_stopping"):
+        fitted.held_out_predictions()
+
+
+def test_mlp_log_transform_predicts_in_the_simulator_units():
+    x = RNG.uniform(-1, 1, (120, 2))
+    y = np.exp(4 * x[:, :1])  # spans four decades
+    fitted = MLPCommittee(members=2, hidden=(32, 32), output_transform="log", steps_first=1500,
+                          steps_per_sample=None, capacity=128).fit(x, y, key=KEY)
+    pred = np.asarray(fitted.predict_members(x)).mean(axis=0)
+    assert np.all(pred > 0)
+    assert np.median(np.abs(pred / y - 1)) < 0.1
+    with pytest.raises(ValueError, match="positive outputs"):
+        MLPCommittee(output_transform="log").fit(x, -y, key=KEY)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(early_stopping=True, members=1), "members >= 2"),
+    (dict(loss="l1"), "loss"),
+    (dict(output_transform="sqrt"), "output_transform"),
+    (dict(output_clip=(1.0, 0.0)), "low < high"),
+    (dict(patience=0), "patience"),
+])
+def test_mlp_bad_new_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLPCommittee(**kwargs)
+
+
+def test_forest_out_of_bag_predictions_for_regression_and_classification():
+    x = RNG.uniform(-1, 1, (120, 2))
+    reg = EnsembleCommittee(ExtraTreesRegressor(n_estimators=30, bootstrap=True, oob_score=True),
+                            task="regression", n_classes=None).fit(x, smooth(x), key=KEY)
+    assert reg.held_out_predictions().shape == (120, 1)
+    labels = (x[:, 0] > 0).astype(int)
+    clf = EnsembleCommittee(ExtraTreesClassifier(n_estimators=30, bootstrap=True, oob_score=True),
+                            n_classes=3).fit(x, labels, key=KEY)
+    probs = clf.held_out_predictions()
+    assert probs.shape == (120, 3) and np.allclose(probs[:, 2], 0)
+    plain = EnsembleCommittee(ExtraTreesRegressor(n_estimators=5), task="regression", n_classes=None)
+    with pytest.raises(RuntimeError, match="oob_score"):
+        plain.fit(x, smooth(x), key=KEY).held_out_predictions()
+
+
+def small_families(task="regression", n_classes=None):
+    trees = dict(n_estimators=40, bootstrap=True, oob_score=True)
+    forest = (EnsembleCommittee(ExtraTreesRegressor(**trees), task="regression", n_classes=None)
+              if task == "regression" else
+              EnsembleCommittee(ExtraTreesClassifier(**trees), task="classification", n_classes=n_classes))
+    families = {"extra_trees": forest,
+                "mlp": MLPCommittee(members=4, hidden=(16, 16), task=task, n_classes=n_classes, early_stopping=True,
+                                    steps_first=600, steps_per_sample=None, steps_warm=50, capacity=256)}
+    if task == "regression":
+        families["gp"] = GaussianProcessCommittee(folds=2)
+    return families
+
+
+def test_auto_chooses_the_gp_on_a_smooth_function_and_trees_on_a_step():
+    x = RNG.uniform(-1, 1, (120, 2))
+    auto = AutoCommittee(families=small_families())
+    on_smooth = auto.fit(x, smooth(x), key=KEY)
+    assert on_smooth.report()["learner"] == "gp"
+    assert r2(on_smooth, smooth) > 0.99
+    on_step = auto.fit(x, step(x) + 0.01 * x[:, :1], key=KEY)
+    report = on_step.report()
+    assert report["learner"] != "gp" or report["cv_error_gp"] <= min(report["cv_error_extra_trees"],
+                                                                   report["cv_error_mlp"])
+    assert set(report) == {"learner", "cv_error_extra_trees", "cv_error_gp", "cv_error_mlp"}
+
+
+def test_auto_chooses_again_only_after_the_data_grow():
+    x = RNG.uniform(-1, 1, (150, 2))
+    y = smooth(x)
+    auto = AutoCommittee(families=small_families(), growth=1.5)
+    first = auto.fit(x[:60], y[:60], key=KEY)
+    again = first.fit(x[:80], y[:80], key=jax.random.key(1))
+    assert not again.state.chosen_now and again.state.n_at_choice == 60
+    assert again.state.name == first.state.name
+    later = again.fit(x[:90], y[:90], key=jax.random.key(2))
+    assert later.state.chosen_now and later.state.n_at_choice == 90
+
+
+def test_auto_is_deterministic_for_a_key_and_leaves_the_receiver_unchanged():
+    x = RNG.uniform(-1, 1, (50, 2))
+    auto = AutoCommittee(families=small_families())
+    a = auto.fit(x, smooth(x), key=KEY)
+    b = auto.fit(x, smooth(x), key=KEY)
+    assert auto.state is None
+    np.testing.assert_array_equal(np.asarray(a.predict_members(x)), np.asarray(b.predict_members(x)))
+
+
+def test_auto_classification_chooses_among_classifiers():
+    x = RNG.uniform(-1, 1, (80, 2))
+    labels = (x[:, 0] * x[:, 1] > 0).astype(int)
+    auto = AutoCommittee(task="classification", n_classes=2, families=small_families("classification", 2))
+    fitted = auto.fit(x, labels, key=KEY)
+    assert fitted.report()["learner"] in ("extra_trees", "mlp")
+    assert np.asarray(fitted.predict_members(x)).shape[-1] == 2
+
+
+def test_auto_with_too_few_rows_to_hold_out_still_fits():
+    x = RNG.uniform(-1, 1, (5, 2))
+    fitted = AutoCommittee(families={"mlp": small_families()["mlp"]}).fit(x, smooth(x), key=KEY)
+    assert fitted.report()["learner"] == "mlp"
+    assert np.isnan(fitted.report()["cv_error_mlp"])
+
+
+def test_auto_default_families_cover_both_tasks():
+    assert set(AutoCommittee(capacity=64).candidates()) == {"gp", "mlp", "extra_trees"}
+    assert set(AutoCommittee(task="classification", n_classes=3, capacity=64).candidates()) == {"mlp", "extra_trees"}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(task="ranking"), "task"),
+    (dict(task="classification"), "n_classes"),
+    (dict(growth=1.0), "growth"),
+    (dict(families={}), "at least one"),
+])
+def test_auto_bad_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AutoCommittee(**kwargs)
+
+
+def test_auto_pickles_after_fitting():
+    import pickle
+
+    x = RNG.uniform(-1, 1, (40, 2))
+    fitted = AutoCommittee(families=small_families()).fit(x, smooth(x), key=KEY)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(np.asarray(again.predict_members(x)), np.asarray(fitted.predict_members(x)))
+    assert dataclasses.replace(again).report() == fitted.report()
+
+
+def test_gp_refits_condition_on_new_runs_and_retune_only_after_growth():
+    x = RNG.uniform(-1, 1, (80, 2))
+    y = smooth(x)
+    gp = GaussianProcessCommittee(retune_growth=1.5).fit(x[:40], y[:40], key=KEY)
+    kernel = gp.fitted[0].kernel_
+    conditioned = gp.fit(x[:50], y[:50], key=KEY)
+    assert conditioned.fitted[0].kernel_ == kernel and conditioned.fitted[4] == 40
+    assert len(conditioned.fitted[0].X_train_) == 50
+    retuned = conditioned.fit(x[:60], y[:60], key=KEY)
+    assert retuned.fitted[4] == 60
