@@ -283,3 +283,18 @@ def test_the_generic_compare_preset_runs_any_learner_in_a_directory_of_its_own(t
     assert len(stores) == 2  # random and qbc, seed 0
     strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}
     assert strategies == {"random", "qbc"}
+
+
+@pytest.mark.parametrize("learner", ["extra_trees_regression", "gp", "auto"])
+def test_the_potential_preset_takes_any_learner(learner):
+    cfg = composed("experiment=potential1d_compare", f"learner={learner}")
+    oracle = instantiate(cfg.simulator)
+    committee = build_learner(cfg, oracle)
+    assert type(committee).__name__ != "MLPCommittee"
+    assert cfg.batch_size == 20 and cfg.test_size == 2000
+
+
+def test_the_potential_preset_keeps_its_tuned_mlp():
+    cfg = composed("experiment=potential1d_compare")
+    committee = build_learner(cfg, instantiate(cfg.simulator))
+    assert isinstance(committee, MLPCommittee) and not committee.early_stopping and committee.steps_warm == 600
