@@ -612,7 +612,8 @@ def verdict_lines(table: pd.DataFrame, *, passive: str, higher: bool) -> list[st
     return lines
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """`value` as JSON can hold it: numpy scalars as Python ones, NaN and infinities as None."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -626,7 +627,7 @@ def write_summary(table: pd.DataFrame, notes: Sequence[str], sweep_dir: Path, *,
     verdict{suffix}.txt (header, notes, one line per strategy and target); return the names."""
     names = [f"summary{suffix}.csv", f"summary{suffix}.json", f"verdict{suffix}.txt"]
     table.to_csv(sweep_dir / names[0], index=False)
-    records = [{k: _json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+    records = [{k: json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     (sweep_dir / names[1]).write_text(json.dumps(records, indent=2))
     lines = [header, *(f"note: {n}" for n in notes), *verdict_lines(table, passive=passive, higher=higher)]
     (sweep_dir / names[2]).write_text("\n".join(lines) + "\n")

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from experiments.compare import json_value
+
 # The table the MOCCA pool reads; without it the problem is skipped rather than fetched.
 from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
 
@@ -337,14 +339,6 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
     return result
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _fmt(value: float, digits: str = ".3g") -> str:
     return "-" if not math.isfinite(value) else format(value, digits)
 
@@ -497,7 +491,7 @@ def write_leaderboard(results: Sequence[ProblemResult], out: Path, *, title: str
     table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
     paths = [out / f"leaderboard.{ext}" for ext in ("csv", "json", "md", "png")]
     table.to_csv(paths[0], index=False)
-    paths[1].write_text(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in rows], indent=2))
+    paths[1].write_text(json.dumps([{k: json_value(v) for k, v in r.items()} for r in rows], indent=2))
     paths[2].write_text(leaderboard_markdown(results, title=title, header=header))
     leaderboard_plot(results, paths[3])
     return paths
