@@ -39,6 +39,23 @@ def test_disagreement_absolute_and_relative():
     assert disagreement(scaled, scaled_x) == pytest.approx(disagreement(committee, X), rel=1e-5)
 
 
+class TwoOutputCommittee:
+    """Members predict (x0 + offset_m, scale * (x0 + offset_m)): the second output is the first in other units."""
+
+    def __init__(self, offsets, scale):
+        self.offsets, self.scale = np.asarray(offsets, dtype=np.float64), scale
+
+    def predict_members(self, x):
+        first = np.asarray(x, dtype=np.float64)[None, :, :1] + self.offsets[:, None, None]
+        return jnp.asarray(np.concatenate([first, self.scale * first], axis=-1))
+
+
+def test_relative_disagreement_of_two_outputs_matches_one_and_ignores_units():
+    one = disagreement(OffsetCommittee([-0.1, 0.1]), X)
+    for scale in (1.0, 1000.0):
+        assert disagreement(TwoOutputCommittee([-0.1, 0.1], scale), X) == pytest.approx(one, rel=1e-4)
+
+
 def test_wrapper_picks_nothing_once_the_members_agree():
     inner = QueryByCommittee()
     rule = StopWhenAgreed(inner, threshold=0.05)

@@ -25,7 +25,7 @@ import numpy as np
 
 from alframe.learners.base import Committee
 from alframe.strategies.base import Strategy
-from alframe.strategies.scores import Score, get_score
+from alframe.strategies.scores import Score, committee_variance, get_score
 
 
 def disagreement(committee: Committee, points: np.ndarray, *, score: str | Score = "variance",
@@ -33,11 +33,12 @@ def disagreement(committee: Committee, points: np.ndarray, *, score: str | Score
     """The committee's mean disagreement over points (n, dim), a float.
 
     With `relative`, divided by the variance across the points of the committee's mean
-    prediction (averaged over outputs): scale free, for regression committees.
+    prediction: scale free, for regression committees. With several outputs the variance score
+    already divides each output by that spread (`committee_variance`), so it is not divided again.
     """
     members = jnp.asarray(committee.predict_members(np.asarray(points)))
     value = float(jnp.mean(get_score(score)(members)))
-    if not relative:
+    if not relative or (members.shape[-1] > 1 and get_score(score) is committee_variance):
         return value
     spread = float(jnp.mean(jnp.var(members.mean(axis=0), axis=0)))
     return value / spread if spread > 0 else float("inf")
