@@ -87,6 +87,7 @@ class _Architecture:
     loss: str = "mse"
     output_transform: str = "none"
     eval_every: int = 50
+    early_stopping: bool = False  # static: without it, a fit is the plain loop, with no held-out checks
 
 
 class _Fitted(NamedTuple):
@@ -175,6 +176,8 @@ def _compiled(arch: _Architecture):
             def going(carry):
                 return (carry[5] < steps) & (carry[4] < patience)
 
+            if not arch.early_stopping:
+                return (*jax.lax.fori_loop(0, steps, step, (p, o)), steps)
             start = (p, o, p, jnp.where(validated, held_out_loss(p), jnp.inf), jnp.int32(0), jnp.int32(0))
             _, o, best_p, _, _, ran = jax.lax.while_loop(going, chunk, start)
             return best_p, o, ran
@@ -314,6 +317,7 @@ class MLPCommittee:
             loss=self.loss,
             output_transform="none" if self.task == "classification" else self.output_transform,
             eval_every=self.eval_every,
+            early_stopping=self.early_stopping,
         )
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
