@@ -185,13 +185,6 @@ class AutoCommittee:
             raise RuntimeError("predict_members called on a committee that was never fitted")
         return self.state.committee.predict_members(x)
 
-    @property
-    def chosen(self) -> Any:
-        """The fitted committee of the chosen family."""
-        if self.state is None:
-            raise RuntimeError("the committee was never fitted")
-        return self.state.committee
-
     def report(self) -> dict[str, float | str]:
         """The chosen family (`learner`) and each family's held-out error at the last choice."""
         if self.state is None:
