@@ -22,8 +22,6 @@ With several workers the order in which results arrive varies from run to run, s
 from __future__ import annotations
 
 import json
-import os
-import pickle
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -31,31 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import jax
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-import alframe
+from alframe.active_learner import ActiveLearner, Candidates, LoopError
 from alframe.dispatch import Attempt, outcome_of, submit, with_tries
 from alframe.executors import SequentialExecutor
-from alframe.learners.base import Committee, fit_report
-from alframe.loop import (Candidates, LoopError, _config_digest, _History, check_target_metric, draw_test_set,
-                          record_directions, score_committee, target_met)
+from alframe.learners.base import Committee
+from alframe.loop import Scorer, check_target_metric, target_met, test_evaluator
 from alframe.oracle import Oracle, concat_outcomes
+from alframe.recorder import Recorder, draw_test_set
 from alframe.space import DrawMethod
-from alframe.store import RunStore, output_description
 from alframe.strategies.base import Strategy, not_pending
-
-_SELECT_STREAM = 1_000_003  # keeps selection keys apart from fit keys
-
-
-def _checkpoint(obj: Any, path: Path) -> None:
-    """Replace `path` with `obj` pickled, atomically. Not fsynced: a killed driver leaves its
-    writes in the page cache, and the store it guards is not fsynced either."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(pickle.dumps(obj))
-    os.replace(tmp, path)
 
 
 def _row_keys(points: np.ndarray) -> set[bytes]:
@@ -72,25 +58,16 @@ def _untaken(candidates: np.ndarray, taken: set[bytes], first_coordinates: np.nd
     return mask
 
 
-def _load(path: Path, digest: str) -> Any:
-    """What `_save_atomically((digest, obj), path)` saved, or None without a file."""
-    if not path.exists():
-        return None
-    with open(path, "rb") as f:
-        saved_digest, obj = pickle.load(f)
-    if saved_digest != digest:
-        raise LoopError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
-    return obj
-
-
 @dataclass
 class AsyncActiveLearningLoop:
     """Active learning with `in_flight` simulations running at all times.
 
     Args:
         oracle, committee, strategy, budget, n_initial, initial_method, candidates, test_size,
-        test_seed, test_set, seed, target, target_metric, retries, progress, label: as for
-            `alframe.loop.ActiveLearningLoop`.
+        test_seed, test_set, seed, target, target_metric, scorer, higher_is_better, retries,
+            progress, label: as for `alframe.loop.ActiveLearningLoop`. A strategy that charges
+            for choosing is charged at each choice; each fit's record carries what was charged
+            since the fit before.
         executor: runs the simulations, one task per query (`alframe.executors`); its
             workers should number at least `in_flight`.
         in_flight: W, the simulations kept running at once.
@@ -123,6 +100,8 @@ class AsyncActiveLearningLoop:
     seed: int = 0
     target: float | None = None
     target_metric: str = "mse"
+    scorer: Scorer | None = None
+    higher_is_better: tuple[str, ...] = ()
     retries: int = 0
     progress: bool = True
     label: str = "alframe async"
@@ -133,81 +112,65 @@ class AsyncActiveLearningLoop:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if isinstance(self.higher_is_better, str):
+            raise ValueError(f"higher_is_better must be a list of metric names, got the string "
+                             f"{self.higher_is_better!r}")
+        self.higher_is_better = tuple(str(name) for name in self.higher_is_better)
         self.n_initial = min(self.n_initial, self.budget)
         self._classification = self.oracle.outputs.task == "classification"
-        if self.target is not None:
+        if self.target is not None and self.scorer is None:
             check_target_metric(self.target_metric, self.oracle.outputs.task)
 
-    # -- pieces ---------------------------------------------------------------------------
-
     def _target_met(self, metrics: Mapping[str, float]) -> bool:
-        return target_met(metrics, self.target_metric, self.target)
+        return target_met(metrics, self.target_metric, self.target, self.higher_is_better)
 
-    def _fit(self, committee: Committee, x: np.ndarray, y: np.ndarray, fit_index: int, n_runs: int,
-             x_test: np.ndarray, y_test: np.ndarray) -> tuple[Committee, dict[str, float]]:
-        start = time.perf_counter()
-        committee = committee.fit(x, y, key=jax.random.fold_in(jax.random.key(self.seed), fit_index))
-        jax.block_until_ready(committee.predict_members(x_test[:1]))
-        fit_s = time.perf_counter() - start
-        metrics = {"round": fit_index, "n_runs": n_runs, "n_labeled": len(x),
-                   **score_committee(committee, x_test, y_test, classification=self._classification, y_train=y),
-                   **fit_report(committee), "fit_s": fit_s}
-        # Here, off the driver: pickling a committee takes longer than choosing a query.
-        _checkpoint((self._digest, committee), self._committee_path)
-        return committee, metrics
-
-    def _choose(self, committee: Committee, runs: _History, pending: np.ndarray, taken: set[bytes],
-                taken_first: np.ndarray, k: int, n_submitted: int) -> np.ndarray:
-        """k new queries (k, dim), none of them `taken` (float64 bytes of every run and query
-        submitted; `taken_first` their first coordinates)."""
-        candidates = self.candidates.draw(self.oracle.space, seed=self.seed, n_runs=n_submitted)
-        candidates = candidates[_untaken(candidates, taken, taken_first)]
-        k = min(k, len(candidates))
-        if k == 0:
-            return candidates[:0]
-        key = jax.random.fold_in(jax.random.key(self.seed), _SELECT_STREAM + n_submitted)
-        return candidates[self.strategy.select(committee, candidates, k, key=key, pending=pending,
-                                               failed=runs.x[~runs.ok])]
+    def identity(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """What identifies this run (not the executor: a run may resume on another)."""
+        settings = {name: repr(getattr(self, name)) for name in (
+            "seed", "budget", "n_initial", "initial_method", "candidates", "test_size", "test_seed", "target",
+            "target_metric", "retries", "in_flight", "refit_every")}
+        if self.higher_is_better:
+            settings["higher_is_better"] = repr(self.higher_is_better)
+        return {"config": dict(config), "loop": settings, "asynchronous": True}
 
     # -- the loop -----------------------------------------------------------------------
 
     def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None) -> xr.Dataset:
-        """Run (or resume) the loop into the zarr store at `path`; returns the finished store."""
-        path = Path(path)
+        """Run (or resume) the loop into the zarr store at `path`; returns the finished store.
+        Raises `alframe.lock.StoreLockedError` while another process writes the same store."""
         config = dict(config or {})
-        settings = {name: repr(getattr(self, name)) for name in (
-            "seed", "budget", "n_initial", "initial_method", "candidates", "test_size", "test_seed", "target",
-            "target_metric", "retries", "in_flight", "refit_every")}  # not the executor: a run may resume on another
-        digest = _config_digest({"config": config, "loop": settings, "asynchronous": True})
         space, outputs = self.oracle.space, self.oracle.outputs
-        store = RunStore.open(
-            path, input_names=space.names, output_names=outputs.names, **output_description(outputs),
-            attrs={"config": json.dumps(config, sort_keys=True, default=str), "config_digest": digest,
-                   "seed": self.seed, "alframe_version": alframe.__version__, "task": outputs.task,
-                   "budget": self.budget, "in_flight": self.in_flight, "refit_every": self.refit_every,
-                   "label": self.label, **({"classes": list(outputs.classes)} if outputs.classes else {})},
-        )
-        # Two checkpoints: the in-flight queries (small, rewritten whenever they change) and
-        # the newest committee (rewritten only after a fit).
-        checkpoint_path = path.with_name(path.name + ".resume.pkl")
-        committee_path = path.with_name(path.name + ".committee.pkl")
-        self._digest, self._committee_path = digest, committee_path
-        in_flight = _load(checkpoint_path, digest) if store.exists else None
-        committee = _load(committee_path, digest) if store.exists else None
-        data = store.read()
-        if "stop_reason" in data.attrs:
-            return data
-        if "x_test" not in data:
-            x_test, y_test = draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set,
-                                           progress=self.progress, label=f"{self.label} test set")
-            store.write_test_set(x_test, y_test)
-        else:
-            x_test, y_test = data["x_test"].values, data["y_test"].values
+        with Recorder(path, space=space, outputs=outputs, identity=self.identity(config),
+                      attrs={"config": json.dumps(config, sort_keys=True, default=str), "seed": self.seed,
+                             "budget": self.budget, "in_flight": self.in_flight, "refit_every": self.refit_every,
+                             "label": self.label}) as recorder:
+            if recorder.finished:
+                return recorder.data
+            return self._drive(recorder)
 
-        runs = _History.from_store(data, space.dim, outputs.dim)
-        fits = data.sizes.get("round", 0)
+    def _drive(self, recorder: Recorder) -> xr.Dataset:
+        space, outputs = self.oracle.space, self.oracle.outputs
+        # Two checkpoints: the in-flight queries (small, rewritten whenever they change) and
+        # the newest learner state (rewritten only after a fit, by the thread that fitted it).
+        # Not fsynced: a killed driver leaves its writes in the page cache, and the store
+        # they guard is not fsynced either.
+        in_flight = recorder.load("resume")
+        state = recorder.load("committee")
+        x_test, y_test = recorder.test_set(lambda: draw_test_set(
+            self.oracle, self.test_size, self.test_seed, self.test_set, progress=self.progress,
+            label=f"{self.label} test set"))
+        learner = ActiveLearner(space, self.committee, self.strategy, self.candidates, seed=self.seed,
+                                budget=self.budget, runs=recorder.runs(), charged=recorder.recorded_charges(),
+                                charging="selection_cost" in recorder.data,
+                                evaluate=test_evaluator(x_test, y_test, classification=self._classification,
+                                                        scorer=self.scorer, higher_is_better=self.higher_is_better))
+        if state is not None:
+            # Round numbers and charges as recorded: a fit killed before its record was written is redone.
+            learner.restore({**state, "round_index": recorder.n_rounds, "charged": recorder.recorded_charges()})
+        runs = learner.runs
+        fitted_once = state is not None
         resubmit = np.empty((0, space.dim)) if in_flight is None else in_flight
-        resubmit = resubmit[not_pending(resubmit, runs.x)] if len(runs.ok) else resubmit
+        resubmit = resubmit[not_pending(resubmit, runs.x)] if len(runs) else resubmit
         design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
 
         design_drawn = self.n_initial
@@ -219,7 +182,8 @@ class AsyncActiveLearningLoop:
         taken_first = list(runs.x[:, 0])
         recorded_since_fit = 0
         fitting: Future | None = None
-        select_s = 0.0
+        select_s, charged_since_fit = 0.0, 0.0
+        asked_stop: str | None = None  # why the last ask chose nothing
         trainer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-fit")
                    if self.fit_in_background else SequentialExecutor())
         # Store appends, in order, off the driver: it goes back to its workers while the disk
@@ -229,7 +193,7 @@ class AsyncActiveLearningLoop:
         writes: deque[tuple[Future, np.ndarray]] = deque()
         stop_reason = None
         target_reached = False
-        bar = tqdm(total=self.budget, initial=len(runs.ok), desc=self.label, unit="sim",
+        bar = tqdm(total=self.budget, initial=len(runs), desc=self.label, unit="sim",
                    disable=not self.progress, dynamic_ncols=True)
 
         def pending() -> np.ndarray:
@@ -246,7 +210,7 @@ class AsyncActiveLearningLoop:
             # yet committed, and these. A killed driver's successor runs them again; those it
             # finds recorded meanwhile it drops.
             unwritten = [q for future, q in writes if not future.done()]
-            _checkpoint((digest, np.concatenate([pending(), *unwritten, queries])), checkpoint_path)
+            recorder.save(np.concatenate([pending(), *unwritten, queries]), "resume", durable=False)
             for q in queries:
                 future, attempt = submit(self.executor, self.oracle, q)
                 tasks[future] = attempt
@@ -256,20 +220,22 @@ class AsyncActiveLearningLoop:
 
         def fill() -> None:
             """Submit queries until W are in flight."""
-            nonlocal resubmit, select_s, design_drawn
-            free = min(self.in_flight - len(tasks), self.budget - len(runs.ok) - len(tasks))
+            nonlocal resubmit, select_s, design_drawn, charged_since_fit, asked_stop
+            free = int(min(self.in_flight - len(tasks), learner.remaining() - len(tasks)))
             if free <= 0 or target_reached:
                 return
             if len(resubmit):
-                launch(resubmit[:free], fits)
+                launch(resubmit[:free], learner.round_index)
                 resubmit = resubmit[free:]
-            elif len(runs.ok) + len(tasks) < self.n_initial:
+            elif len(runs) + len(tasks) < self.n_initial:
                 fresh = design[_untaken(design, taken, np.asarray(taken_first))]
                 launch(fresh[:free], 0)
-            elif committee is not None:
+            elif fitted_once:
                 start = time.perf_counter()
-                launch(self._choose(committee, runs, pending(), taken, np.asarray(taken_first), free,
-                                        len(runs.ok) + len(tasks)), fits)
+                selection = learner.ask(free, pending=pending())
+                charged_since_fit += selection.cost or 0.0
+                asked_stop = selection.stop_reason if len(selection) == 0 else None
+                launch(selection.points, learner.round_index)
                 select_s += time.perf_counter() - start
             elif self.design_until_fitted and runs.ok.any():  # a simulator that fails is not fed more
                 free = min(free, 2 * self.n_initial - design_drawn)
@@ -279,20 +245,30 @@ class AsyncActiveLearningLoop:
                 design_drawn += free
                 launch(more[_untaken(more, taken, np.asarray(taken_first))], 0)
 
-        def adopt(fit: Future) -> dict[str, float]:
-            """Take the fitted committee for the next choices; its metrics, to record."""
-            nonlocal committee, fits, select_s, target_reached
-            committee, metrics = fit.result()
-            fits += 1
-            metrics["select_s"], select_s = select_s, 0.0
-            metrics["in_flight"] = len(tasks)
-            target_reached = target_reached or self._target_met(metrics)
-            return metrics
+        def fit(x: np.ndarray, y: np.ndarray, spent: float) -> tuple[Committee, dict[str, Any]]:
+            committee, metrics = learner.fit(x, y, spent=spent)
+            # Here, off the driver: pickling a committee takes longer than choosing a query.
+            recorder.save({**learner.state(), "committee": committee, "round_index": metrics["round"], "asks": 0},
+                          "committee", durable=False)
+            return committee, metrics
 
-        def record_fit(metrics: dict[str, float]) -> None:
-            write(record_directions, store, metrics)
-            write(store.append_round, metrics)
-            postfix, shown = {"fit": fits}, metrics.get(self.target_metric)
+        def adopt(fit: Future) -> dict[str, Any]:
+            """Take the fitted committee for the next choices; its metrics, to record."""
+            nonlocal select_s, target_reached, fitted_once, charged_since_fit
+            committee, metrics = fit.result()
+            learner.adopt(committee, metrics["round"])
+            fitted_once = True
+            record = learner.round_record(metrics, None, select_s)
+            if learner.charging:
+                record["selection_cost"] = charged_since_fit
+            select_s, charged_since_fit = 0.0, 0.0
+            record["in_flight"] = len(tasks)
+            target_reached = target_reached or self._target_met(record)
+            return record
+
+        def record_fit(metrics: dict[str, Any]) -> None:
+            write(recorder.record_round, metrics, self.higher_is_better)
+            postfix, shown = {"fit": metrics["round"]}, metrics.get(self.target_metric)
             if isinstance(shown, int | float):  # absent when the target metric is not this task's
                 postfix[self.target_metric] = f"{shown:.3g}"
             bar.set_postfix(postfix, refresh=False)
@@ -301,19 +277,17 @@ class AsyncActiveLearningLoop:
             while True:
                 # 1. Start a fit when enough new results are in and none is running (in the
                 #    foreground it is done before the next choice, so that choice sees every result).
-                ready_to_fit = len(runs.ok) >= self.n_initial and runs.ok.any()
-                due = recorded_since_fit >= self.refit_every or committee is None or (
+                ready_to_fit = len(runs) >= self.n_initial and runs.ok.any()
+                due = recorded_since_fit >= self.refit_every or not fitted_once or (
                     not tasks and recorded_since_fit > 0)
                 if fitting is None and ready_to_fit and due:
-                    base = self.committee if committee is None else committee
-                    fitting = trainer.submit(self._fit, base, runs.x[runs.ok], runs.y[runs.ok], fits + 1,
-                                             len(runs.ok), x_test, y_test)
+                    fitting = trainer.submit(fit, runs.x[runs.ok], runs.y[runs.ok], learner.spent)
                     recorded_since_fit = 0
                     if fitting.done():
                         record_fit(adopt(fitting))
                         fitting = None
-                elif len(runs.ok) >= self.n_initial and not runs.ok.any() and not tasks:
-                    raise LoopError(f"all {len(runs.ok)} runs so far failed; the committee has nothing to "
+                elif len(runs) >= self.n_initial and not runs.ok.any() and not tasks:
+                    raise LoopError(f"all {len(runs)} runs so far failed; the committee has nothing to "
                                     f"learn from (first error: {runs.error[0]!r})")
 
                 # 2. Keep W in flight.
@@ -322,10 +296,10 @@ class AsyncActiveLearningLoop:
                 if not tasks and fitting is None:
                     if target_reached:
                         stop_reason = f"target {self.target_metric} {self.target} reached"
-                    elif len(runs.ok) >= self.budget:
+                    elif learner.remaining() < 1:
                         stop_reason = "budget spent"
                     else:
-                        stop_reason = "no candidates left"
+                        stop_reason = asked_stop or "no candidates left"
                     break
 
                 # 3. Wait for results or the fit, then take whatever else has finished meanwhile.
@@ -340,17 +314,17 @@ class AsyncActiveLearningLoop:
                     if not outcome.ok[0] and attempt.tries <= self.retries:
                         again, retry = submit(self.executor, self.oracle, attempt.query, attempt.tries + 1)
                         tasks[again] = retry
-                        origin[id(retry)] = origin.pop(id(attempt), fits)
+                        origin[id(retry)] = origin.pop(id(attempt), learner.round_index)
                         continue
                     finished.append((attempt.query, with_tries(outcome, attempt.tries)))
-                    rounds.append(origin.pop(id(attempt), fits))
+                    rounds.append(origin.pop(id(attempt), learner.round_index))
                 if finished:
                     # Everything that finished since the last write, in one append, queued first
                     # so that the checkpoint written before the replacements start lists it.
                     queries = np.array([q for q, _ in finished])
                     outcome = concat_outcomes([o for _, o in finished], outputs.dim)
-                    runs.extend(queries, outcome)
-                    write(store.append_runs, queries, outcome, round_index=np.array(rounds), recording=queries)
+                    learner.tell(queries, outcome)
+                    write(recorder.record_runs, queries, outcome, round_index=np.array(rounds), recording=queries)
                     recorded_since_fit += len(finished)
                     bar.update(len(finished))
                 if self.fit_in_background:
@@ -359,11 +333,8 @@ class AsyncActiveLearningLoop:
                     record_fit(fitted)
             while writes:
                 writes.popleft()[0].result()
-            store.update_attrs(stop_reason=stop_reason)
         finally:
             bar.close()
             trainer.shutdown(wait=True)
             writer.shutdown(wait=True)
-        checkpoint_path.unlink(missing_ok=True)
-        committee_path.unlink(missing_ok=True)
-        return store.read()
+        return recorder.finish(stop_reason, "resume", "committee")

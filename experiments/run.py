@@ -29,7 +29,6 @@ from alframe.cache import CachedOracle, target_digest
 from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.store import StoreMismatchError
-from alframe.strategies.proxy import ChargedSelection
 
 log = logging.getLogger("alframe")
 
@@ -116,16 +115,13 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
     )
     executor = build(cfg, "executor")
     scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
+    common.update(scorer=scorer, higher_is_better=tuple(cfg.get("higher_is_better") or ()))
     if cfg.asynchronous:
-        if scorer is not None or isinstance(common["strategy"], ChargedSelection):
-            raise ConfigError("asynchronous runs support neither a scorer nor a strategy that charges "
-                              "for choosing; set asynchronous=false")
         return AsyncActiveLearningLoop(executor=executor, in_flight=cfg.in_flight, refit_every=cfg.refit_every,
                                        **common)
     # A sequential executor would run a batch query by query; one vectorised call is faster.
     parallel = None if isinstance(executor, SequentialExecutor) else executor
-    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, scorer=scorer,
-                              higher_is_better=tuple(cfg.get("higher_is_better") or ()), **common)
+    return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, **common)
 
 
 def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:

@@ -45,7 +45,9 @@ def test_picks_the_candidates_most_disputed_on_the_proxy_and_runs_each_once():
     strategy = ProxyDisagreement(proxy=proxy_of(identity, calls), cost=0.25)
     candidates = np.array([[0.1, 0.0], [-1.9, 0.0], [0.5, 0.0], [1.5, 0.0]])
     picked = strategy.select(OutputsCommittee(), candidates, 2, key=jax.random.key(0))
-    assert sorted(picked.tolist()) == [1, 3]
+    assert sorted(picked.indices.tolist()) == [1, 3]
+    np.testing.assert_array_equal(picked.points, candidates[picked.indices])
+    assert picked.cost == pytest.approx(1.0)  # 4 proxy runs at a quarter of a full run each
     assert calls == [4]
     assert isinstance(strategy, ChargedSelection)
     assert strategy.selection_cost(16) == pytest.approx(4.0)
@@ -62,7 +64,7 @@ def test_a_failed_proxy_run_is_picked_last():
     candidates = np.array([[0.1, 0.0], [-1.9, 0.0], [0.5, 0.0], [1.5, 0.0]])
     assert strategy.scores(OutputsCommittee(), candidates)[1] == -1.0
     picked = strategy.select(OutputsCommittee(), candidates, 3, key=jax.random.key(0))
-    assert sorted(picked.tolist()) == [0, 2, 3]
+    assert sorted(picked.indices.tolist()) == [0, 2, 3]
 
 
 def test_explore_takes_a_share_at_random_and_never_repeats():
@@ -70,9 +72,9 @@ def test_explore_takes_a_share_at_random_and_never_repeats():
     greedy = ProxyDisagreement(proxy=proxy_of(identity), cost=0.1, batch=Spread(0.05))
     mixed = ProxyDisagreement(proxy=proxy_of(identity), cost=0.1, batch=Spread(0.05), explore=0.5)
     # Disagreement grows with |x0|: every greedy pick sits at the edges.
-    pure = greedy.select(OutputsCommittee(), candidates, 6, key=jax.random.key(0))
+    pure = greedy.select(OutputsCommittee(), candidates, 6, key=jax.random.key(0)).indices
     assert np.abs(candidates[pure, 0]).min() > 1.0
-    picks = [mixed.select(OutputsCommittee(), candidates, 6, key=jax.random.key(seed)) for seed in range(5)]
+    picks = [mixed.select(OutputsCommittee(), candidates, 6, key=jax.random.key(seed)).indices for seed in range(5)]
     assert all(len(set(p.tolist())) == 6 for p in picks)
     assert any(np.abs(candidates[p, 0]).min() < 1.0 for p in picks)
 
@@ -106,7 +108,7 @@ def test_inverse_error_sees_an_agreeing_committee_wrong_at_the_edges():
     # Members agree everywhere, so disagreement is blind; the misses are 0.5 |x0|.
     scores = inverse.scores(ShrinkingCommittee(), candidates)
     np.testing.assert_allclose(scores, (0.5 * candidates[:, 0]) ** 2)
-    assert sorted(inverse.select(ShrinkingCommittee(), candidates, 2, key=jax.random.key(0)).tolist()) == [0, 8]
+    assert sorted(inverse.select(ShrinkingCommittee(), candidates, 2, key=jax.random.key(0)).indices.tolist()) == [0, 8]
 
 
 def test_inverse_error_removes_the_proxy_shift_and_adds_the_members_variance():

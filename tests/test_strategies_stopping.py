@@ -60,7 +60,8 @@ def test_wrapper_picks_nothing_once_the_members_agree():
     inner = QueryByCommittee()
     rule = StopWhenAgreed(inner, threshold=0.05)
     assert isinstance(rule, Strategy)
-    assert len(rule.select(OffsetCommittee([-0.01, 0.01]), X, 3, key=jax.random.key(0))) == 0
+    agreed = rule.select(OffsetCommittee([-0.01, 0.01]), X, 3, key=jax.random.key(0))
+    assert len(agreed) == 0 and agreed.stop_reason.startswith("committee agreed: disagreement")
     picks = rule.select(OffsetCommittee([-1.0, 1.0]), X, 3, key=jax.random.key(0))
     np.testing.assert_array_equal(picks, inner.select(OffsetCommittee([-1.0, 1.0]), X, 3, key=jax.random.key(0)))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
 import jax
@@ -108,6 +108,12 @@ def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
 
 
 @functools.lru_cache(maxsize=None)
+@functools.cache
+def _members_apply(arch: _Architecture) -> Callable:
+    predict = _compiled(arch)[2]
+    return lambda args, x: predict(args[0], x, *args[1:])
+
+
 def _compiled(arch: _Architecture):
     """Build the jitted init, train and predict functions for one architecture."""
     graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
@@ -439,6 +445,15 @@ class MLPCommittee:
         if self.state is None or self.state.held_out is None:
             raise RuntimeError("held_out_predictions needs a committee fitted with early_stopping on >= 2 * members rows")
         return self.state.held_out
+
+    def differentiable_members(self) -> tuple[Callable, tuple]:
+        """(apply, args): apply(args, x (n, dim)) -> (members, n, n_outputs), a pure JAX function
+        of the inputs (hashable, so a search compiled on it is reused), for gradient search."""
+        if self.state is None:
+            raise RuntimeError("differentiable_members needs a fitted committee")
+        s = self.state
+        arch = self._architecture(int(s.x_mean.shape[0]), int(s.y_mean.shape[0]))
+        return _members_apply(arch), (s.params, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
         if self.state is None:

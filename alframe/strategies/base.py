@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee
+from alframe.strategies.selection import Selection
 
 
 @runtime_checkable
@@ -21,8 +22,10 @@ class Strategy(Protocol):
         key: jax.Array,
         pending: np.ndarray | None = None,
         failed: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Pick `k` distinct rows of `candidates` (n, dim); return their indices, shape (k,).
+    ) -> "np.ndarray | Selection":
+        """Pick `k` distinct rows of `candidates` (n, dim); return their indices, shape (k,),
+        or a `Selection` when there is more to say: points off the pool, a cost of choosing,
+        or a reason to stop (see `alframe.strategies.selection`).
 
         `pending` (m, dim) holds queries already submitted but not finished: a strategy must
         not propose them again. `failed` (f, dim) holds the inputs of runs that failed, for

@@ -9,6 +9,7 @@ import numpy as np
 
 from alframe.learners.base import Committee
 from alframe.strategies.base import Strategy
+from alframe.strategies.selection import Selection, as_selection
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,14 @@ class AvoidFailures:
         return np.sum(d2 <= self.radius**2, axis=1)
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray | Selection:
         if failed is None or len(failed) == 0:
             return self.strategy.select(committee, candidates, k, key=key, pending=pending, failed=failed)
         counts = self.failures_near(candidates, failed)
         keep = np.flatnonzero(counts < self.min_failures)
         if len(keep) < k:
             keep = np.sort(np.argsort(counts, kind="stable")[: max(k, len(keep))])
-        chosen = self.strategy.select(committee, candidates[keep], k, key=key, pending=pending, failed=failed)
-        return keep[np.asarray(chosen)]
+        kept = np.asarray(candidates)[keep]
+        chosen = as_selection(self.strategy.select(committee, kept, k, key=key, pending=pending, failed=failed), kept)
+        indices = np.where(chosen.indices >= 0, keep[np.maximum(chosen.indices, 0)], -1)
+        return Selection(chosen.points, indices, chosen.cost, chosen.stop_reason)

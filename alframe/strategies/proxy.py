@@ -7,9 +7,9 @@ with the full run, at a fraction of its cost), rates the candidate from the memb
 predictions on the proxy's output, and spends full runs where the rating is highest:
 `ProxyDisagreement` rates by the members' disagreement, `ProxyInverseError` by the
 committee's expected error, which an inverse model (outputs -> inputs) can measure because
-the candidate is its own answer. The proxy runs are paid for: the strategies are
-`ChargedSelection`s, and the loop charges `selection_cost(n_candidates)` full runs against
-its budget each round.
+the candidate is its own answer. The proxy runs are paid for: each `Selection` they
+return carries `selection_cost(n_candidates)` full runs as its cost, which the core charges
+against the budget.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ from alframe.oracle import Oracle
 from alframe.strategies.base import check_k, not_pending
 from alframe.strategies.committee import Spread, TopK
 from alframe.strategies.scores import Score, get_score
+from alframe.strategies.selection import Selection
 
 
 @runtime_checkable
 class ChargedSelection(Protocol):
-    """A strategy that runs simulations of its own to choose, and says what they cost."""
+    """A strategy that runs simulations of its own to choose and can quote, before choosing,
+    what they will cost: the core then never pays for a choice the budget cannot follow
+    with a run. What it charges is the `cost` of the `Selection` it returns."""
 
     def selection_cost(self, n_candidates: int) -> float:
         """Cost, in full runs, of choosing among `n_candidates` candidates."""
@@ -84,7 +87,7 @@ class ProxySelection:
         return scores
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> Selection:
         available = not_pending(candidates, pending)
         check_k(k, int(available.sum()))
         candidates = np.asarray(candidates, dtype=np.float64)
@@ -97,7 +100,8 @@ class ProxySelection:
         near = [a for a in (pending, candidates[random_picks]) if a is not None and len(a)]
         chosen = self.batch(scores[rest], candidates[rest], k - len(random_picks), key=batch_key,
                             near=np.concatenate(near) if near else None)
-        return np.concatenate([random_picks, rest[np.asarray(chosen, dtype=np.int64)]]).astype(np.int64)
+        picks = np.concatenate([random_picks, rest[np.asarray(chosen, dtype=np.int64)]]).astype(np.int64)
+        return Selection.of_candidates(candidates, picks, cost=self.selection_cost(len(candidates)))
 
 
 @dataclass(frozen=True)

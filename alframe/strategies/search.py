@@ -6,11 +6,9 @@ lets any strategy choose its batch from the pool, then moves each pick uphill on
 committee's disagreement (JAX differentiates through the members' predictions) within a
 small box around where it started, so the batch keeps the spread its strategy gave it.
 
-The refined points replace the picked rows of `candidates` in place and their indices are
-returned: the loops run `candidates[indices]` on the very array they passed, so they run the
-refined points. Put `GradientSearch` outermost (a wrapper that passes a copy of the
-candidates on, such as `AvoidFailures`, would get the refinement and drop it), and only on a
-continuous `Box` space: the points it makes are not rows of a finite pool.
+The refined points come back as a `Selection` of points off the pool, so `GradientSearch`
+composes with any wrapper; use it only on a continuous `Box` space, since the points it makes
+are not rows of a finite pool.
 """
 
 from __future__ import annotations
@@ -24,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.learners.mlp import MLPCommittee, _compiled
 from alframe.strategies.base import Strategy
 from alframe.strategies.committee import QueryByCommittee, Spread
 from alframe.strategies.scores import Score, get_score
+from alframe.strategies.selection import Selection, as_selection
 
 MembersApply = Callable[[object, jax.Array], jax.Array]
 
@@ -36,30 +34,16 @@ class NotDifferentiableError(TypeError):
     """The committee's predictions cannot be differentiated with respect to the inputs."""
 
 
-@functools.cache
-def _mlp_apply(arch) -> MembersApply:
-    predict = _compiled(arch)[2]
-    return lambda args, x: predict(args[0], x, *args[1:])
-
-
 def differentiable_members(committee: Committee) -> tuple[MembersApply, object]:
-    """(apply, args) with apply(args, x (n, dim)) -> (members, n, out) a pure JAX function.
-
-    Supports `MLPCommittee` and any committee with a method `differentiable_members()`
-    returning such a pair (`apply` hashable, so its compiled search is reused).
-    """
+    """(apply, args) with apply(args, x (n, dim)) -> (members, n, out) a pure JAX function:
+    the committee's own `differentiable_members()` (`MLPCommittee` has one; `apply` hashable,
+    so its compiled search is reused)."""
     own = getattr(committee, "differentiable_members", None)
     if callable(own):
         return own()
-    if isinstance(committee, MLPCommittee):
-        if committee.state is None:
-            raise RuntimeError("GradientSearch needs a fitted committee")
-        s = committee.state
-        arch = committee._architecture(int(s.x_mean.shape[0]), int(s.y_mean.shape[0]))
-        return _mlp_apply(arch), (s.params, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
     raise NotDifferentiableError(
-        f"GradientSearch cannot differentiate a {type(committee).__name__}; it needs an MLPCommittee or a "
-        "committee with differentiable_members()")
+        f"GradientSearch cannot differentiate a {type(committee).__name__}; it needs a committee with "
+        "differentiable_members(), such as an MLPCommittee")
 
 
 @functools.cache
@@ -138,16 +122,15 @@ class GradientSearch:
         return refined, np.asarray(before), np.asarray(after)
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
-        picked = np.asarray(self.strategy.select(committee, candidates, k, key=key, pending=pending, failed=failed))
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> Selection:
+        candidates = np.asarray(candidates, dtype=np.float64)
+        picked = as_selection(self.strategy.select(committee, candidates, k, key=key, pending=pending,
+                                                   failed=failed), candidates)
         if len(picked) == 0 or self.steps == 0:
             return picked
-        if not (isinstance(candidates, np.ndarray) and candidates.flags.writeable):
-            raise ValueError("GradientSearch refines the picked candidates in place; pass a writeable numpy array")
         if self.lower is None:
             lower, upper = candidates.min(axis=0), candidates.max(axis=0)
         else:
             lower, upper = np.asarray(self.lower, np.float64), np.asarray(self.upper, np.float64)
-        refined, _, _ = self.refine(committee, candidates[picked], lower=lower, upper=upper)
-        candidates[picked] = refined
-        return picked
+        refined, _, _ = self.refine(committee, picked.points, lower=lower, upper=upper)
+        return Selection(refined, np.full(len(refined), -1), picked.cost, picked.stop_reason)

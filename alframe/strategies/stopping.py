@@ -4,8 +4,8 @@ Without a test set there is no error to watch, but the committee's disagreement 
 candidates is free to compute and falls as the model converges. Two forms of one rule:
 
 - `StopWhenAgreed` wraps a strategy and picks nothing once the disagreement is at or below
-  a threshold; a loop handed an empty batch ends (alframe's loops then record the stop
-  reason "no candidates left").
+  a threshold, saying so in its `Selection`; alframe's loops end there and record that
+  reason ("committee agreed: ...").
 - `first_stop` applies the same kind of threshold to a recorded series (a store's per-round
   `mean_variance`, the disagreement on the test set), to choose a threshold after the fact.
 
@@ -26,6 +26,7 @@ import numpy as np
 from alframe.learners.base import Committee
 from alframe.strategies.base import Strategy
 from alframe.strategies.scores import Score, committee_variance, get_score
+from alframe.strategies.selection import Selection
 
 
 def disagreement(committee: Committee, points: np.ndarray, *, score: str | Score = "variance",
@@ -70,9 +71,12 @@ class StopWhenAgreed:
         return disagreement(committee, candidates, score=self.score, relative=self.relative) <= self.threshold
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:
-        if k > 0 and len(candidates) and self.agreed(committee, candidates):
-            return np.empty(0, dtype=np.int64)
+               pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray | Selection:
+        if k > 0 and len(candidates):
+            value = disagreement(committee, candidates, score=self.score, relative=self.relative)
+            if value <= self.threshold:
+                return Selection.stop(np.shape(candidates)[1], f"committee agreed: disagreement {value:.3g} "
+                                      f"<= threshold {self.threshold:g}")
         return self.strategy.select(committee, candidates, k, key=key, pending=pending, failed=failed)
 
 
