@@ -248,13 +248,14 @@ class ActiveLearner:
         self.charged += selection.cost or 0.0
         return selection
 
-    def round_record(self, metrics: Mapping[str, Any], selection: Selection | None, select_s: float) -> dict[str, Any]:
+    def round_record(self, metrics: Mapping[str, Any], charge: float | None, select_s: float) -> dict[str, Any]:
         """A round's metrics as stored: `metrics` from `refit`, with select_s and, for a
-        strategy that charges, `selection_cost` (the round's charge) and `n_runs` as a float."""
+        strategy that charges, `selection_cost` (`charge`, the round's charge) and `n_runs`
+        as a float."""
         record = {**metrics, "select_s": select_s}
         if self.charging:
             record["n_runs"] = float(record["n_runs"])
-            record["selection_cost"] = float(selection.cost or 0.0) if selection is not None else 0.0
+            record["selection_cost"] = float(charge or 0.0)
         return record
 
     # -- state ------------------------------------------------------------------------

@@ -258,9 +258,7 @@ class AsyncActiveLearningLoop:
             committee, metrics = fit.result()
             learner.adopt(committee, metrics["round"])
             fitted_once = True
-            record = learner.round_record(metrics, None, select_s)
-            if learner.charging:
-                record["selection_cost"] = charged_since_fit
+            record = learner.round_record(metrics, charged_since_fit, select_s)
             select_s, charged_since_fit = 0.0, 0.0
             record["in_flight"] = len(tasks)
             target_reached = target_reached or self._target_met(record)

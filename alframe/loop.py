@@ -226,7 +226,8 @@ class ActiveLearningLoop:
         selection: Selection | None = None
         if not self._target_met(metrics):
             selection = learner.ask(self.batch_size)
-        record = learner.round_record(metrics, selection, time.perf_counter() - start)
+        record = learner.round_record(metrics, None if selection is None else selection.cost,
+                                      time.perf_counter() - start)
         if selection is None:
             stop_reason = f"target {self.target_metric} {self.target} reached"
         else:

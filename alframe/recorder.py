@@ -83,16 +83,17 @@ class Recorder:
         identity: what identifies the run (config and loop settings); its digest is stored,
             and reopening with another identity is refused (`StoreMismatchError`).
         attrs: further attrs for a new store (the config JSON, seed, budget, ...).
+        lock: the store's lock, when the caller holds it already (else it is taken here).
 
     Raises `alframe.lock.StoreLockedError` when another process writes the store.
     """
 
     def __init__(self, path: str | Path, *, space: Space, outputs: OutputSpec, identity: Mapping[str, Any],
-                 attrs: Mapping[str, Any]):
+                 attrs: Mapping[str, Any], lock: StoreLock | None = None):
         self.path = Path(path)
         self.space, self.outputs = space, outputs
         self.digest = config_digest(identity)
-        self.lock = StoreLock(self.path).acquire()
+        self.lock = (lock or StoreLock(self.path)).acquire()
         try:
             self.store = RunStore.open(
                 self.path, input_names=space.names, output_names=outputs.names, **output_description(outputs),
@@ -135,10 +136,11 @@ class Recorder:
     def _checkpoint_path(self, name: str) -> Path:
         return self.path.with_name(f"{self.path.name}.{name}.pkl")
 
-    def load(self, name: str = "resume") -> Any:
-        """The checkpoint `name` saved for this run, or None (none, or a new store)."""
+    def load(self, name: str = "resume", *, with_store: bool = True) -> Any:
+        """The checkpoint `name` saved for this run, or None: none saved, or (`with_store`)
+        one left beside a store that no longer exists."""
         path = self._checkpoint_path(name)
-        if not self.store.exists or not path.exists():
+        if (with_store and not self.store.exists) or not path.exists():
             return None
         with open(path, "rb") as f:
             saved_digest, obj = pickle.load(f)

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 import alframe
 from alframe import plots
@@ -28,6 +29,7 @@ from alframe.asynchronous import AsyncActiveLearningLoop
 from alframe.cache import CachedOracle, target_digest
 from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
+from alframe.lock import StoreLockedError
 from alframe.store import StoreMismatchError
 
 log = logging.getLogger("alframe")
@@ -44,6 +46,8 @@ def build(cfg: DictConfig, key: str):
     except InstantiationException as exc:
         cause = exc.__cause__ or exc
         raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
+    except OmegaConfBaseException as exc:  # a missing mandatory value, say
+        raise ConfigError(f"config '{key}': {str(exc).splitlines()[0]}") from None
 
 
 def cache_version(cfg: DictConfig, oracle) -> str:
@@ -164,7 +168,7 @@ def main(cfg: DictConfig) -> float:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:
             final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
-    except (ConfigError, StoreMismatchError, LoopError, ValueError) as exc:
+    except (ConfigError, StoreMismatchError, StoreLockedError, LoopError, ValueError) as exc:
         print(f"alframe: error: {exc}", file=sys.stderr)
         sys.exit(2)
     return final.get(cfg.target_metric, float("nan"))

@@ -1,0 +1,447 @@
+"""`alframe`: one active learning run driven from the command line, days between the steps.
+
+    alframe ask RUN_DIR -n K [-o FILE.csv] [HYDRA_OVERRIDES...]   # the next K queries
+    alframe tell RUN_DIR FILE.csv                                 # their results
+    alframe status RUN_DIR [--pending [-o FILE.csv]]              # where the run stands
+
+The first `ask` creates the run in RUN_DIR from the overrides, composed exactly as
+`python -m experiments.run` composes them (the same conf/ tree), and keeps the composed
+config in RUN_DIR/config.yaml; later calls read it. Everything else lives beside the store
+(RUN_DIR/run.zarr): the runs and rounds in it, and the committee and the queries asked but
+not yet told in its checkpoint. Each call takes the store's lock, so two calls never write at
+once, and each is crash-safe: a call killed at any moment leaves the run as it was before the
+call or after it.
+
+`ask` writes CSV `query_id,<input names>`: the initial design first, then the committee's
+choices. Queries asked and not yet told are pending: a further `ask` never repeats them (and
+a spread strategy keeps its distance from them). `tell` reads CSV `query_id,<output names>`
+with optional `error` (non-empty: the run failed, its outputs may be blank) and `cost_s`
+columns, appends every row in one commit and refits the committee; a file with any bad row
+is refused whole, with the file, row and column named. With the same config and seed, and
+each batch told before the next is asked, the store is the one `experiments.run` writes.
+
+A simulator alframe cannot run is declared with `simulator=external` (input names and
+bounds, output names, task); its test set is optional (`test_set` = a labelled CSV, see
+`alframe.external.labelled_csv`), and without one each round records the committee's mean
+disagreement (`mean_disagreement`) instead of test errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from alframe.active_learner import ActiveLearner, LoopError
+from alframe.atomic import write_atomically
+from alframe.external import ExternalSimulator
+from alframe.lock import StoreLock, StoreLockedError
+from alframe.loop import check_target_metric, target_met, test_evaluator
+from alframe.oracle import Outcome
+from alframe.recorder import Recorder, draw_test_set
+from alframe.store import StoreMismatchError
+from alframe.strategies.stopping import disagreement
+from alframe.tables import TableError, label, number, read_rows, write_rows
+from experiments.run import ConfigError, build, build_learner, build_oracle, learner_node
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+CHECKPOINT = "detached"
+REFERENCE_SIZE = 1000  # points the disagreement is averaged over when there is no test set
+
+
+class CampaignError(ValueError):
+    """A detached command cannot do what it was asked; the message says why."""
+
+
+# -- the config -------------------------------------------------------------------------------
+
+
+def compose_config(overrides: Sequence[str]) -> DictConfig:
+    """The run config for `overrides`, as `experiments.run` composes it, with `strategy_name`."""
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="alframe"):
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    except HydraException as exc:
+        raise CampaignError(str(exc).splitlines()[0]) from None
+    strategy_name = cfg.hydra.runtime.choices.get("strategy") or "custom"
+    with open_dict(cfg):
+        del cfg["hydra"]
+        cfg.strategy_name = strategy_name
+    if cfg.get("job") is not None:
+        raise CampaignError("this preset trains once on a fixed data set; it has no queries to ask")
+    return cfg
+
+
+def run_config(run_dir: Path, overrides: Sequence[str]) -> tuple[DictConfig, bool]:
+    """RUN_DIR's config, and whether it is new: composed from `overrides` on the first call
+    (kept by `keep_config` once it has been built), read back after."""
+    path = run_dir / "config.yaml"
+    if path.exists():
+        stored = OmegaConf.load(path)
+        if overrides:
+            asked = OmegaConf.to_container(compose_config(overrides), resolve=True)
+            if asked != OmegaConf.to_container(stored, resolve=True):
+                raise CampaignError(f"{run_dir} was created with other settings (see {path}); give overrides "
+                                    "only on the first call, or use a new directory")
+        return stored, False
+    return OmegaConf.create(OmegaConf.to_container(compose_config(overrides), resolve=True)), True
+
+
+def keep_config(run_dir: Path, cfg: DictConfig) -> None:
+    write_atomically(run_dir / "config.yaml", OmegaConf.to_yaml(cfg).encode())
+
+
+# -- one run directory ------------------------------------------------------------------------
+
+
+def new_state() -> dict[str, Any]:
+    """The detached checkpoint of a run nothing has been asked of."""
+    return {"learner": None, "pending": {}, "next_id": 0, "design_asked": 0, "n_told": 0, "fitted_on": -1,
+            "open_round": None, "round_select_s": 0.0, "round_charge": 0.0}
+
+
+@dataclass
+class Campaign:
+    """A run directory opened for one command, under the store's lock."""
+
+    run_dir: Path
+    cfg: DictConfig
+    oracle: Any
+    recorder: Recorder
+    learner: ActiveLearner
+    state: dict[str, Any]
+
+    @property
+    def space(self):
+        return self.oracle.space
+
+    @property
+    def outputs(self):
+        return self.oracle.outputs
+
+    def pending_points(self) -> np.ndarray:
+        points = [entry["x"] for entry in self.state["pending"].values()]
+        return np.array(points, dtype=np.float64).reshape(-1, self.space.dim)
+
+    def save(self) -> None:
+        self.recorder.save(self.state, CHECKPOINT)
+
+    # -- rounds -------------------------------------------------------------------------
+
+    def _record_open_round(self) -> None:
+        metrics = self.state["open_round"]
+        if metrics is None or self.recorder.n_rounds >= metrics["round"]:
+            return
+        record = self.learner.round_record(metrics, self.state["round_charge"], self.state["round_select_s"])
+        self.recorder.record_round(record, tuple(self.cfg.get("higher_is_better") or ()))
+        self.recorder.data = self.recorder.store.read()
+
+    def finish(self, reason: str) -> None:
+        self._record_open_round()
+        self.recorder.finish(reason, CHECKPOINT)
+        self.recorder.data = self.recorder.store.read()
+
+    def refit_if_due(self) -> None:
+        """After runs are told: once the initial design is all in, refit on everything told
+        (recording the round before), and end the run if the target is met or the budget spent."""
+        state, learner = self.state, self.learner
+        design_pending = any(entry["round"] == 0 for entry in state["pending"].values())
+        if (state["n_told"] < min(self.cfg.n_initial, self.cfg.budget) or design_pending or state["fitted_on"] == state["n_told"]):
+            return
+        self._record_open_round()
+        metrics = learner.refit()
+        state.update(learner=learner.state(), open_round=metrics, fitted_on=state["n_told"], round_select_s=0.0,
+                     round_charge=0.0)
+        declared = tuple(self.cfg.get("higher_is_better") or ())
+        if target_met(metrics, self.cfg.target_metric, self.cfg.target, declared):
+            self.finish(f"target {self.cfg.target_metric} {self.cfg.target} reached")
+        elif learner.remaining() < 1 and not state["pending"]:
+            self.finish("budget spent")
+
+    def reconcile(self) -> None:
+        """Finish a `tell` that was killed after its runs were committed: the store is the truth."""
+        runs = self.learner.runs
+        if len(runs) <= self.state["n_told"]:
+            return
+        told = {row.tobytes() for row in np.ascontiguousarray(runs.x[self.state["n_told"]:])}
+        self.state["pending"] = {qid: entry for qid, entry in self.state["pending"].items()
+                                 if np.asarray(entry["x"], np.float64).tobytes() not in told}
+        self.state["n_told"] = len(runs)
+        self.refit_if_due()
+        if not self.recorder.finished:
+            self.save()
+
+
+def _evaluator(cfg: DictConfig, oracle, recorder: Recorder):
+    """Test metrics when a test set exists (drawn on first use for a simulator alframe runs);
+    else the committee's mean disagreement over a fixed uniform sample of the space."""
+    classification = oracle.outputs.task == "classification"
+    given = build(cfg, "test_set") if cfg.get("test_set") is not None else None
+    if given is not None or not isinstance(oracle, ExternalSimulator):
+        x_test, y_test = recorder.test_set(lambda: draw_test_set(oracle, cfg.test_size, cfg.test_seed, given,
+                                                                 progress=cfg.progress, label="test set"))
+        scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
+        return test_evaluator(x_test, y_test, classification=classification, scorer=scorer,
+                              higher_is_better=tuple(cfg.get("higher_is_better") or ()))
+    reference = oracle.space.draw(REFERENCE_SIZE, seed=cfg.test_seed, method="uniform")
+    score = "vote_entropy" if classification else "variance"
+
+    def evaluate(committee, y_train):
+        return {"mean_disagreement": disagreement(committee, reference, score=score, relative=not classification)}
+    return evaluate
+
+
+@contextlib.contextmanager
+def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create: bool = False) -> Iterator[Campaign]:
+    """The run in `run_dir`, locked for the duration; created from `overrides` if `create`."""
+    run_dir = Path(run_dir)
+    store_path = run_dir / "run.zarr"
+    if create:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if not create and not (run_dir / "config.yaml").exists():
+        raise CampaignError(f"{run_dir} holds no run (no config.yaml); create it with `alframe ask {run_dir} -n K ...`")
+    lock = StoreLock(store_path).acquire()
+    try:
+        cfg, new = run_config(run_dir, overrides)
+        for name in ("budget", "batch_size", "n_initial", "test_size"):
+            if not isinstance(cfg[name], int) or cfg[name] < 1:
+                raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
+        oracle = build_oracle(cfg)
+        if cfg.target is not None and cfg.get("scorer") is None and not isinstance(oracle, ExternalSimulator):
+            check_target_metric(cfg.target_metric, oracle.outputs.task)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config["learner"] = OmegaConf.to_container(learner_node(cfg, oracle.outputs))
+        for name in ("executor", "progress"):
+            config.pop(name, None)
+        recorder = Recorder(store_path, space=oracle.space, outputs=oracle.outputs,
+                            identity={"config": config, "detached": True}, lock=lock,
+                            attrs={"config": json.dumps(config, sort_keys=True, default=str), "seed": cfg.seed,
+                                   "budget": cfg.budget, "batch_size": cfg.batch_size,
+                                   "label": f"{cfg.strategy_name} seed={cfg.seed}"})
+        if new:  # only a config that builds is kept
+            keep_config(run_dir, cfg)
+        # Saved before anything else is: a run of an external simulator may have no store yet.
+        state = recorder.load(CHECKPOINT, with_store=False) or new_state()
+        evaluate = None if recorder.finished else _evaluator(cfg, oracle, recorder)
+        learner = ActiveLearner(oracle.space, build_learner(cfg, oracle), build(cfg, "strategy"),
+                                build(cfg, "candidates"), seed=cfg.seed, budget=cfg.budget, evaluate=evaluate,
+                                runs=recorder.runs(), charged=recorder.recorded_charges(),
+                                charging="selection_cost" in recorder.data)
+        if state["learner"] is not None:
+            learner.restore(state["learner"])
+        campaign = Campaign(run_dir, cfg, oracle, recorder, learner, state)
+        if not recorder.finished:
+            campaign.reconcile()
+        yield campaign
+    finally:
+        lock.release()
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+
+def ask(run_dir: str | Path, n: int, overrides: Sequence[str] = ()) -> tuple[list[str], list[list], str]:
+    """Ask for up to n queries: (header, rows, a one-line summary). Rows are
+    [query_id, *inputs]; none when the run has ended or waits for results."""
+    if n < 1:
+        raise CampaignError(f"-n must be >= 1, got {n}")
+    with open_campaign(run_dir, overrides, create=True) as campaign:
+        state, learner, cfg = campaign.state, campaign.learner, campaign.cfg
+        header = ["query_id", *campaign.space.names]
+        if campaign.recorder.finished:
+            return header, [], f"the run has ended ({campaign.recorder.data.attrs['stop_reason']}); nothing to ask"
+        start = time.perf_counter()
+        n_initial = min(cfg.n_initial, cfg.budget)
+        if state["design_asked"] < n_initial:
+            design = campaign.space.draw(n_initial, seed=cfg.seed, method=cfg.initial_method, offset=0)
+            points = design[state["design_asked"]: state["design_asked"] + n]
+            state["design_asked"] += len(points)
+            round_of, note = 0, "from the initial design"
+        elif state["fitted_on"] < 0:
+            return header, [], (f"waiting for the initial design: {len(state['pending'])} queries pending; "
+                                "tell their results first")
+        else:
+            pending = campaign.pending_points()
+            selection = learner.ask(n, pending=pending if len(pending) else None)
+            state["round_select_s"] += time.perf_counter() - start
+            state["round_charge"] += selection.cost or 0.0
+            state["learner"] = learner.state()
+            points, round_of = selection.points, learner.round_index
+            note = f"chosen by round {round_of}'s committee"
+            if len(points) == 0:
+                if not state["pending"]:
+                    campaign.finish(selection.stop_reason or "budget spent")
+                    return header, [], f"the run has ended ({selection.stop_reason or 'budget spent'})"
+                campaign.save()
+                return header, [], (f"nothing to ask ({selection.stop_reason}); {len(state['pending'])} "
+                                    "queries still pending")
+        first = state["next_id"]
+        for offset, point in enumerate(points):
+            state["pending"][first + offset] = {"x": [float(v) for v in point], "round": int(round_of)}
+        state["next_id"] = first + len(points)
+        campaign.save()
+        rows = [[first + i, *(float(v) for v in point)] for i, point in enumerate(points)]
+        ids = f"id {first}" if len(rows) == 1 else f"ids {first}-{first + len(rows) - 1}"
+        summary = (f"asked {len(rows)} queries ({ids}) {note}; {len(state['pending'])} pending, "
+                   f"budget left {learner.remaining() - len(state['pending']):g}")
+        return header, rows, summary
+
+
+def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.ndarray, Outcome]:
+    """The told rows of a results CSV, every cell checked: (ids, points (k, dim), outcome)."""
+    header, rows = read_rows(path)
+    outputs = campaign.outputs
+    for name in ("query_id", *outputs.names):
+        if name not in header:
+            raise TableError(f"{path}: no column {name!r} (the header has {header})")
+    if not rows:
+        raise TableError(f"{path}: no rows after the header")
+    column = {name: header.index(name) for name in header}
+    pending, seen = campaign.state["pending"], {}
+    ids, ys, oks, errors, costs = [], [], [], [], []
+    for number_, row in enumerate(rows, start=2):
+        cell = row[column["query_id"]].strip()
+        try:
+            qid = int(cell)
+        except ValueError:
+            raise TableError(f"{path}: row {number_}, column 'query_id': {cell!r} is not an integer") from None
+        if qid in seen:
+            raise TableError(f"{path}: row {number_}, column 'query_id': {qid} is told twice (also row {seen[qid]})")
+        if qid not in pending:
+            why = "was told already" if 0 <= qid < campaign.state["next_id"] else "was never asked"
+            raise TableError(f"{path}: row {number_}, column 'query_id': query {qid} {why}")
+        seen[qid] = number_
+        error = row[column["error"]].strip() if "error" in column else ""
+        if error:
+            y = [np.nan] * outputs.dim
+        elif outputs.task == "classification":
+            name = outputs.names[0]
+            y = [float(label(path, number_, name, row[column[name]], outputs.classes))]
+        else:
+            y = [number(path, number_, name, row[column[name]]) for name in outputs.names]
+        cost = number(path, number_, "cost_s", row[column["cost_s"]]) if "cost_s" in column else np.nan
+        ids.append(qid)
+        ys.append(y)
+        oks.append(not error)
+        errors.append(error)
+        costs.append(cost)
+    points = np.array([pending[qid]["x"] for qid in ids], dtype=np.float64)
+    outcome = Outcome(np.array(ys, dtype=np.float64).reshape(len(ids), outputs.dim), np.array(oks, bool),
+                      np.array(errors, dtype=object), np.array(costs, dtype=np.float64))
+    return ids, points, outcome
+
+
+def tell(run_dir: str | Path, path: str | Path) -> str:
+    """Record the results in `path` and refit; a one-line summary."""
+    with open_campaign(run_dir) as campaign:
+        if campaign.recorder.finished:
+            raise CampaignError(f"{run_dir}: the run has ended ({campaign.recorder.data.attrs['stop_reason']})")
+        ids, points, outcome = parse_results(path, campaign)
+        state = campaign.state
+        rounds = np.array([state["pending"][qid]["round"] for qid in ids])
+        campaign.recorder.record_runs(points, outcome, round_index=rounds)  # one commit: all rows or none
+        campaign.learner.tell(points, outcome)
+        for qid in ids:
+            del state["pending"][qid]
+        state["n_told"] = len(campaign.learner.runs)
+        campaign.refit_if_due()
+        if not campaign.recorder.finished:
+            campaign.save()
+        failed = int((~outcome.ok).sum())
+        summary = f"told {len(ids)} results" + (f" ({failed} failed)" if failed else "")
+        return summary + "; " + status_line(campaign)
+
+
+def status_line(campaign: Campaign) -> str:
+    """Runs, pending, rounds, the latest metrics and the stop state, in one line."""
+    runs, state, data = campaign.learner.runs, campaign.state, campaign.recorder.data
+    metrics = state["open_round"] or ({name: data[name].values[-1].item() for name in data.data_vars
+                                       if data[name].dims == ("round",)} if "round" in data.dims else {})
+    shown = [f"{k} {metrics[k]:.4g}" for k in ("mse", "r2", "f1", "accuracy", "mean_disagreement")
+             if isinstance(metrics.get(k), float | int)]
+    parts = [f"{len(runs)} runs ({int((~runs.ok).sum())} failed)", f"{len(state['pending'])} pending",
+             f"round {max(campaign.learner.round_index, campaign.recorder.n_rounds)}", *shown]
+    if campaign.recorder.finished:
+        parts.append(f"ended: {campaign.recorder.data.attrs['stop_reason']}")
+    else:
+        parts.append(f"budget left {campaign.learner.remaining() - len(state['pending']):g} of {campaign.cfg.budget}")
+    return ", ".join(parts)
+
+
+def status(run_dir: str | Path) -> tuple[str, list[str], list[list]]:
+    """(summary line, header, pending rows [query_id, *inputs])."""
+    with open_campaign(run_dir) as campaign:
+        header = ["query_id", *campaign.space.names]
+        rows = [[qid, *entry["x"]] for qid, entry in sorted(campaign.state["pending"].items())]
+        return f"{run_dir}: " + status_line(campaign), header, rows
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def _emit(header: list[str], rows: list[list], out: str | None) -> None:
+    buffer = io.StringIO()
+    write_rows(header, rows, buffer)
+    if out is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        write_atomically(out, buffer.getvalue().encode(), durable=False)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="alframe", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    a = commands.add_parser("ask", help="write the next queries as CSV")
+    a.add_argument("run_dir")
+    a.add_argument("-n", type=int, required=True, help="queries to ask")
+    a.add_argument("-o", "--out", help="CSV file to write (default: stdout)")
+    a.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
+    t = commands.add_parser("tell", help="record results from a CSV and refit")
+    t.add_argument("run_dir")
+    t.add_argument("results")
+    s = commands.add_parser("status", help="where the run stands")
+    s.add_argument("run_dir")
+    s.add_argument("--pending", action="store_true", help="also write the pending queries as CSV")
+    s.add_argument("-o", "--out", help="with --pending: CSV file to write (default: stdout)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra and (args.command != "ask" or any(e.startswith("-") for e in extra)):
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "ask":
+            if args.out is not None and not Path(args.out).resolve().parent.is_dir():
+                raise CampaignError(f"-o {args.out}: no such directory {Path(args.out).resolve().parent}")
+            header, rows, summary = ask(args.run_dir, args.n, [*args.overrides, *extra])
+            _emit(header, rows, args.out)
+        elif args.command == "tell":
+            summary = tell(args.run_dir, args.results)
+        else:
+            summary, header, rows = status(args.run_dir)
+            if args.pending:
+                _emit(header, rows, args.out)
+    except (CampaignError, ConfigError, TableError, StoreLockedError, StoreMismatchError, LoopError, ValueError,
+            OSError) as exc:
+        print(f"alframe: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"alframe: {summary}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

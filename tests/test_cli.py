@@ -1,0 +1,198 @@
+"""The detached command line: `alframe ask`, `alframe tell`, `alframe status`."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from alframe.lock import StoreLock, StoreLockedError
+from alframe.tables import write_rows
+from experiments import cli
+from experiments.run import build_oracle, run
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["simulator=ishigami", "learner=gp", "n_initial=20", "batch_size=10", "test_size=200", "progress=false"]
+TIMING = ["cost_s", "fit_s", "select_s"]
+
+
+def results_csv(path: Path, rows, y, *, errors=None) -> Path:
+    """A results file for asked rows [id, *x] and outputs y (k,)."""
+    header = ["query_id", "y", *(["error"] if errors is not None else [])]
+    body = [[row[0], float(v), *([errors[i]] if errors is not None else [])] for i, (row, v) in enumerate(zip(rows, y))]
+    buffer = io.StringIO()
+    write_rows(header, body, buffer)
+    path.write_text(buffer.getvalue())
+    return path
+
+
+def drive(run_dir: Path, overrides, oracle, scratch: Path, first: int = 20, then: int = 10) -> None:
+    """Ask, run the simulator outside alframe, tell; until the run ends."""
+    n = first
+    while True:
+        _, rows, _ = cli.ask(run_dir, n, overrides)
+        if not rows:
+            return
+        y = oracle.run(np.array([row[1:] for row in rows])).y[:, 0]
+        cli.tell(run_dir, results_csv(scratch / "results.csv", rows, y))
+        n = then
+
+
+def test_ten_rounds_of_ask_and_tell_give_the_batch_loops_store(tmp_path):
+    overrides = [*FAST, "budget=110", "seed=3"]
+    cfg = cli.compose_config(overrides)
+    run(cfg, tmp_path / "batch", strategy_name=cfg.strategy_name)
+    batch = xr.open_zarr(tmp_path / "batch" / "run.zarr")
+    drive(tmp_path / "detached", overrides, build_oracle(cfg), tmp_path)
+    detached = xr.open_zarr(tmp_path / "detached" / "run.zarr")
+    assert detached.sizes["round"] == 10 and detached.attrs["stop_reason"] == "budget spent"
+    xr.testing.assert_equal(detached.drop_vars(TIMING), batch.drop_vars(TIMING))
+    assert not (tmp_path / "detached" / "run.zarr.detached.pkl").exists()
+    header, rows, summary = cli.ask(tmp_path / "detached", 5)
+    assert rows == [] and "ended (budget spent)" in summary
+
+
+def test_pending_queries_are_never_asked_again(tmp_path):
+    run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
+    oracle = build_oracle(cli.compose_config(overrides))
+    _, design, _ = cli.ask(run_dir, 20, overrides)
+    cli.tell(run_dir, results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0]))
+    _, first, _ = cli.ask(run_dir, 5)
+    _, second, summary = cli.ask(run_dir, 5)
+    points = {tuple(row[1:]) for row in first + second}
+    assert len(points) == 10 and [row[0] for row in first + second] == list(range(20, 30))
+    assert "10 pending" in summary
+    summary, _, pending = cli.status(run_dir)
+    assert [row[0] for row in pending] == list(range(20, 30)) and "10 pending" in summary
+    # Told out of order and in parts, with a failure: recorded as asked, then refitted.
+    y = oracle.run(np.array([row[1:] for row in second])).y[:, 0]
+    cli.tell(run_dir, results_csv(tmp_path / "r2.csv", second, y, errors=["", "", "node lost", "", ""]))
+    ds = xr.open_zarr(run_dir / "run.zarr")
+    assert ds.sizes["sample"] == 25 and ds["ok"].values.sum() == 24
+    assert ds["error"].values[22] == "node lost" and np.isnan(ds["y"].values[22, 0])
+    assert ds.sizes["round"] == 1  # round 1 is recorded once round 2 starts
+
+
+@pytest.mark.parametrize("body, message", [
+    ("query_id,y\n99,1.0\n", "row 2, column 'query_id': query 99 was never asked"),
+    ("query_id,y\n0,1.0\n", "row 2, column 'query_id': query 0 was told already"),
+    ("query_id,y\n20,1.0\n20,2.0\n", "row 3, column 'query_id': 20 is told twice"),
+    ("query_id,y\n20,1.0\n21,abc\n", "row 3, column 'y': 'abc' is not a number"),
+    ("query_id,y\n20,nan\n", "row 2, column 'y': 'nan' is not finite"),
+    ("query_id,flux\n20,1.0\n", "no column 'y'"),
+    ("query_id,y\n", "no rows after the header"),
+    ("query_id,y\nx,1.0\n", "row 2, column 'query_id': 'x' is not an integer"),
+    ("query_id,y\n20,1.0,3\n", "row 2 has 3 cells, the header has 2"),
+])
+def test_bad_results_are_refused_whole_with_file_row_and_column(tmp_path, capsys, body, message):
+    run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
+    oracle = build_oracle(cli.compose_config(overrides))
+    _, design, _ = cli.ask(run_dir, 20, overrides)
+    cli.tell(run_dir, results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0]))
+    cli.ask(run_dir, 5)
+    before = xr.open_zarr(run_dir / "run.zarr").sizes["sample"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(body)
+    assert cli.main(["tell", str(run_dir), str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"alframe: error: {bad}") and message in err
+    assert xr.open_zarr(run_dir / "run.zarr").sizes["sample"] == before
+    assert len(cli.status(run_dir)[2]) == 5  # still pending
+
+
+def test_a_tell_killed_after_its_commit_finishes_on_the_next_call(tmp_path, monkeypatch):
+    overrides = [*FAST, "budget=40", "seed=1"]
+    oracle = build_oracle(cli.compose_config(overrides))
+    drive(tmp_path / "whole", overrides, oracle, tmp_path)
+    run_dir = tmp_path / "cut"
+    _, design, _ = cli.ask(run_dir, 20, overrides)
+    results = results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0])
+    real = cli.Campaign.refit_if_due
+
+    def killed(self):
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(cli.Campaign, "refit_if_due", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cli.tell(run_dir, results)
+    monkeypatch.setattr(cli.Campaign, "refit_if_due", real)
+    summary, _, pending = cli.status(run_dir)  # the next call finds the committed runs and refits
+    assert pending == [] and "20 runs" in summary and "round 1" in summary
+    drive(run_dir, overrides, oracle, tmp_path, first=10)
+    whole = xr.open_zarr(tmp_path / "whole" / "run.zarr").drop_vars(TIMING)
+    xr.testing.assert_equal(xr.open_zarr(run_dir / "run.zarr").drop_vars(TIMING), whole)
+
+
+def test_an_external_simulator_records_disagreement_without_a_test_set(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = ["simulator=external", "simulator.inputs={a:[0,1],b:[10,20]}", "simulator.outputs=[flux]",
+                 "learner=gp", "budget=30", "n_initial=10", "batch_size=10", "progress=false"]
+    header, rows, _ = cli.ask(run_dir, 10, overrides)
+    assert header == ["query_id", "a", "b"]
+    x = np.array([row[1:] for row in rows])
+    assert np.all((x[:, 1] >= 10) & (x[:, 1] <= 20))
+    (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in rows))
+    cli.tell(run_dir, tmp_path / "r.csv")
+    _, more, _ = cli.ask(run_dir, 10)
+    assert len(more) == 10
+    (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in more))
+    cli.tell(run_dir, tmp_path / "r.csv")
+    ds = xr.open_zarr(run_dir / "run.zarr")
+    assert "x_test" not in ds and "mse" not in ds
+    assert ds["mean_disagreement"].values.shape == (1,) and np.all(ds["mean_disagreement"].values >= 0)
+
+
+def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    cli.ask(run_dir, 5, [*FAST, "budget=60"])
+    assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=70"]) == 2
+    assert "was created with other settings (see " in capsys.readouterr().err
+    assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=60"]) == 0  # the same ones are fine
+    capsys.readouterr()
+    with StoreLock(run_dir / "run.zarr"):
+        assert cli.main(["ask", str(run_dir), "-n", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"is being written by pid {os.getpid()}" in err and err.count("\n") == 0
+    assert cli.main(["status", str(tmp_path / "nothing")]) == 2
+    assert "holds no run" in capsys.readouterr().err
+
+
+def test_the_console_script_asks_and_reports(tmp_path):
+    out = tmp_path / "q.csv"
+    done = subprocess.run([sys.executable, "-m", "experiments.cli", "ask", str(tmp_path / "run"), "-n", "3", "-o",
+                           str(out), *FAST, "budget=30"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines()[0] == "query_id,x1,x2,x3" and len(out.read_text().splitlines()) == 4
+    assert "asked 3 queries (ids 0-2) from the initial design" in done.stderr
+
+
+def test_a_second_writer_of_a_running_loop_is_refused_and_the_first_finishes(tmp_path):
+    command = [sys.executable, "-m", "experiments.run", *FAST, "budget=80", f"hydra.run.dir={tmp_path}"]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = StoreLock(tmp_path / "run.zarr")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the first holds the lock
+        try:
+            lock.acquire()
+            lock.release()
+        except StoreLockedError:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # paused mid-run, so that the second surely meets it
+    try:
+        second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert lines[-1].startswith("alframe: error: ") and f"is being written by pid {first.pid}" in lines[-1]
+    ds = xr.open_zarr(tmp_path / "run.zarr")
+    assert ds.sizes["sample"] == 80 and ds.attrs["stop_reason"] == "budget spent"
