@@ -179,7 +179,8 @@ class ActiveLearner:
         fit_key, _ = round_keys(self.seed, round_index)
         start = time.perf_counter()
         committee = self.committee.fit(x, y, key=fit_key)
-        jax.block_until_ready(committee.predict_members(x[:1]))
+        # Wait for arrays the fit dispatched (a committee may predict from outputs, not x).
+        jax.block_until_ready(getattr(committee, "__dict__", committee))
         fit_s = time.perf_counter() - start
         metrics = dict(self.evaluate(committee, y)) if self.evaluate is not None else {}
         return committee, {"round": round_index, "n_runs": self.spent if spent is None else spent, "n_labeled": len(x), **metrics,

@@ -107,13 +107,13 @@ def _build_model(arch: _Architecture, key: jax.Array) -> MLP:
     return MLP(arch.n_inputs, arch.n_outputs, arch.hidden, arch.activation, rngs=nnx.Rngs(params=key))
 
 
-@functools.lru_cache(maxsize=None)
 @functools.cache
 def _members_apply(arch: _Architecture) -> Callable:
     predict = _compiled(arch)[2]
     return lambda args, x: predict(args[0], x, *args[1:])
 
 
+@functools.lru_cache(maxsize=None)
 def _compiled(arch: _Architecture):
     """Build the jitted init, train and predict functions for one architecture."""
     graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))

@@ -1,0 +1,104 @@
+"""Every learner and strategy config node, and the bundled oracles, keep their protocol's contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from alframe.testing import (ContractError, FixedCommittee, check_committee, check_oracle, check_strategy,
+                             smooth_oracle, threshold_oracle)
+from experiments.cli import compose_config
+from experiments.run import build, build_learner, build_oracle
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+TURBULENCE = ["simulator=turbulence", "simulator.model=lognormal", "simulator.n_cells=16", "simulator.image_size=8",
+              "+proxy_cells=8"]
+# Nodes that belong to one simulator: composed with it (its cheap settings) instead of a double.
+PAIRED = {"cnn_index": TURBULENCE, "committee_proxy": TURBULENCE, "committee_proxy_error": TURBULENCE,
+          "committee_proxy_mix": TURBULENCE}
+CLASSIFICATION_SCORES = {"vote_entropy", "consensus_entropy", "max_disagreement"}
+# The contract does not depend on how long a network trains: short fits keep the checks quick.
+SHORT_FITS = {"steps_first": 100, "steps_first_min": 50, "steps_warm": 10}
+
+
+def short_fits(node: dict, prefix: str = "learner") -> list[str]:
+    """Overrides that shorten every training schedule in a learner node (nested ones too)."""
+    overrides = []
+    for key, value in node.items():
+        if key in SHORT_FITS and isinstance(value, int):
+            overrides.append(f"{prefix}.{key}={SHORT_FITS[key]}")
+        elif isinstance(value, dict):
+            overrides += short_fits(value, f"{prefix}.{key}")
+    return overrides
+
+
+def nodes(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def node_yaml(group: str, name: str) -> dict:
+    return yaml.safe_load((CONF / group / f"{name}.yaml").read_text()) or {}
+
+
+def is_classification_strategy(name: str) -> bool:
+    text = (CONF / "strategy" / f"{name}.yaml").read_text()
+    return "BALD" in text or any(f"score: {s}" in text for s in CLASSIFICATION_SCORES)
+
+
+@pytest.mark.parametrize("name", nodes("learner"))
+def test_every_learner_node_keeps_the_committee_contract(name):
+    if name in PAIRED:
+        cfg = compose_config([f"learner={name}", *PAIRED[name], "budget=40", *short_fits(node_yaml("learner", name))])
+        oracle = build_oracle(cfg)
+        x = oracle.space.draw(16, seed=0)
+        images = oracle.run(x).y
+        # An inverse committee: fitted on the runs, reads a run's outputs and predicts its inputs.
+        check_committee(build_learner(cfg, oracle), x, images, predict_from=images, width=x.shape[1])
+        return
+    node = node_yaml("learner", name)
+    classification = node.get("task") == "classification"
+    oracle = threshold_oracle(n_classes=node.get("n_classes") or 3) if classification else smooth_oracle()
+    cfg = compose_config([f"learner={name}", *short_fits(node)])
+    x = oracle.space.draw(40, seed=0)
+    y = oracle.run(x).y
+    classes = len(oracle.outputs.classes) if oracle.outputs.classes else None
+    check_committee(build_learner(cfg, oracle), x, y if classes is None else y[:, 0].astype(int), classes=classes)
+
+
+@pytest.mark.parametrize("name", nodes("strategy"))
+def test_every_strategy_node_keeps_the_strategy_contract(name):
+    if name in PAIRED:
+        cfg = compose_config([f"strategy={name}", *PAIRED[name], "budget=40"])
+        space = build_oracle(cfg).space
+    else:
+        cfg = compose_config([f"strategy={name}"])
+        space = smooth_oracle().space
+    committee = FixedCommittee(classes=3 if is_classification_strategy(name) else None)
+    check_strategy(build(cfg, "strategy"), committee, space.draw(60, seed=1), 6)
+
+
+@pytest.mark.parametrize("name", [n for n in nodes("simulator") if n not in ("external", "mocca")])
+def test_every_simulator_node_keeps_the_oracle_contract(name):
+    overrides = TURBULENCE if name == "turbulence" else []
+    check_oracle(build_oracle(compose_config([f"simulator={name}", *overrides[1:]])), n=4)
+
+
+def test_the_checks_catch_a_broken_strategy_and_committee():
+    class Repeats:
+        def select(self, committee, candidates, k, *, key, pending=None, failed=None):
+            return np.zeros(k, dtype=np.int64)
+
+    with pytest.raises(ContractError, match="same point twice"):
+        check_strategy(Repeats(), FixedCommittee(), smooth_oracle().space.draw(20, seed=0), 3)
+
+    class Mutates(FixedCommittee):
+        def fit(self, x, y, *, key):
+            x[0, 0] = 99.0
+            return self
+
+    x = smooth_oracle().space.draw(10, seed=0)
+    with pytest.raises(ContractError, match="changed the arrays"):
+        check_committee(Mutates(), x, smooth_oracle().run(x).y)
