@@ -158,7 +158,8 @@ class AsyncActiveLearningLoop:
         state = recorder.load("committee")
         x_test, y_test = recorder.test_set(lambda: draw_test_set(
             self.oracle, self.test_size, self.test_seed, self.test_set, progress=self.progress,
-            label=f"{self.label} test set"))
+            label=f"{self.label} test set", retries=self.retries,
+            executor=None if isinstance(self.executor, SequentialExecutor) else self.executor))
         learner = ActiveLearner(space, self.committee, self.strategy, self.candidates, seed=self.seed,
                                 budget=self.budget, runs=recorder.runs(), charged=recorder.recorded_charges(),
                                 charging="selection_cost" in recorder.data,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -31,7 +30,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from alframe.active_learner import ActiveLearner, Candidates, LoopError, Runs
+from alframe.active_learner import ActiveLearner, Candidates, LoopError
 from alframe.dispatch import run_batch, run_together
 from alframe.learners.base import Committee
 from alframe.metrics import classification_metrics, higher_is_better, regression_metrics, scalar_metric_names
@@ -289,7 +288,8 @@ class ActiveLearningLoop:
 
     def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
         return draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set,
-                             progress=self.progress, label=f"{self.label} test set")
+                             progress=self.progress, label=f"{self.label} test set", executor=self.executor,
+                             retries=self.retries)
 
     def _run_and_record(self, recorder: Recorder, learner: ActiveLearner, queries: np.ndarray,
                         round_index: int, bar) -> None:

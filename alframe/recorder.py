@@ -12,6 +12,7 @@ import hashlib
 import json
 import pickle
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from alframe.active_learner import LoopError, Runs
 from alframe.atomic import write_atomically
 from alframe.lock import StoreLock
 from alframe.metrics import higher_is_better
+from alframe.dispatch import run_batch, run_together
 from alframe.oracle import Oracle, OutputSpec, concat_outcomes
 from alframe.space import Space
-from alframe.store import RunStore, output_description
+from alframe.store import RunStore, StoreDamagedError, StoreMismatchError, output_description
 
 
 def config_digest(identity: Mapping[str, Any]) -> str:
@@ -46,14 +48,21 @@ def _test_chunks(size: int) -> int:
     return max(1, size // 50)
 
 
+MIN_TEST_SUCCESS = 0.5  # a test set with fewer successful runs than this share is refused
+
+
 def draw_test_set(oracle: Oracle, size: int, seed: int,
                   given: tuple[np.ndarray, np.ndarray] | None = None, *,
-                  progress: bool = False, label: str = "test set") -> tuple[np.ndarray, np.ndarray]:
+                  progress: bool = False, label: str = "test set", executor: Executor | None = None,
+                  retries: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The held-out set: `given` (checked and made 2-D), or `size` uniform draws run on the
-    oracle with `seed` (failed runs dropped). Returns x (m, dim), y (m, n_outputs).
+    oracle with `seed`, failed runs dropped. Returns x (m, dim), y (m, n_outputs).
 
     The inputs are drawn at once, so the set depends only on `seed` and `size`; they are run
-    in chunks, with a progress bar when `progress`.
+    in chunks, with a progress bar when `progress`: each chunk on `executor` (one task a
+    query, with its timeouts and lost-worker handling, and `retries`) when one is given, else
+    as one vectorised call. Fewer than half the runs succeeding is refused (a broken simulator
+    would otherwise be scored on a few lucky points).
     """
     if given is not None:
         x, y = (np.asarray(a) for a in given)
@@ -66,11 +75,21 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     outcomes = []
     with tqdm(total=len(x), desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, len(x), chunk):
-            outcomes.append(oracle.run(x[start : start + chunk]))
+            queries = x[start : start + chunk]
+            if executor is None:
+                try:
+                    outcomes.append(run_together(oracle, queries, retries=retries))
+                except ValueError as exc:
+                    raise LoopError(f"test set: {exc}") from None
+            else:
+                outcomes.append(run_batch(executor, oracle, queries, retries=retries))
             bar.update(len(outcomes[-1]))
     outcome = concat_outcomes(outcomes, oracle.outputs.dim)
-    if not outcome.ok.any():
-        raise LoopError(f"every test-set run failed (first error: {outcome.error[0]!r})")
+    n_ok = int(outcome.ok.sum())
+    if n_ok < MIN_TEST_SUCCESS * len(x):
+        first = next((e for e in outcome.error if e), "")
+        raise LoopError(f"only {n_ok} of {len(x)} test-set runs succeeded (first error: {first!r}); "
+                        "fix the simulator or give a test_set")
     return x[outcome.ok], outcome.y[outcome.ok]
 
 
@@ -95,14 +114,24 @@ class Recorder:
         self.digest = config_digest(identity)
         self.lock = (lock or StoreLock(self.path)).acquire()
         try:
-            self.store = RunStore.open(
-                self.path, input_names=space.names, output_names=outputs.names, **output_description(outputs),
-                attrs={"config_digest": self.digest, "alframe_version": alframe.__version__, "task": outputs.task,
-                       **attrs, **({"classes": list(outputs.classes)} if outputs.classes else {})})
-            self.data = self.store.read()
+            self.store, self.data = self._open(attrs)
         except BaseException:
             self.lock.release()
             raise
+
+    def _open(self, attrs: Mapping[str, Any]) -> tuple[RunStore, xr.Dataset]:
+        outputs = self.outputs
+        try:
+            store = RunStore.open(
+                self.path, input_names=self.space.names, output_names=outputs.names, **output_description(outputs),
+                attrs={"config_digest": self.digest, "alframe_version": alframe.__version__, "task": outputs.task,
+                       **attrs, **({"classes": list(outputs.classes)} if outputs.classes else {})})
+            return store, store.read().load()  # a damaged chunk is found here, not halfway through a run
+        except (StoreMismatchError, StoreDamagedError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds
+            raise StoreDamagedError(f"{self.path} cannot be read back ({type(exc).__name__}: {exc}); restore it "
+                                    "from a copy, or start again in a new directory") from None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -142,8 +171,12 @@ class Recorder:
         path = self._checkpoint_path(name)
         if (with_store and not self.store.exists) or not path.exists():
             return None
-        with open(path, "rb") as f:
-            saved_digest, obj = pickle.load(f)
+        try:
+            with open(path, "rb") as f:
+                saved_digest, obj = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as exc:
+            raise LoopError(f"checkpoint {path} is damaged ({type(exc).__name__}: {exc}); delete it to resume "
+                            "from the store (the round it held is then chosen again)") from None
         if saved_digest != self.digest:
             raise LoopError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
         return obj

@@ -64,6 +64,10 @@ _RESERVED = {"sample", "input", "output", "round", "test_sample", "x_test", "y_t
 _CASTS = {"f": "biuf", "i": "biu", "u": "bu", "b": "b", "O": "OUT", "T": "OUT", "U": "OUT"}
 
 
+class StoreDamagedError(RuntimeError):
+    """A store (or its commit record) that cannot be read back; the message names what is damaged."""
+
+
 class StoreMismatchError(RuntimeError):
     """The store on disk was written by a different configuration."""
 
@@ -180,10 +184,20 @@ def _consolidate(path: Path) -> None:
 
 def _read_commit(path: Path) -> dict[str, Any] | None:
     """The commit record; for a store moved without it, the last consolidated state."""
+    record = commit_path(path)
     try:
-        return json.loads(commit_path(path).read_text())
+        commit = json.loads(record.read_text())
     except FileNotFoundError:
-        pass
+        commit = None
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise StoreDamagedError(f"{record} is damaged ({exc}); it records which rows of {path.name} are "
+                                "complete: restore it from a copy, or start again in a new directory") from None
+    if commit is not None:
+        if not (isinstance(commit, dict) and isinstance(commit.get("sizes"), dict)
+                and isinstance(commit.get("variables"), list)):
+            raise StoreDamagedError(f"{record} is damaged (not a commit record); restore it from a copy, "
+                                    "or start again in a new directory")
+        return commit
     try:
         ds = xr.open_zarr(path, consolidated=True)
     except (FileNotFoundError, KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
@@ -341,6 +355,8 @@ class RunStore:
         attrs = {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in attrs.items()}
         store = cls(path, tuple(input_names), output_names, attrs,
                     None if output_coords is None else tuple(output_coords))
+        if path.exists() and not path.is_dir():
+            raise StoreDamagedError(f"{path} is a file, not a run store; move it away or choose another directory")
         if not path.exists():
             return store
         commit = _read_commit(path)

@@ -51,7 +51,7 @@ from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
 from alframe.recorder import Recorder, draw_test_set
-from alframe.store import StoreMismatchError
+from alframe.store import StoreDamagedError, StoreMismatchError
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, label, number, read_rows, write_rows
 from experiments.run import ConfigError, build, build_learner, build_oracle, learner_node
@@ -435,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             summary, header, rows = status(args.run_dir)
             if args.pending:
                 _emit(header, rows, args.out)
-    except (CampaignError, ConfigError, TableError, StoreLockedError, StoreMismatchError, LoopError, ValueError,
-            OSError) as exc:
+    except (CampaignError, ConfigError, TableError, StoreLockedError, StoreMismatchError, StoreDamagedError, LoopError,
+            ValueError, OSError) as exc:
         print(f"alframe: error: {exc}", file=sys.stderr)
         return 2
     print(f"alframe: {summary}", file=sys.stderr)

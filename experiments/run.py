@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from alframe.cache import CachedOracle, target_digest
 from alframe.executors import SequentialExecutor
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
-from alframe.store import StoreMismatchError
+from alframe.store import StoreDamagedError, StoreMismatchError
 
 log = logging.getLogger("alframe")
 
@@ -67,6 +68,14 @@ def build_oracle(cfg: DictConfig):
     oracle = build(cfg, "simulator")
     if cfg.get("cache") is None:
         return oracle
+    cache = Path(cfg.cache).expanduser().resolve()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = cache / f".alframe-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cache {cache}: cannot write there ({exc.strerror or exc})") from None
     # Change the settings or the code and no old result is reused.
     return CachedOracle(oracle, Path(cfg.cache).expanduser().resolve(), cache_version(cfg, oracle))
 
@@ -92,13 +101,28 @@ def build_learner(cfg: DictConfig, oracle):
     return build(OmegaConf.create({"learner": learner_node(cfg, oracle.outputs)}), "learner")
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse, before anything runs, loop settings of the wrong type or range; say in one line
+    what is clamped to the budget."""
+    for name in ("budget", "batch_size", "n_initial", "test_size", "in_flight", "refit_every"):
+        if isinstance(cfg[name], bool) or not isinstance(cfg[name], int) or cfg[name] < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {cfg[name]!r}")
+    if isinstance(cfg.retries, bool) or not isinstance(cfg.retries, int) or cfg.retries < 0:
+        raise ConfigError(f"retries must be an integer >= 0, got {cfg.retries!r}")
+    target = cfg.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)):
+        raise ConfigError(f"target must be a number or null, got {target!r}")
+    if not isinstance(cfg.target_metric, str) or not cfg.target_metric:
+        raise ConfigError(f"target_metric must be a metric name, got {cfg.target_metric!r}")
+    for name in ("n_initial", "batch_size"):
+        if cfg[name] > cfg.budget:
+            print(f"alframe: {name} {cfg[name]} is more than the budget {cfg.budget}; {cfg.budget} are used",
+                  file=sys.stderr)
+
+
 def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | AsyncActiveLearningLoop:
     """The loop `cfg` describes: batch-synchronous, or asynchronous when `cfg.asynchronous`."""
-    for name in ("budget", "batch_size", "n_initial", "test_size", "in_flight", "refit_every"):
-        if not isinstance(cfg[name], int) or cfg[name] < 1:
-            raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
-    if not isinstance(cfg.retries, int) or cfg.retries < 0:
-        raise ConfigError(f"retries must be >= 0, got {cfg.retries!r}")
+    check_settings(cfg)
     common = dict(
         oracle=(oracle := build_oracle(cfg)),
         committee=build_learner(cfg, oracle),
@@ -168,8 +192,13 @@ def main(cfg: DictConfig) -> float:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:
             final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
-    except (ConfigError, StoreMismatchError, StoreLockedError, LoopError, ValueError) as exc:
+    except (ConfigError, StoreMismatchError, StoreDamagedError, StoreLockedError, LoopError, ValueError) as exc:
         print(f"alframe: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a full disk, a read-only directory: the store stays as last committed
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"alframe: error: {where}{exc.strerror or exc}; what was committed is kept, and the same "
+              "command resumes once this is fixed", file=sys.stderr)
         sys.exit(2)
     return final.get(cfg.target_metric, float("nan"))
 

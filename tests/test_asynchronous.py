@@ -364,9 +364,9 @@ def test_avoid_failures_drops_candidates_near_failed_runs():
     candidates = np.array([[0.0, 0.0], [0.01, 0.0], [1.0, 1.0], [-1.0, 1.0], [2.0, -2.0], [-2.0, 2.0]])
     strategy = AvoidFailures(RandomSampling(), radius=0.05)
     for seed in range(10):
-        picked = strategy.select(None, candidates, 3, key=jax.random.key(seed), failed=np.zeros((1, 2)))
+        picked = strategy.select(None, candidates, 3, key=jax.random.key(seed), failed=np.zeros((1, 2))).indices
         assert not {0, 1} & set(picked.tolist())
-    picked = strategy.select(None, candidates, 5, key=jax.random.key(0), failed=np.zeros((1, 2)))
+    picked = strategy.select(None, candidates, 5, key=jax.random.key(0), failed=np.zeros((1, 2))).indices
     assert len(set(picked.tolist())) == 5  # too few far away: the nearest are let back in
     assert len(strategy.select(None, candidates, 2, key=jax.random.key(0))) == 2
     with pytest.raises(ValueError, match="radius"):

@@ -7,6 +7,7 @@ import signal
 import time
 from concurrent.futures import wait
 
+import numpy as np
 import pytest
 
 from alframe.executors import (
@@ -137,3 +138,29 @@ def test_submitit_local_jobs_and_failures(tmp_path):
             ex.submit(fail, 3).result(timeout=120)
     finally:
         ex.shutdown()
+
+
+def exits_right_of_one(x):
+    """sin(x0) + x1^2, except that the process dies outright where x0 > 1.5 (no exception, no message)."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    if np.any(x[..., 0] > 1.5):
+        os._exit(3)
+    return np.sin(x[..., 0]) + x[..., 1] ** 2
+
+
+def test_the_test_set_runs_on_the_loops_executor_and_survives_dying_runs(tmp_path):
+    from alframe.oracle import FunctionOracle, OutputSpec
+    from tests.conftest import make_box, make_loop
+
+    oracle = FunctionOracle(fn=exits_right_of_one, space=make_box(), outputs=OutputSpec(names=("y",)),
+                            vectorized=False)
+    with ProcessWorkers(2, timeout_s=20.0) as executor:
+        ds = make_loop(oracle=oracle, executor=executor, test_size=16, budget=12, n_initial=6,
+                       batch_size=6).run(tmp_path / "run.zarr")
+    x_test = ds["x_test"].values
+    assert 0 < len(x_test) < 16 and np.all(x_test[:, 0] <= 1.5)  # the dead runs are left out
+    assert ds.attrs["stop_reason"] == "budget spent"
+    failed = ~ds["ok"].values
+    assert np.all(ds["x"].values[failed, 0] > 1.5) and all("Worker" in e for e in ds["error"].values[failed])

@@ -258,7 +258,7 @@ def test_bad_score_fails_with_one_line(cli):
 
 
 def test_bad_batch_size_fails_with_one_line(cli):
-    check_one_line_error(cli[1]["batch_size"], "batch_size must be >= 1, got 0")
+    check_one_line_error(cli[1]["batch_size"], "batch_size must be an integer >= 1, got 0")
 
 
 def test_budget_zero_fails_with_one_line(cli):

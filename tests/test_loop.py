@@ -197,16 +197,16 @@ def test_failed_runs_are_stored_but_never_trained_on(tmp_path):
 
 
 class FailAfterFirstCall:
-    """The test set succeeds; every later run fails."""
+    """The test set (the first `test_size` queries) succeeds; every later run fails."""
 
-    def __init__(self):
-        self.inner, self.calls = make_oracle(), 0
+    def __init__(self, test_size=200):
+        self.inner, self.queries, self.test_size = make_oracle(), 0, test_size
         self.space, self.outputs = self.inner.space, self.inner.outputs
 
     def run(self, queries):
-        self.calls += 1
+        self.queries += len(queries)
         outcome = self.inner.run(queries)
-        if self.calls == 1:
+        if self.queries <= self.test_size:
             return outcome
         n = len(queries)
         return Outcome(np.full((n, 1), np.nan), np.zeros(n, bool), np.full(n, "boom", object), outcome.cost_s)
@@ -221,7 +221,7 @@ def test_when_every_test_run_fails_the_loop_says_so(tmp_path):
     def always_fails(x):
         raise FloatingPointError("no convergence")
 
-    with pytest.raises(LoopError, match="every test-set run failed.*FloatingPointError: no convergence"):
+    with pytest.raises(LoopError, match="only 0 of 200 test-set runs succeeded.*FloatingPointError: no convergence"):
         make_loop(oracle=make_oracle(always_fails)).run(tmp_path / "run.zarr")
 
 

@@ -9,6 +9,8 @@ import jax
 import numpy as np
 import pytest
 
+from alframe.interop.adaptive import LinearInterpolation
+from alframe.interop.emukit import RefactorisingGP
 from experiments import compare
 
 peers = pytest.importorskip("experiments.bench.peers")
@@ -82,7 +84,7 @@ def test_emukit_gp_refactorises_on_new_data_and_its_gradients_are_right():
     rng = np.random.default_rng(0)
     x = rng.uniform(-2, 2, (30, 3))
     y = (np.sin(x[:, 0]) * x[:, 1] + 0.3 * x[:, 2] ** 2)[:, None]
-    model = peers.RefactorisingGP(peers.build(peers.gp_node(3)), x, y)
+    model = RefactorisingGP(peers.build(peers.gp_node(3)), x, y)
     fantasy = np.vstack([x, [[0.1, 0.2, 0.3]]])
     model.set_data(fantasy, np.vstack([y, model.predict(fantasy[-1:])[0]]))
     _, var = model.predict(fantasy[-1:])
@@ -101,7 +103,7 @@ def test_linear_interpolation_is_exact_on_a_linear_function_and_fills_outside_th
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (50, 3))
     f = lambda z: (z @ [1.0, -2.0, 0.5])[:, None] + 3.0
-    model = peers.LinearInterpolation().fit(x, f(x), key=jax.random.key(0))
+    model = LinearInterpolation().fit(x, f(x), key=jax.random.key(0))
     inside = rng.uniform(0.3, 0.7, (20, 3))
     np.testing.assert_allclose(np.asarray(model.predict_members(inside))[0], f(inside), rtol=1e-5)
     outside = np.asarray(model.predict_members(np.array([[5.0, 5.0, 5.0]])))

@@ -4,6 +4,7 @@ from alframe.strategies.base import Strategy
 from alframe.strategies.committee import QueryByCommittee, Spread, TopK, top_k
 from alframe.strategies.faults import AvoidFailures
 from alframe.strategies.passive import RandomSampling
+from alframe.strategies.selection import Selection, as_selection
 from alframe.strategies.scores import (
     SCORES,
     committee_variance,
@@ -17,12 +18,14 @@ __all__ = [
     "SCORES",
     "QueryByCommittee",
     "RandomSampling",
+    "Selection",
     "Spread",
     "TopK",
     "Strategy",
     "committee_variance",
     "consensus_entropy",
     "max_disagreement",
+    "as_selection",
     "top_k",
     "vote_entropy",
 ]

@@ -27,7 +27,7 @@ The peers:
   use, so that the learner's share of a difference is seen apart from the strategy's).
 - `emukit`: emukit's `ExperimentalDesignLoop` with `ModelVariance` and its gradient acquisition
   optimiser over the box, batches by its greedy fantasy (`GreedyBatchPointCalculator`), on a
-  scikit-learn Gaussian process wrapped here (`RefactorisingGP`): emukit 0.5.1's own wrapper
+  scikit-learn Gaussian process wrapped in `alframe.interop.emukit.RefactorisingGP`: emukit 0.5.1's own wrapper
   sets new training data without refactorising, which breaks batches larger than one.
 - `adaptive`: python-adaptive's `LearnerND` (its default loss) over the box; scored by the
   linear interpolation of its points, the learner's own model.
@@ -63,13 +63,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
+
+from alframe.interop.adaptive import AdaptivePeer
+from alframe.interop.emukit import EmukitPeer
+from alframe.interop.peer import Peer, as_column
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "results" / "bench" / "peers"
@@ -268,19 +270,6 @@ class Recorder:
         self.store.update_attrs(stop_reason=reason)
 
 
-class Peer(Protocol):
-    """A peer's own loop, driven one batch at a time."""
-
-    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Learn from new runs x (n, dim), y (n, n_outputs) (labels (n, 1) for classification)."""
-
-    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
-        """The next `k` queries (k, dim); pool-based peers pick rows of `candidates` (n, dim)."""
-
-    def members(self, x: np.ndarray) -> np.ndarray:
-        """Member predictions (members, m, n_outputs) or probabilities (members, m, n_classes)."""
-
-
 def drive(peer_factory: Callable[[np.ndarray, np.ndarray], Peer], recorder: Recorder, *,
           progress: bool = False) -> str:
     """The loop every peer runs: initial design, then fit / score / choose / run until the budget.
@@ -341,10 +330,6 @@ def _failure(exc: BaseException) -> str:
 
 # -- the peers ---------------------------------------------------------------------------------
 
-def _as_column(y: np.ndarray) -> np.ndarray:
-    return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-
-
 def modal_targets(y: np.ndarray, classification: bool) -> np.ndarray:
     """Outcome values (n, 1) as modAL's learners take them: labels (n,) int or values (n,)."""
     y = np.asarray(y)
@@ -387,7 +372,7 @@ class ModalPeer:
                 probs[:, np.asarray(learner.estimator.classes_).astype(np.int64)] = learner.predict_proba(x)
                 out.append(probs)
             else:
-                out.append(_as_column(learner.predict(x)))
+                out.append(as_column(learner.predict(x)))
         return np.stack(out)
 
 
@@ -474,161 +459,6 @@ class _Seeded:
         return self.peer.members(x)
 
 
-class RefactorisingGP:
-    """A scikit-learn `GaussianProcessRegressor` as an emukit model (IModel, IDifferentiable).
-
-    `set_data` refactorises with the current hyperparameters (emukit's greedy batches add
-    fantasised points this way); `optimize` refits the hyperparameters, starting from the
-    current ones (see `warm_start_kernel`). The kernel must be ConstantKernel x RBF (the
-    gradients below are for it).
-
-    Args:
-        template: an unfitted GaussianProcessRegressor with that kernel.
-        x, y: initial data, (n, dim) and (n, 1).
-    """
-
-    def __init__(self, template: Any, x: np.ndarray, y: np.ndarray):
-        from sklearn.base import clone
-        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Product
-
-        kernel = template.kernel
-        if not (isinstance(kernel, Product) and isinstance(kernel.k1, ConstantKernel) and isinstance(kernel.k2, RBF)):
-            raise TypeError(f"RefactorisingGP needs a ConstantKernel * RBF kernel, got {kernel}")
-        self._template = template
-        self._x, self._y = np.asarray(x, np.float64), _as_column(y)
-        self._gp = clone(template).fit(self._x, self._y)
-
-    @property
-    def X(self) -> np.ndarray:
-        return self._x
-
-    @property
-    def Y(self) -> np.ndarray:
-        return self._y
-
-    def set_data(self, X: np.ndarray, Y: np.ndarray) -> None:
-        from sklearn.base import clone
-
-        self._x, self._y = np.asarray(X, np.float64), _as_column(Y)
-        self._gp = clone(self._template).set_params(kernel=self._gp.kernel_, optimizer=None).fit(self._x, self._y)
-
-    def optimize(self) -> None:
-        from sklearn.base import clone
-
-        self._gp = clone(self._template).set_params(kernel=self._gp.kernel_).fit(self._x, self._y)
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance at X (n, dim), each (n, 1)."""
-        mean, std = self._gp.predict(np.asarray(X, np.float64), return_std=True)
-        return mean.reshape(-1, 1), (std**2).reshape(-1, 1)
-
-    def get_prediction_gradients(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gradients of the mean and the variance at X (n, dim), each (n, dim)."""
-        from scipy.linalg import cho_solve
-
-        gp, X = self._gp, np.asarray(X, np.float64)
-        length = np.broadcast_to(np.asarray(gp.kernel_.k2.length_scale, np.float64), (X.shape[1],))
-        k = gp.kernel_(X, gp.X_train_)  # (n, N)
-        dk = -k[..., None] * (X[:, None, :] - gp.X_train_[None]) / length**2  # (n, N, dim)
-        scale = float(np.ravel(gp._y_train_std)[0])
-        dmean = np.einsum("nid,i->nd", dk, np.ravel(gp.alpha_)) * scale
-        v = cho_solve((gp.L_, True), k.T)  # (N, n)
-        dvar = -2.0 * np.einsum("nid,in->nd", dk, v) * scale**2
-        return dmean, dvar
-
-
-class EmukitPeer:
-    """emukit's ExperimentalDesignLoop (ModelVariance, gradient optimiser, greedy batches)."""
-
-    def __init__(self, setting: Setting, x: np.ndarray, y: np.ndarray, batch_size: int):
-        from emukit.core import ContinuousParameter, ParameterSpace
-        from emukit.experimental_design import ExperimentalDesignLoop
-        from emukit.experimental_design.acquisitions import ModelVariance
-
-        space = setting.oracle.space
-        self.model = RefactorisingGP(build(gp_node(space.dim)), x, y)
-        parameters = [ContinuousParameter(n, lo, hi) for n, lo, hi in zip(space.names, space.lower, space.upper)]
-        self.loop = ExperimentalDesignLoop(ParameterSpace(parameters), self.model,
-                                           acquisition=ModelVariance(self.model), batch_size=batch_size)
-        self.batch_size = batch_size
-
-    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
-        from emukit.core.loop import UserFunctionResult
-
-        if len(x):
-            self.loop.loop_state.update([UserFunctionResult(xi, yi) for xi, yi in zip(x, _as_column(y))])
-            for updater in self.loop.model_updaters:
-                updater.update(self.loop.loop_state)
-
-    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
-        calculator = self.loop.candidate_point_calculator
-        if hasattr(calculator, "batch_size"):
-            calculator.batch_size = k  # the last batch may be smaller
-        return calculator.compute_next_points(self.loop.loop_state)[:k]
-
-    def members(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict(x)[0][None]
-
-
-@dataclasses.dataclass(frozen=True)
-class LinearInterpolation:
-    """Piecewise-linear interpolation on the Delaunay triangulation of the data (python-adaptive's
-    model of a LearnerND), nearest neighbour outside the data's hull, as a one-member committee.
-
-    `fit(x, y, key=...)`: x (n, dim), y (n, n_outputs); `predict_members(x)`: (1, m, n_outputs).
-    """
-
-    fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
-
-    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> LinearInterpolation:
-        from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
-        from scipy.spatial import QhullError
-
-        x, y = np.asarray(x, np.float64), _as_column(y)
-        nearest = NearestNDInterpolator(x, y)
-        try:
-            linear = LinearNDInterpolator(x, y)
-        except (QhullError, ValueError):
-            linear = None
-        return dataclasses.replace(self, fitted=(linear, nearest))
-
-    def predict_members(self, x: np.ndarray) -> jax.Array:
-        if self.fitted is None:
-            raise RuntimeError("predict_members called on a LinearInterpolation that was never fitted")
-        linear, nearest = self.fitted
-        x = np.asarray(x, np.float64)
-        out = nearest(x) if linear is None else linear(x)
-        out = out.reshape(len(x), -1)
-        missing = ~np.all(np.isfinite(out), axis=1)
-        if missing.any():
-            out[missing] = nearest(x[missing]).reshape(int(missing.sum()), -1)
-        return jnp.asarray(out[None], dtype=jnp.float32)
-
-
-class AdaptivePeer:
-    """python-adaptive's LearnerND over the box, asked for batches, told the results."""
-
-    def __init__(self, setting: Setting, x: np.ndarray, y: np.ndarray):
-        from adaptive import LearnerND
-
-        space = setting.oracle.space
-        self.learner = LearnerND(None, bounds=list(zip(space.lower, space.upper)))
-        self.model = LinearInterpolation()
-        self.tell(x, y)
-
-    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
-        if len(x):
-            self.learner.tell_many([tuple(p) for p in x], [float(v) for v in _as_column(y)[:, 0]])
-        self.model = self.model.fit(self.learner.points, self.learner.values, key=jax.random.key(0))
-
-    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
-        points, _ = self.learner.ask(k)
-        return np.asarray(points, dtype=np.float64).reshape(-1, self.learner.ndim)
-
-    def members(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_members(x))
-
-
 def peer_parts(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[str, Any], str]:
     """(factory of the peer from the initial runs, its learner node, a description)."""
     dim = setting.oracle.space.dim
@@ -639,10 +469,12 @@ def peer_parts(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
     if tool == "emukit":
         learner = {"_target_": "alframe.learners.BaggedCommittee", "estimator": gp_node(dim), "members": 1,
                    "bootstrap": False, "task": "regression", "n_classes": None}
-        return (lambda x, y: _Seeded(EmukitPeer(setting, x, y, int(setting.cfg.batch_size)), seed), learner,
+        space, batch = setting.oracle.space, int(setting.cfg.batch_size)
+        return (lambda x, y: _Seeded(EmukitPeer(space, build(gp_node(dim)), x, y, batch), seed), learner,
                 "emukit ExperimentalDesignLoop, ModelVariance, GP (scikit-learn, refactorised)")
     if tool == "adaptive":
-        return (lambda x, y: AdaptivePeer(setting, x, y), {"_target_": "experiments.bench.peers.LinearInterpolation"},
+        return (lambda x, y: AdaptivePeer(setting.oracle.space, x, y),
+                {"_target_": "alframe.interop.adaptive.LinearInterpolation"},
                 "python-adaptive LearnerND, default loss")
     raise ValueError(f"unknown peer {tool!r}")
 

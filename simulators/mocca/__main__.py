@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,12 +30,27 @@ from simulators.mocca.learners import CLASSIFIERS
 from simulators.mocca.predict import agreement, harris_predictions, predict, talk_table, train
 
 PROG = "python -m simulators.mocca"
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    if path.is_dir():
+        raise MoccaDataError(f"--out {path}: is a directory")
+    parent = path.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MoccaDataError(f"--out {path}: cannot create {parent} ({exc.strerror or exc})") from None
+    if not os.access(parent, os.W_OK):
+        raise MoccaDataError(f"--out {path}: {parent} is not writable")
 DEFAULT_CLASSIFIER = "gradient_boosting"
 
 
 def _predict(args: argparse.Namespace) -> int:
     velocity = not args.without_velocity
     names, x = read_catalog(args.catalog, velocity_dispersion=velocity)
+    if args.out:  # before the training, not after it
+        check_writable(Path(args.out))
     committee = train(args.classifier, fallback_only=args.fallback, velocity_dispersion=velocity, seed=args.seed,
                       models_path=args.models)
     probability, bhs = predict(committee, x)

@@ -287,6 +287,9 @@ def load_models(
     )
 
 
+MAX_CATALOG_VALUE = 1e30  # no cluster quantity comes near; larger ones are typos or overflow
+
+
 def read_catalog(path: str | Path, *, velocity_dispersion: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
     """Cluster names and features of a catalogue CSV of observed clusters.
 
@@ -311,11 +314,29 @@ def read_catalog(path: str | Path, *, velocity_dispersion: bool = True) -> tuple
     missing = [f"{CATALOG_COLUMNS[n]!r} (or {n!r})" for n, s in columns.items() if s is None]
     if missing:
         raise MoccaDataError(f"{path}: missing column(s) {', '.join(missing)}")
+    if len(frame) == 0:
+        raise MoccaDataError(f"{path}: no clusters (the file has a header and no rows)")
+    names = frame[name_column].str.strip()
+    for row, name in enumerate(names):
+        if not name:
+            raise MoccaDataError(f"{path}: line {row + 2}, column {name_column!r}: empty cluster name")
+    repeated = names[names.duplicated()]
+    if len(repeated):
+        row = int(repeated.index[0])
+        first = int(names[names == repeated.iloc[0]].index[0])
+        raise MoccaDataError(f"{path}: line {row + 2}, column {name_column!r}: cluster {repeated.iloc[0]!r} "
+                             f"appears again (first on line {first + 2})")
     values = np.stack([_numeric_column(frame, columns[n], path) for n in wanted], axis=1)
-    bad = np.argwhere(~(values > 0))
+    # Positive and finite, and small enough that the log features stay finite.
+    bad = np.argwhere(~((values > 0) & (values < MAX_CATALOG_VALUE)))
     if len(bad):
         row, col = (int(v) for v in bad[0])
         cell = frame[columns[wanted[col]]].iloc[row]
-        raise MoccaDataError(f"{path}: line {row + 2}, column {columns[wanted[col]]!r}: "
-                             + ("empty value" if not cell.strip() else f"{cell!r} is not positive"))
-    return tuple(frame[name_column].str.strip()), values
+        if not cell.strip():
+            why = "empty value"
+        elif not values[row, col] > 0:
+            why = f"{cell!r} is not positive"
+        else:
+            why = f"{cell!r} is not a finite value below {MAX_CATALOG_VALUE:g}"
+        raise MoccaDataError(f"{path}: line {row + 2}, column {columns[wanted[col]]!r}: {why}")
+    return tuple(names), values

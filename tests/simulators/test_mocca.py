@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
+import time
 from pathlib import Path
 
 import jax
@@ -321,6 +323,40 @@ def test_predict_command(tmp_path, capsys):
     assert cli(["predict", str(PAPER_NOVELOCITY), "--classifier", "decision_tree", "--without-velocity",
                 "--fallback", "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == 61
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("inf", "'inf' is not a finite value below 1e+30"),
+    ("1e308", "'1e308' is not a finite value below 1e+30"),
+    ("1e400", "'1e400' is not a finite value below 1e+30"),
+    ("-2", "'-2' is not positive"),
+])
+def test_catalog_values_that_would_break_the_log_features_are_named(tmp_path, cell, message):
+    need(PAPER)
+    bad = _write_variant(PAPER, tmp_path / "cat.csv", cell=(4, "Total V-band luminosity", cell))
+    with pytest.raises(MoccaDataError, match=rf"cat\.csv: line 6, column 'Total V-band luminosity': {re.escape(message)}"):
+        read_catalog(bad)
+
+
+def test_a_header_only_catalog_and_repeated_names_are_refused(tmp_path):
+    need(PAPER)
+    header = Path(PAPER).read_text().splitlines()[0]
+    (tmp_path / "empty.csv").write_text(header + "\n")
+    with pytest.raises(MoccaDataError, match="empty.csv: no clusters"):
+        read_catalog(tmp_path / "empty.csv")
+    twice = _write_variant(PAPER, tmp_path / "twice.csv", cell=(3, "Cluster Name", "NGC104"))
+    with pytest.raises(MoccaDataError, match="twice.csv: line 5, column 'Cluster Name': cluster 'NGC104' appears again "
+                                             r"\(first on line 2\)"):
+        read_catalog(twice)
+
+
+def test_predict_refuses_an_unwritable_out_before_training(tmp_path, capsys):
+    need(PAPER)
+    (tmp_path / "file").write_text("")
+    start = time.perf_counter()
+    assert cli(["predict", str(PAPER), "--out", str(tmp_path / "file" / "out.csv")]) == 2
+    assert time.perf_counter() - start < 5  # refused before any training
+    assert "--out" in capsys.readouterr().err
 
 
 def test_catalog_errors_name_file_line_and_column(tmp_path):

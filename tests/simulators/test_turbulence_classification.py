@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import turbulence_index
+from simulators.turbulence import classification as turbulence_index
 
 TINY = ["--surrogate", "--grid", "32", "--n-runs", "5", "--probe-runs", "3", "--steps", "30",
         "--members", "2", "--conv", "4", "--dense", "8", "--batch-size", "16", "--no-progress"]

@@ -1,8 +1,8 @@
 """Kolmogorov or Burgers from a column-density map: the turbulence talk's classification, reproduced.
 
-    python -m experiments.turbulence_index                          # hydro, 32^3, 40 + 40 runs
-    python -m experiments.turbulence_index --surrogate --grid 32    # the lognormal surrogate
-    python -m experiments.turbulence_index --n-runs 100 --grid 64 --duration-myr 2
+    python -m simulators.turbulence.classification                          # hydro, 32^3, 40 + 40 runs
+    python -m simulators.turbulence.classification --surrogate --grid 32    # the lognormal surrogate
+    python -m simulators.turbulence.classification --n-runs 100 --grid 64 --duration-myr 2
     python -m experiments.run experiment=turbulence_index job.n_runs=100   # the same, through Hydra
 
 1. Simulates `--n-runs` runs at n = 11/3 (Kolmogorov) and as many at n = 4 (Burgers), takes the

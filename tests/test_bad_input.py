@@ -1,0 +1,101 @@
+"""Damaged run directories and bad settings: one clear line, and nothing committed is lost."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alframe.loop import LoopError
+from alframe.store import StoreDamagedError, read_run
+from experiments.cli import compose_config
+from experiments.run import ConfigError, check_settings
+from tests.conftest import make_loop, make_oracle
+
+
+class DiesAfter:
+    """The conftest oracle, raising once it has answered `n` queries (a node lost mid-run)."""
+
+    def __init__(self, n):
+        self.inner, self.n, self.seen = make_oracle(), n, 0
+        self.space, self.outputs = self.inner.space, self.inner.outputs
+
+    def run(self, queries):
+        self.seen += len(queries)
+        if self.seen > self.n:
+            raise RuntimeError("lost the node")
+        return self.inner.run(queries)
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> Path:
+    """A run directory left by a run killed in its second round."""
+    root = tmp_path_factory.mktemp("interrupted")
+    with pytest.raises(RuntimeError, match="lost the node"):
+        make_loop(oracle=DiesAfter(200 + 10 + 10 + 5)).run(root / "run.zarr")
+    return root
+
+
+def damaged(interrupted: Path, tmp_path: Path, damage) -> Path:
+    shutil.copytree(interrupted, tmp_path / "run", dirs_exist_ok=True)
+    damage(tmp_path / "run")
+    return tmp_path / "run" / "run.zarr"
+
+
+def first_chunk(store: Path, name: str) -> Path:
+    return next(p for p in sorted((store / name).rglob("*")) if p.is_file() and "c" in p.relative_to(store / name).parts)
+
+
+DAMAGE = {
+    "truncated chunk": (lambda d: first_chunk(d / "run.zarr", "x").write_bytes(first_chunk(d / "run.zarr", "x").read_bytes()[:7]),
+                        StoreDamagedError, "run.zarr cannot be read back"),
+    "random chunk": (lambda d: first_chunk(d / "run.zarr", "y").write_bytes(np.random.default_rng(0).bytes(40)),
+                     StoreDamagedError, "run.zarr cannot be read back"),
+    "no root zarr.json": (lambda d: (d / "run.zarr" / "zarr.json").unlink(), StoreDamagedError, "cannot be read back"),
+    "garbage commit": (lambda d: (d / "run.zarr.commit.json").write_text("{{{"), StoreDamagedError,
+                       "run.zarr.commit.json is damaged"),
+    "commit of another shape": (lambda d: (d / "run.zarr.commit.json").write_text("[1, 2]"), StoreDamagedError,
+                                "not a commit record"),
+    "empty checkpoint": (lambda d: (d / "run.zarr.resume.pkl").write_bytes(b""), LoopError,
+                         "run.zarr.resume.pkl is damaged (EOFError"),
+    "truncated checkpoint": (lambda d: (d / "run.zarr.resume.pkl").write_bytes((d / "run.zarr.resume.pkl").read_bytes()[:50]),
+                             LoopError, "run.zarr.resume.pkl is damaged"),
+    "store is a file": (lambda d: (shutil.rmtree(d / "run.zarr"), (d / "run.zarr").write_text("x")), StoreDamagedError,
+                        "is a file, not a run store"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGE))
+def test_resuming_a_damaged_run_says_what_is_damaged_in_one_line(interrupted, tmp_path, name):
+    damage, error, message = DAMAGE[name]
+    path = damaged(interrupted, tmp_path, damage)
+    with pytest.raises(error) as caught:
+        make_loop().run(path)
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+
+
+def test_the_undamaged_copy_resumes(interrupted, tmp_path):
+    path = damaged(interrupted, tmp_path, lambda d: None)
+    assert read_run(path).sizes["sample"] == 20  # the design and the first round
+    assert make_loop().run(path).attrs["stop_reason"] == "budget spent"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["target=abc"], "target must be a number or null, got 'abc'"),
+    (["target=true"], "target must be a number or null"),
+    (["budget=0"], "budget must be an integer >= 1, got 0"),
+    (["batch_size=2.5"], "batch_size must be an integer >= 1, got 2.5"),
+    (["retries=-1"], "retries must be an integer >= 0, got -1"),
+    (["n_initial=abc"], "n_initial must be an integer >= 1, got 'abc'"),
+])
+def test_bad_settings_are_refused_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        check_settings(compose_config(overrides))
+
+
+def test_settings_clamped_to_the_budget_are_said(capsys):
+    check_settings(compose_config(["budget=30", "n_initial=50"]))
+    assert "n_initial 50 is more than the budget 30; 30 are used" in capsys.readouterr().err
