@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-import os
-import tempfile
+import io
 import time
 import types
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alframe.atomic import write_atomically
 from alframe.oracle import Oracle, OutputSpec, Outcome
 from alframe.space import Space
 
@@ -122,10 +122,9 @@ class CachedOracle:
     def _store(self, query: np.ndarray, y: np.ndarray) -> None:
         path = self._path(query_key(self.version, query))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, np.asarray(y, dtype=np.float64))
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(y, dtype=np.float64))
+        write_atomically(path, buffer.getvalue(), durable=False)
 
     def run(self, queries: np.ndarray) -> Outcome:
         """Outcomes (n,) for queries (n, dim): cached ones at no cost, the rest from the oracle."""

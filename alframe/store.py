@@ -29,7 +29,6 @@ append as soon as it is made, and never a torn chunk or metadata file.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import warnings
@@ -43,6 +42,7 @@ import xarray as xr
 import zarr
 from zarr.errors import ZarrUserWarning
 
+from alframe.atomic import write_atomically
 from alframe.oracle import Outcome, OutputSpec
 
 SAMPLE_CHUNK = 1024
@@ -78,9 +78,9 @@ def _strings(values) -> np.ndarray:
 
 
 def _replace_file(target: Path, data: bytes, scratch: Path) -> None:
-    """Write `data` to `target` atomically: into `scratch` (same file system) first, then renamed."""
-    scratch.write_bytes(data)
-    os.replace(scratch, target)
+    """Write `data` to `target` atomically (not fsynced: the store's policy, see the module doc).
+    `scratch` names the directory the temporary file goes in (the target's file system)."""
+    write_atomically(target, data, durable=False, scratch_dir=scratch.parent)
 
 
 class _Column:

@@ -249,6 +249,7 @@ def _committed_samples(path: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_async_run_loses_and_repeats_nothing_and_readers_never_fail(tmp_path):
     path, marks = tmp_path / "run.zarr", tmp_path / "marks"
     marks.mkdir()

@@ -46,6 +46,7 @@ def drive(run_dir: Path, overrides, oracle, scratch: Path, first: int = 20, then
         n = then
 
 
+@pytest.mark.slow
 def test_ten_rounds_of_ask_and_tell_give_the_batch_loops_store(tmp_path):
     overrides = [*FAST, "budget=110", "seed=3"]
     cfg = cli.compose_config(overrides)
@@ -173,6 +174,7 @@ def test_the_console_script_asks_and_reports(tmp_path):
     assert "asked 3 queries (ids 0-2) from the initial design" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_second_writer_of_a_running_loop_is_refused_and_the_first_finishes(tmp_path):
     command = [sys.executable, "-m", "experiments.run", *FAST, "budget=80", f"hydra.run.dir={tmp_path}"]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -329,6 +329,7 @@ def run_sweep(sweep: Path, *overrides: str) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_real_sweep_end_to_end(tmp_path):
     sweep = tmp_path / "sweep"
     run_sweep(sweep, "experiment=potential1d_compare", "seed=0,1")
@@ -355,6 +356,7 @@ def test_a_real_sweep_end_to_end(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                     reason="hydra-submitit-launcher is not installed (the slurm or test extra)")
+@pytest.mark.slow
 def test_the_submitit_launcher_runs_a_sweep_locally(tmp_path):
     sweep = tmp_path / "sweep"
     run_sweep(sweep, "hydra/launcher=local_processes", "learner=mlp", "seed=0")  # TINY sets the MLP's steps

@@ -198,6 +198,7 @@ def cli(tmp_path_factory):
     return root, results
 
 
+@pytest.mark.slow
 def test_command_line_run_writes_store_and_plots(cli):
     root, results = cli
     rc, out, err = results["run"]
@@ -269,6 +270,7 @@ def test_budget_zero_error_names_the_budget(cli):
     check_one_line_error(cli[1]["budget"], "budget")
 
 
+@pytest.mark.slow
 def test_the_generic_compare_preset_runs_any_learner_in_a_directory_of_its_own(tmp_path):
     """experiment=compare with a forest committee: the sweep lands under
     multirun/compare/<simulator>/<learner>, so another simulator's or learner's sweep never

@@ -95,6 +95,7 @@ def test_gp_bad_settings_and_data_raise():
         GaussianProcessCommittee().predict_members(np.zeros((1, 2)))
 
 
+@pytest.mark.slow
 def test_mlp_early_stopping_holds_out_one_fold_per_member_and_stops():
     x = RNG.uniform(-1, 1, (200, 2))
     mlp = MLPCommittee(members=4, hidden=(32, 32), early_stopping=True, steps_first=4000, steps_first_min=4000,

@@ -494,6 +494,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     script = tmp_path / "sigkill_case.py"
     script.write_text(SIGKILL_CASE)

@@ -266,6 +266,7 @@ def test_a_problem_without_its_data_is_skipped_with_the_reason(tmp_path, capsys)
     assert "- skipped: pool (" in (tmp_path / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_one_tiny_problem_end_to_end(tmp_path):
     tiny = Problem(name="friedman", kind="smooth", select=("experiment=compare", "simulator=friedman"), budget=30,
                    quick_budget=30, batch_size=10, n_initial=10, candidates=200, test_size=200, quick_test_size=200)

@@ -32,6 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from alframe.atomic import write_atomically
+
 FEATURES: tuple[str, ...] = (
     "half_light_radius",
     "central_surface_brightness",
@@ -162,9 +164,7 @@ def fetch(url: str, sha256: str, destination: Path) -> Path:
     if got != sha256:
         raise ChecksumError(f"{url}: sha256 {got} does not match the expected {sha256}")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(destination.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, destination)
+    write_atomically(destination, data)
     return destination
 
 
