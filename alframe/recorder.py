@@ -26,7 +26,7 @@ from alframe.atomic import write_atomically
 from alframe.lock import StoreLock
 from alframe.metrics import higher_is_better
 from alframe.dispatch import run_batch, run_together
-from alframe.oracle import Oracle, OutputSpec, concat_outcomes
+from alframe.oracle import Oracle, Outcome, OutputSpec, concat_outcomes
 from alframe.space import Space
 from alframe.store import RunStore, StoreDamagedError, StoreMismatchError, output_description
 
@@ -51,6 +51,19 @@ def _test_chunks(size: int) -> int:
 MIN_TEST_SUCCESS = 0.5  # a test set with fewer successful runs than this share is refused
 
 
+def _run_chunk(executor: Executor, oracle: Oracle, queries: np.ndarray, retries: int) -> Outcome:
+    """A chunk of test queries (n, dim) as one task on the executor (one vectorised run); if
+    that task fails as a whole (a run that kills its worker or hangs past the timeout), its
+    queries again one task each, so that only the bad runs fail."""
+    try:
+        outcome = executor.submit(oracle.run, queries).result()
+        if len(outcome) == len(queries):
+            return outcome
+    except Exception:  # noqa: BLE001 - the executor's own failure types (lost worker, timeout, remote error)
+        pass
+    return run_batch(executor, oracle, queries, retries=retries)
+
+
 def draw_test_set(oracle: Oracle, size: int, seed: int,
                   given: tuple[np.ndarray, np.ndarray] | None = None, *,
                   progress: bool = False, label: str = "test set", executor: Executor | None = None,
@@ -59,9 +72,9 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     oracle with `seed`, failed runs dropped. Returns x (m, dim), y (m, n_outputs).
 
     The inputs are drawn at once, so the set depends only on `seed` and `size`; they are run
-    in chunks, with a progress bar when `progress`: each chunk on `executor` (one task a
-    query, with its timeouts and lost-worker handling, and `retries`) when one is given, else
-    as one vectorised call. Fewer than half the runs succeeding is refused (a broken simulator
+    in chunks, with a progress bar when `progress`: each chunk as one vectorised call, on
+    `executor` when one is given (with its timeouts and lost-worker handling; a chunk that
+    fails as a whole is run again one task a query, with `retries`). Fewer than half the runs succeeding is refused (a broken simulator
     would otherwise be scored on a few lucky points).
     """
     if given is not None:
@@ -82,7 +95,7 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
                 except ValueError as exc:
                     raise LoopError(f"test set: {exc}") from None
             else:
-                outcomes.append(run_batch(executor, oracle, queries, retries=retries))
+                outcomes.append(_run_chunk(executor, oracle, queries, retries))
             bar.update(len(outcomes[-1]))
     outcome = concat_outcomes(outcomes, oracle.outputs.dim)
     n_ok = int(outcome.ok.sum())

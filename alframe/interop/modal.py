@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.learners.sklearn import _training_data
+from alframe.learners.sklearn import training_data
 from alframe.strategies.base import check_k, not_pending
 
 Task = Literal["regression", "classification"]
@@ -283,7 +283,7 @@ class ModalCommittee:
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> ModalCommittee:
         patch_check_X_y()
-        x, y = _training_data(x, y, self.task, self.n_classes)
+        x, y = training_data(x, y, self.task, self.n_classes)
         fitted = []
         for learner, seed in zip(self.learners, _member_seeds(key, len(self.learners))):
             member = copy.deepcopy(learner)

@@ -66,7 +66,7 @@ def _check_task(task: str, n_classes: int | None) -> None:
         raise ValueError(f"classification needs n_classes >= 2, got {n_classes}")
 
 
-def _training_data(x: np.ndarray, y: np.ndarray, task: str, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+def training_data(x: np.ndarray, y: np.ndarray, task: str, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Validated x (n, dim) float64 and labels (n,) int64, or targets (n,) / (n, n_outputs)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -156,7 +156,7 @@ class BaggedCommittee:
         return self.n_classes if self.task == "classification" else _n_outputs(self.fitted[0])
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "BaggedCommittee":
-        x, y = _training_data(x, y, self.task, self.n_classes)
+        x, y = training_data(x, y, self.task, self.n_classes)
         classification = self.task == "classification"
         fitted = []
         for seed in member_seeds(key, self.members):
@@ -213,7 +213,7 @@ class EnsembleCommittee:
         return self.n_classes if self.task == "classification" else _n_outputs(self.fitted)
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "EnsembleCommittee":
-        x, y = _training_data(x, y, self.task, self.n_classes)
+        x, y = training_data(x, y, self.task, self.n_classes)
         with warnings.catch_warnings():
             # A tiny data set leaves a few rows in every tree's resample: their out-of-bag
             # prediction is NaN, which `held_out_predictions` reports as such.
