@@ -176,7 +176,7 @@ def test_the_console_script_asks_and_reports(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_writer_of_a_running_loop_is_refused_and_the_first_finishes(tmp_path):
-    command = [sys.executable, "-m", "experiments.run", *FAST, "budget=80", f"hydra.run.dir={tmp_path}"]
+    command = [sys.executable, "-m", "experiments.run", *FAST, "budget=40", f"hydra.run.dir={tmp_path}"]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lock = StoreLock(tmp_path / "run.zarr")
     deadline = time.monotonic() + 120
@@ -197,4 +197,4 @@ def test_a_second_writer_of_a_running_loop_is_refused_and_the_first_finishes(tmp
     lines = second.stderr.strip().splitlines()
     assert lines[-1].startswith("alframe: error: ") and f"is being written by pid {first.pid}" in lines[-1]
     ds = xr.open_zarr(tmp_path / "run.zarr")
-    assert ds.sizes["sample"] == 80 and ds.attrs["stop_reason"] == "budget spent"
+    assert ds.sizes["sample"] == 40 and ds.attrs["stop_reason"] == "budget spent"

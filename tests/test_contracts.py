@@ -17,7 +17,9 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 TURBULENCE = ["simulator=turbulence", "simulator.model=lognormal", "simulator.n_cells=16", "simulator.image_size=8",
               "+proxy_cells=8"]
 # Nodes that belong to one simulator: composed with it (its cheap settings) instead of a double.
-PAIRED = {"cnn_index": TURBULENCE, "committee_proxy": TURBULENCE, "committee_proxy_error": TURBULENCE,
+# A small network: the contract is the committee's, not its size's (a smaller graph compiles faster).
+SMALL_CNN = ["learner.committee.members=2", "learner.committee.conv_features=[4]", "learner.committee.dense=[8]"]
+PAIRED = {"cnn_index": [*TURBULENCE, *SMALL_CNN], "committee_proxy": TURBULENCE, "committee_proxy_error": TURBULENCE,
           "committee_proxy_mix": TURBULENCE}
 CLASSIFICATION_SCORES = {"vote_entropy", "consensus_entropy", "max_disagreement"}
 # The contract does not depend on how long a network trains: short fits keep the checks quick.
