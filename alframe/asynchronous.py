@@ -165,11 +165,12 @@ class AsyncActiveLearningLoop:
                                 charging="selection_cost" in recorder.data,
                                 evaluate=test_evaluator(x_test, y_test, classification=self._classification,
                                                         scorer=self.scorer, higher_is_better=self.higher_is_better))
-        if state is not None:
-            # Round numbers and charges as recorded: a fit killed before its record was written is redone.
+        if state is not None and recorder.n_rounds > 0:
+            # Round numbers and charges as recorded: a fit killed before its record was written
+            # is redone (and a first fit killed so is no fit at all).
             learner.restore({**state, "round_index": recorder.n_rounds, "charged": recorder.recorded_charges()})
         runs = learner.runs
-        fitted_once = state is not None
+        fitted_once = learner.round_index > 0
         resubmit = np.empty((0, space.dim)) if in_flight is None else in_flight
         resubmit = resubmit[not_pending(resubmit, runs.x)] if len(runs) else resubmit
         design = space.draw(self.n_initial, seed=self.seed, method=self.initial_method, offset=0)
