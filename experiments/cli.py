@@ -3,6 +3,7 @@
     alframe ask RUN_DIR -n K [-o FILE.csv] [HYDRA_OVERRIDES...]   # the next K queries
     alframe tell RUN_DIR FILE.csv                                 # their results
     alframe status RUN_DIR [--pending [-o FILE.csv]]              # where the run stands
+    alframe label RUN_DIR [--port 8000] [HYDRA_OVERRIDES...]      # a labelling page for people
 
 The first `ask` creates the run in RUN_DIR from the overrides, composed exactly as
 `python -m experiments.run` composes them (the same conf/ tree), and keeps the composed
@@ -47,6 +48,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from alframe.active_learner import ActiveLearner, LoopError
 from alframe.atomic import write_atomically
 from alframe.external import ExternalSimulator
+from alframe.labels import ItemPool
 from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
@@ -153,22 +155,32 @@ class Campaign:
         self.recorder.finish(reason, CHECKPOINT)
         self.recorder.data = self.recorder.store.read()
 
-    def refit_if_due(self) -> None:
-        """After runs are told: once the initial design is all in, refit on everything told
-        (recording the round before), and end the run if the target is met or the budget spent."""
-        state, learner = self.state, self.learner
+    def fit_due(self) -> bool:
+        """Whether a fit is due: the initial design is all in and runs were told since the last fit."""
+        state = self.state
         design_pending = any(entry["round"] == 0 for entry in state["pending"].values())
-        if (state["n_told"] < min(self.cfg.n_initial, self.cfg.budget) or design_pending or state["fitted_on"] == state["n_told"]):
-            return
+        return not (state["n_told"] < min(self.cfg.n_initial, self.cfg.budget) or design_pending
+                    or state["fitted_on"] == state["n_told"])
+
+    def adopt_fit(self, committee, metrics: dict[str, Any], fitted_on: int) -> None:
+        """Start the round of `committee`, fitted on the first `fitted_on` runs (recording the
+        round before), and end the run if the target is met or the budget spent."""
+        state, learner = self.state, self.learner
         self._record_open_round()
-        metrics = learner.refit()
-        state.update(learner=learner.state(), open_round=metrics, fitted_on=state["n_told"], round_select_s=0.0,
+        learner.adopt(committee, metrics["round"])
+        state.update(learner=learner.state(), open_round=metrics, fitted_on=fitted_on, round_select_s=0.0,
                      round_charge=0.0)
         declared = tuple(self.cfg.get("higher_is_better") or ())
         if target_met(metrics, self.cfg.target_metric, self.cfg.target, declared):
             self.finish(f"target {self.cfg.target_metric} {self.cfg.target} reached")
         elif learner.remaining() < 1 and not state["pending"]:
             self.finish("budget spent")
+
+    def refit_if_due(self) -> None:
+        """After runs are told: once the initial design is all in, refit on everything told."""
+        if self.fit_due():
+            committee, metrics = self.learner.fit()
+            self.adopt_fit(committee, metrics, self.state["n_told"])
 
     def reconcile(self) -> None:
         """Finish a `tell` that was killed after its runs were committed: the store is the truth."""
@@ -184,12 +196,17 @@ class Campaign:
             self.save()
 
 
+def runs_outside(oracle) -> bool:
+    """Whether the oracle's results come from outside alframe (a declared simulator, people)."""
+    return isinstance(oracle, ExternalSimulator | ItemPool)
+
+
 def _evaluator(cfg: DictConfig, oracle, recorder: Recorder):
     """Test metrics when a test set exists (drawn on first use for a simulator alframe runs);
     else the committee's mean disagreement over a fixed uniform sample of the space."""
     classification = oracle.outputs.task == "classification"
     given = build(cfg, "test_set") if cfg.get("test_set") is not None else None
-    if given is not None or not isinstance(oracle, ExternalSimulator):
+    if given is not None or not runs_outside(oracle):
         x_test, y_test = recorder.test_set(lambda: draw_test_set(oracle, cfg.test_size, cfg.test_seed, given,
                                                                  progress=cfg.progress, label="test set"))
         scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
@@ -219,7 +236,7 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
             if not isinstance(cfg[name], int) or cfg[name] < 1:
                 raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
         oracle = build_oracle(cfg)
-        if cfg.target is not None and cfg.get("scorer") is None and not isinstance(oracle, ExternalSimulator):
+        if cfg.target is not None and cfg.get("scorer") is None and not runs_outside(oracle):
             check_target_metric(cfg.target_metric, oracle.outputs.task)
         config = OmegaConf.to_container(cfg, resolve=True)
         config["learner"] = OmegaConf.to_container(learner_node(cfg, oracle.outputs))
@@ -252,51 +269,56 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
 # -- the commands -----------------------------------------------------------------------------
 
 
+def ask_queries(campaign: Campaign, n: int) -> tuple[list[list], str]:
+    """Up to n new queries of an open campaign, recorded as pending: (rows [query_id, *inputs],
+    a one-line summary). No rows when the run has ended or waits for results."""
+    state, learner, cfg = campaign.state, campaign.learner, campaign.cfg
+    if campaign.recorder.finished:
+        return [], f"the run has ended ({campaign.recorder.data.attrs['stop_reason']}); nothing to ask"
+    start = time.perf_counter()
+    n_initial = min(cfg.n_initial, cfg.budget)
+    if state["design_asked"] < n_initial:
+        design = campaign.space.draw(n_initial, seed=cfg.seed, method=cfg.initial_method, offset=0)
+        points = design[state["design_asked"]: state["design_asked"] + n]
+        state["design_asked"] += len(points)
+        round_of, note = 0, "from the initial design"
+    elif state["fitted_on"] < 0:
+        return [], (f"waiting for the initial design: {len(state['pending'])} queries pending; "
+                    "tell their results first")
+    else:
+        pending = campaign.pending_points()
+        selection = learner.ask(n, pending=pending if len(pending) else None)
+        state["round_select_s"] += time.perf_counter() - start
+        state["round_charge"] += selection.cost or 0.0
+        state["learner"] = learner.state()
+        points, round_of = selection.points, learner.round_index
+        note = f"chosen by round {round_of}'s committee"
+        if len(points) == 0:
+            if not state["pending"]:
+                campaign.finish(selection.stop_reason or "budget spent")
+                return [], f"the run has ended ({selection.stop_reason or 'budget spent'})"
+            campaign.save()
+            return [], f"nothing to ask ({selection.stop_reason}); {len(state['pending'])} queries still pending"
+    first = state["next_id"]
+    for offset, point in enumerate(points):
+        state["pending"][first + offset] = {"x": [float(v) for v in point], "round": int(round_of)}
+    state["next_id"] = first + len(points)
+    campaign.save()
+    rows = [[first + i, *(float(v) for v in point)] for i, point in enumerate(points)]
+    ids = f"id {first}" if len(rows) == 1 else f"ids {first}-{first + len(rows) - 1}"
+    summary = (f"asked {len(rows)} queries ({ids}) {note}; {len(state['pending'])} pending, "
+               f"budget left {learner.remaining() - len(state['pending']):g}")
+    return rows, summary
+
+
 def ask(run_dir: str | Path, n: int, overrides: Sequence[str] = ()) -> tuple[list[str], list[list], str]:
     """Ask for up to n queries: (header, rows, a one-line summary). Rows are
     [query_id, *inputs]; none when the run has ended or waits for results."""
     if n < 1:
         raise CampaignError(f"-n must be >= 1, got {n}")
     with open_campaign(run_dir, overrides, create=True) as campaign:
-        state, learner, cfg = campaign.state, campaign.learner, campaign.cfg
-        header = ["query_id", *campaign.space.names]
-        if campaign.recorder.finished:
-            return header, [], f"the run has ended ({campaign.recorder.data.attrs['stop_reason']}); nothing to ask"
-        start = time.perf_counter()
-        n_initial = min(cfg.n_initial, cfg.budget)
-        if state["design_asked"] < n_initial:
-            design = campaign.space.draw(n_initial, seed=cfg.seed, method=cfg.initial_method, offset=0)
-            points = design[state["design_asked"]: state["design_asked"] + n]
-            state["design_asked"] += len(points)
-            round_of, note = 0, "from the initial design"
-        elif state["fitted_on"] < 0:
-            return header, [], (f"waiting for the initial design: {len(state['pending'])} queries pending; "
-                                "tell their results first")
-        else:
-            pending = campaign.pending_points()
-            selection = learner.ask(n, pending=pending if len(pending) else None)
-            state["round_select_s"] += time.perf_counter() - start
-            state["round_charge"] += selection.cost or 0.0
-            state["learner"] = learner.state()
-            points, round_of = selection.points, learner.round_index
-            note = f"chosen by round {round_of}'s committee"
-            if len(points) == 0:
-                if not state["pending"]:
-                    campaign.finish(selection.stop_reason or "budget spent")
-                    return header, [], f"the run has ended ({selection.stop_reason or 'budget spent'})"
-                campaign.save()
-                return header, [], (f"nothing to ask ({selection.stop_reason}); {len(state['pending'])} "
-                                    "queries still pending")
-        first = state["next_id"]
-        for offset, point in enumerate(points):
-            state["pending"][first + offset] = {"x": [float(v) for v in point], "round": int(round_of)}
-        state["next_id"] = first + len(points)
-        campaign.save()
-        rows = [[first + i, *(float(v) for v in point)] for i, point in enumerate(points)]
-        ids = f"id {first}" if len(rows) == 1 else f"ids {first}-{first + len(rows) - 1}"
-        summary = (f"asked {len(rows)} queries ({ids}) {note}; {len(state['pending'])} pending, "
-                   f"budget left {learner.remaining() - len(state['pending']):g}")
-        return header, rows, summary
+        rows, summary = ask_queries(campaign, n)
+        return ["query_id", *campaign.space.names], rows, summary
 
 
 def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.ndarray, Outcome]:
@@ -343,19 +365,25 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
     return ids, points, outcome
 
 
+def tell_outcome(campaign: Campaign, ids: Sequence[int], points: np.ndarray, outcome: Outcome) -> None:
+    """Record the results of pending queries `ids` (points (k, dim)) in one commit, all rows or
+    none, and hand them to the learner; the caller refits and saves."""
+    state = campaign.state
+    rounds = np.array([state["pending"][qid]["round"] for qid in ids])
+    campaign.recorder.record_runs(points, outcome, round_index=rounds)
+    campaign.learner.tell(points, outcome)
+    for qid in ids:
+        del state["pending"][qid]
+    state["n_told"] = len(campaign.learner.runs)
+
+
 def tell(run_dir: str | Path, path: str | Path) -> str:
     """Record the results in `path` and refit; a one-line summary."""
     with open_campaign(run_dir) as campaign:
         if campaign.recorder.finished:
             raise CampaignError(f"{run_dir}: the run has ended ({campaign.recorder.data.attrs['stop_reason']})")
         ids, points, outcome = parse_results(path, campaign)
-        state = campaign.state
-        rounds = np.array([state["pending"][qid]["round"] for qid in ids])
-        campaign.recorder.record_runs(points, outcome, round_index=rounds)  # one commit: all rows or none
-        campaign.learner.tell(points, outcome)
-        for qid in ids:
-            del state["pending"][qid]
-        state["n_told"] = len(campaign.learner.runs)
+        tell_outcome(campaign, ids, points, outcome)
         campaign.refit_if_due()
         if not campaign.recorder.finished:
             campaign.save()
@@ -415,13 +443,43 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--pending", action="store_true", help="also write the pending queries as CSV")
     s.add_argument("-o", "--out", help="with --pending: CSV file to write (default: stdout)")
+    lab = commands.add_parser("label", help="serve a labelling page for a pool labelled by people")
+    lab.add_argument("run_dir")
+    lab.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    lab.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    lab.add_argument("--lease", type=float, default=300.0, help="seconds an item handed out is held for its labeller")
+    lab.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     return top
+
+
+def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int, lease_s: float) -> str:
+    """Serve the labelling page until interrupted; a one-line summary."""
+    from experiments.label_server import LabelSession, serve
+
+    with open_campaign(run_dir, overrides, create=True) as campaign:
+        session = LabelSession(campaign, lease_s=lease_s)
+        try:
+            server = serve(session, host=host, port=port)
+        except OSError as exc:
+            session.close()
+            raise CampaignError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        print(f"alframe: labelling {run_dir} at http://{shown}:{server.server_address[1]}/ "
+              f"({status_line(campaign)}); Ctrl-C stops", file=sys.stderr, flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            session.close()
+        return f"stopped; {session.labelled_this_session} labels this time; " + status_line(campaign)
 
 
 def main(argv: list[str] | None = None) -> int:
     top = parser()
     args, extra = top.parse_known_args(argv)
-    if extra and (args.command != "ask" or any(e.startswith("-") for e in extra)):
+    if extra and (args.command not in ("ask", "label") or any(e.startswith("-") for e in extra)):
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "ask":
@@ -431,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
             _emit(header, rows, args.out)
         elif args.command == "tell":
             summary = tell(args.run_dir, args.results)
+        elif args.command == "label":
+            summary = label(args.run_dir, [*args.overrides, *extra], host=args.host, port=args.port,
+                            lease_s=args.lease)
         else:
             summary, header, rows = status(args.run_dir)
             if args.pending:

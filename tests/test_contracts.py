@@ -82,7 +82,11 @@ def test_every_strategy_node_keeps_the_strategy_contract(name):
     check_strategy(build(cfg, "strategy"), committee, space.draw(60, seed=1), 6)
 
 
-@pytest.mark.parametrize("name", [n for n in nodes("simulator") if n not in ("external", "mocca")])
+# Labels from people cannot be run: the label server's tests cover those nodes.
+PEOPLE = ("labels", "label_demo")
+
+
+@pytest.mark.parametrize("name", [n for n in nodes("simulator") if n not in ("external", "mocca", *PEOPLE)])
 def test_every_simulator_node_keeps_the_oracle_contract(name):
     overrides = TURBULENCE if name == "turbulence" else []
     check_oracle(build_oracle(compose_config([f"simulator={name}", *overrides[1:]])), n=4)

@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.base import Committee
 from alframe.strategies.base import check_k, not_pending
-from alframe.strategies.scores import Score, get_score
+from alframe.strategies.scores import Score, get_score, score_candidates
 
 
 def top_k(scores: np.ndarray, k: int, *, key: jax.Array) -> np.ndarray:
     """Indices of the `k` largest scores (n,) -> (k,), ties broken at random by `key`."""
     scores = np.asarray(scores, dtype=np.float64)
-    tie_break = np.asarray(jax.random.uniform(key, scores.shape))
+    # Drawn at a power-of-two size, so a shrinking pool compiles a few shapes, not one per ask.
+    size = max(64, 1 << max(len(scores) - 1, 0).bit_length())
+    tie_break = np.asarray(jax.random.uniform(key, (size,)))[: len(scores)]
     order = np.lexsort((tie_break, -scores))
     return order[:k]
 
@@ -92,7 +93,7 @@ class QueryByCommittee:
 
     def scores(self, committee: Committee, candidates: np.ndarray) -> np.ndarray:
         """Disagreement per candidate, (n,)."""
-        return np.asarray(get_score(self.score)(jnp.asarray(committee.predict_members(candidates))))
+        return score_candidates(get_score(self.score), committee.predict_members(candidates))
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
                pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:

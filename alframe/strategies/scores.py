@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Score = Callable[[jax.Array], jax.Array]
 _EPS = 1e-12
@@ -59,6 +60,28 @@ SCORES: dict[str, Score] = {
     "consensus_entropy": consensus_entropy,
     "max_disagreement": max_disagreement,
 }
+
+
+def _per_candidate(score: Score, members: np.ndarray) -> bool:
+    """Whether each candidate's score depends on its own predictions only (so padding is harmless)."""
+    return score in (vote_entropy, consensus_entropy, max_disagreement) or (
+        score is committee_variance and members.shape[-1] == 1)
+
+
+def score_candidates(score: Score, members) -> np.ndarray:
+    """`score` of member predictions (members, n, k) as numpy (n,).
+
+    A candidate set that shrinks by the runs already made (a pool, say) would give every ask a
+    new shape and a new compilation; scores that are per candidate are computed on predictions
+    padded to the next power of two, so a pool compiles a handful of shapes, not one per ask.
+    """
+    members = np.asarray(members)
+    n = members.shape[1]
+    if not _per_candidate(score, members) or n == 0:
+        return np.asarray(score(jnp.asarray(members)))
+    size = max(64, 1 << (n - 1).bit_length())
+    padded = np.concatenate([members, np.repeat(members[:, :1], size - n, axis=1)], axis=1)
+    return np.asarray(score(jnp.asarray(padded)))[:n]
 
 
 def get_score(score: str | Score) -> Score:
