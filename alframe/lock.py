@@ -30,11 +30,14 @@ class StoreLock:
 
     def holder(self) -> str:
         """Who holds the lock, as 'pid P on host H since T' (or 'unknown' when unreadable)."""
-        try:
-            info = json.loads(self.path.read_text())
-            return f"pid {info['pid']} on host {info['host']} since {info['since']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "an unknown process"
+        # The holder writes its name just after it takes the lock: give it a moment to.
+        for attempt in range(20):
+            try:
+                info = json.loads(self.path.read_text())
+                return f"pid {info['pid']} on host {info['host']} since {info['since']}"
+            except (OSError, ValueError, KeyError, TypeError):
+                time.sleep(0.05)
+        return "an unknown process"
 
     def acquire(self) -> "StoreLock":
         if self._fd is not None:

@@ -76,14 +76,14 @@ def _maps(index: float, seed: int, n_cells: int, duration_myr: float) -> list[np
     return maps
 
 
-def _write_png(path: Path, log_column: np.ndarray) -> None:
+def _write_png(path: Path, log_column: np.ndarray, limit: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # The same colour scale for every map, so a person compares contrast, not rescaled noise.
-    plt.imsave(path, log_column.T, cmap="magma", vmin=-0.6, vmax=0.6, origin="lower")
+    # One colour scale for every map, so a person compares contrast, not rescaled noise.
+    plt.imsave(path, log_column.T, cmap="magma", vmin=-limit, vmax=limit, origin="lower")
 
 
 def _write_table(path: Path, header: list[str], rows: list[list]) -> None:
@@ -108,7 +108,7 @@ def build(out: Path, *, runs_per_class: int, test_runs_per_class: int, n_cells: 
     try:
         (work / "images").mkdir()
         header = ["item", "run", "axis", *MAP_FEATURES]
-        items, truth, test = [], [], []
+        items, truth, test, maps = [], [], [], {}
         jobs = [(c, r, False) for r in range(runs_per_class) for c in range(len(CLASSES))]
         jobs += [(c, r, True) for r in range(test_runs_per_class) for c in range(len(CLASSES))]
         for cls, r, held_out in tqdm(jobs, desc="label demo: simulating maps", disable=not progress):
@@ -119,9 +119,12 @@ def build(out: Path, *, runs_per_class: int, test_runs_per_class: int, n_cells: 
                 if held_out:
                     test.append([name, seed, axis, *features, CLASSES[cls]])
                     continue
-                _write_png(work / "images" / f"{name}.png", m)
+                maps[name] = m
                 items.append([name, seed, axis, *features, f"images/{name}.png"])
                 truth.append([name, CLASSES[cls]])
+        limit = float(np.percentile(np.abs(np.concatenate([m.ravel() for m in maps.values()])), 99))
+        for name, m in maps.items():
+            _write_png(work / "images" / f"{name}.png", m, limit)
         # Shuffled, so the file's order says nothing of the class.
         order = np.random.default_rng(0).permutation(len(items))
         _write_table(work / "items.csv", [*header, "image"], [items[i] for i in order])
@@ -140,7 +143,7 @@ def demo_dir(cache_dir: str | os.PathLike | None = None, *, runs_per_class: int 
              n_cells: int = 32, duration_myr: float = 0.5, progress: bool = True) -> Path:
     """The folder of the demo pool for these settings, built on first use."""
     settings = {"runs_per_class": runs_per_class, "test_runs_per_class": test_runs_per_class, "n_cells": n_cells,
-                "duration_myr": duration_myr, "features": MAP_FEATURES}
+                "duration_myr": duration_myr, "features": MAP_FEATURES, "colour_scale": "p99"}
     root = Path(cache_dir) if cache_dir else Path(os.environ.get("ALFRAME_CACHE") or Path.home() / ".cache" / "alframe")
     out = root.expanduser() / "label_demo" / settings_digest(settings)
     if not (out / "items.csv").exists():
