@@ -1,7 +1,8 @@
-"""Plots a scientist looks at: learning curves and where the runs went.
+"""Plots a scientist looks at: learning curves, where the runs went, and maps of embeddings.
 
-Each function takes run stores (xarray Datasets as written by the loop), draws one figure,
-saves it to `path` and returns the path. Matplotlib runs headless (Agg).
+Each function draws one figure, saves it to `path` and returns the path; `learning_curves`
+and `queried_points` take run stores (xarray Datasets as written by the loop),
+`embedding_map` takes panels of map positions (`Panel`). Matplotlib runs headless (Agg).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -166,6 +168,139 @@ def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tu
         ax.set_title(f"{label} ({len(x)} runs)")
         ax.set_aspect("auto")
     fig.colorbar(sc, ax=axes[0, -1], label="round")
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+class Mark(NamedTuple):
+    """Points drawn over a map panel, with their own legend entry: (k, 2) positions."""
+
+    label: str
+    points: np.ndarray
+    marker: str = "o"
+    colour: str = "black"
+
+
+class Panel(NamedTuple):
+    """One scatter of an embedding for `embedding_map`.
+
+    Fields:
+        points: (n, 2) map positions, coloured by `colour` (n,): values (a colorbar) or
+            labels (a legend; strings, booleans, or integers with `categorical=True`).
+        title, colour_label: the panel's title and what the colour shows.
+        categorical: labels (True), values (False) or by the dtype of `colour` (None).
+        background: optional (m, 2) points drawn small and grey beneath (a reference sample).
+        background_label: its legend entry.
+        marks: further points drawn on top, each with its legend entry (failed runs, the
+            queried models, placed observations).
+        axes: the axis labels.
+    """
+
+    points: np.ndarray
+    colour: np.ndarray
+    title: str = ""
+    colour_label: str = ""
+    categorical: bool | None = None
+    background: np.ndarray | None = None
+    background_label: str = "reference"
+    marks: tuple[Mark, ...] = ()
+    axes: tuple[str, str] = ("t-SNE 1", "t-SNE 2")
+
+
+def _is_categorical(panel: Panel) -> bool:
+    if panel.categorical is not None:
+        return panel.categorical
+    return np.asarray(panel.colour).dtype.kind in "bOUS"
+
+
+def _category_colours(labels: Sequence) -> dict:
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+
+
+def _shared_scales(row: Sequence[Panel]) -> list[tuple[bool, dict | tuple[float, float], bool]]:
+    """Per panel of a row: (categorical, its label colours or value limits, whether it is the
+    last panel of its group). Panels of one row with the same colouring (kind and
+    `colour_label`) form a group: one set of label colours or one value range between them."""
+    groups: dict[tuple[bool, str], list[int]] = {}
+    for i, panel in enumerate(row):
+        groups.setdefault((_is_categorical(panel), panel.colour_label), []).append(i)
+    scales: list = [None] * len(row)
+    for (categorical, _), members in groups.items():
+        colours = [np.asarray(row[i].colour) for i in members]
+        if categorical:
+            scale = _category_colours(sorted({v.item() if hasattr(v, "item") else v for c in colours for v in c},
+                                             key=str))
+        else:
+            finite = np.concatenate([c[np.isfinite(c)] for c in colours])
+            scale = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        for i in members:
+            scales[i] = (categorical, scale, i == members[-1])
+    return scales
+
+
+def embedding_map(rows: Sequence[Panel] | Sequence[Sequence[Panel]], path: str | Path, *,
+                  title: str | None = None) -> Path:
+    """Maps side by side: panels in rows (e.g. one panel per strategy, a row per colouring;
+    or t-SNE beside PCA), panels of a row coloured alike sharing one colour scale or one set
+    of label colours, so they can be compared at a glance.
+
+    Args:
+        rows: a row of `Panel`s, or several rows.
+        path: where to write the PNG.
+    Within a row, panels with the same kind of colour and `colour_label` form a group: values
+    get one colorbar for the group, labels one legend (on the group's last panel). Marks and
+    the grey background have legend entries on every panel.
+    """
+    path = Path(path)
+    grid = [list(rows)] if isinstance(rows[0], Panel) else [list(r) for r in rows]
+    n_cols = max(len(r) for r in grid)
+    fig, axes = plt.subplots(len(grid), n_cols, figsize=(4.4 * n_cols + 1.2, 4.2 * len(grid)), squeeze=False,
+                             constrained_layout=True)
+    for r, row in enumerate(grid):
+        for ax, panel, (categorical, scale, last) in zip(axes[r], row, _shared_scales(row)):
+            points = np.asarray(panel.points, dtype=np.float64)
+            colour = np.asarray(panel.colour)
+            if panel.background is not None and len(panel.background):
+                ax.scatter(*np.asarray(panel.background).T, s=4, c="0.8", lw=0, label=panel.background_label,
+                           zorder=1)
+            if categorical:
+                chosen = {label: np.array([v == label for v in colour], dtype=bool) for label in scale}
+                # Larger groups first, so a rare group is not buried under a common one.
+                for label in sorted(scale, key=lambda lab: -chosen[lab].sum()):
+                    if chosen[label].any():
+                        ax.scatter(*points[chosen[label]].T, s=8, color=scale[label], lw=0, label=str(label), zorder=2)
+            else:
+                mappable = ax.scatter(*points.T, c=colour, s=8, cmap="viridis", vmin=scale[0], vmax=scale[1], lw=0,
+                                      zorder=2)
+            for mark in panel.marks:
+                hollow = mark.marker in ("o", "s", "D", "^")
+                ax.scatter(*np.asarray(mark.points).reshape(-1, 2).T, marker=mark.marker, s=30 if hollow else 40,
+                           facecolors="none" if hollow else mark.colour, edgecolors=mark.colour, lw=0.9,
+                           label=f"{mark.label} ({len(mark.points)})", zorder=3)
+            ax.set_title(panel.title)
+            ax.set_xlabel(panel.axes[0])
+            ax.set_ylabel(panel.axes[1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            names = {str(k) for k in scale} if categorical and not last else set()
+            entries = [(h, lab) for h, lab in zip(*ax.get_legend_handles_labels()) if lab not in names]
+            if categorical:  # labels in their sorted order, whatever order they were drawn in
+                order = {str(k): i for i, k in enumerate(scale)}
+                entries.sort(key=lambda entry: order.get(entry[1], -1))
+            if entries:
+                # A fixed corner: matplotlib's "best" search takes seconds per thousand points.
+                ax.legend(*zip(*entries), loc="upper right", fontsize=7, markerscale=1.5, framealpha=0.8,
+                          title=panel.colour_label if categorical and last else None, title_fontsize=7)
+            if last and not categorical:
+                group = [axes[r][j] for j, other in enumerate(row)
+                         if not _is_categorical(other) and other.colour_label == panel.colour_label]
+                fig.colorbar(mappable, ax=group, label=panel.colour_label, shrink=0.9)
+        for ax in axes[r][len(row):]:
+            ax.set_visible(False)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=120)

@@ -20,7 +20,9 @@ writes beside it:
 - `retrain.csv`: every strategy's final training set refitted from scratch with the same
   recipe, scored on the same test set (the gain is in the data, not in the training path);
 - `learning_curves.png` (median and 16-84 % band over seeds, with R^2 below when the
-  stores have it), `queried_points.png`, and for the 1-D potential `query_energy.png`.
+  stores have it), `queried_points.png`, for more than two inputs `queried_embedding.png` (and
+  its scores, `queried_embedding.json`: see `experiments.embed`), and for the 1-D potential
+  `query_energy.png`.
 
 Default targets: passive's final metric (median over seeds) and, for a lower-is-better
 metric, up to 3 round values (1 or 3 times a power of ten) between it and the initial
@@ -62,6 +64,7 @@ from alframe.metrics import higher_is_better as higher_by_name
 from alframe.metrics import simulations_to_reach
 from alframe.store import read_run
 from alframe.store import write_zarr
+from experiments.embed import embed_runs
 
 # Per-round variables that describe the run rather than score the model: kept in
 # comparison.zarr, never offered as a --metric.
@@ -755,8 +758,13 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     plotted = [plots.learning_curves(groups, sweep_dir / "learning_curves.png", metric=metric,
                                      title=f"{metric} against simulations, {seeds} seeds")]
     lowest_seed = min(seed for _, seed in runs)
-    plotted.append(plots.queried_points({s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs},
-                                        sweep_dir / "queried_points.png", title=f"queried points, seed {lowest_seed}"))
+    shown = {s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs}
+    plotted.append(plots.queried_points(shown, sweep_dir / "queried_points.png", title=f"queried points, seed {lowest_seed}"))
+    if first.sizes["input"] > 2:  # a plane of two inputs hides the others: one t-SNE map of them all
+        queried = sum(ds.sizes["sample"] for ds in shown.values())
+        embed_runs(shown, sweep_dir / "queried_embedding.png", reference=min(500, max(100, queried)))
+        plotted.append(sweep_dir / "queried_embedding.png")
+        written.append("queried_embedding.json")
     energy_plot = _potential1d_energy_plot(runs, sweep_dir / "query_energy.png")
     if energy_plot:
         plotted.append(energy_plot)

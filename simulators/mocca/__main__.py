@@ -3,6 +3,7 @@
     python -m simulators.mocca predict CATALOG.csv [--fallback] [--out FILE.csv]
     python -m simulators.mocca baseline [--folds 15] [--fallback] [--out-dir results/mocca]
     python -m simulators.mocca harris [--classifier gradient_boosting | --all] [--out-dir results/mocca]
+    python -m simulators.mocca embed [--store RUN_DIR] [--perplexity 30] [--seed 0] [--out-dir results/mocca]
 """
 
 from __future__ import annotations
@@ -116,6 +117,21 @@ def _harris(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed(args: argparse.Namespace) -> int:
+    from simulators.mocca.embedding import embed_models
+
+    result, figure = embed_models(args.out_dir, models_path=args.models, harris_path=args.catalog, store=args.store,
+                                  perplexity=args.perplexity, seed=args.seed)
+    queried = f", {result['queried']} queried by the run marked" if args.store else ""
+    print(f"{result['models']} models ({result['bhs']} BHS){queried}, {result['harris_placed']} Harris clusters "
+          f"placed ({result['harris_among_bhs_models']} among mostly-BHS models): {result['k']}-NN accuracy of BHS "
+          f"{result['knn_accuracy_map']:.3f} in the t-SNE map, {result['knn_accuracy_features']:.3f} in the "
+          f"log-features (balanced {result['balanced_knn_accuracy_map']:.3f} / "
+          f"{result['balanced_knn_accuracy_features']:.3f}; chance {result['chance_knn_accuracy']:.3f} / 0.5); "
+          f"written to {figure} and {figure.with_suffix('.json')}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="MOCCA black-hole-subsystem classification.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -147,6 +163,15 @@ def parser() -> argparse.ArgumentParser:
     ha.add_argument("--catalog", default=None, help="Harris mwgc.dat (default: the shared copy)")
     ha.add_argument("--out-dir", default="results/mocca")
     ha.set_defaults(run=_harris)
+
+    em = sub.add_parser("embed", help="a t-SNE map of the models by BHS label, with the Harris clusters placed in it")
+    em.add_argument("--seed", type=int, default=0, help="seed of the t-SNE fit")
+    em.add_argument("--models", default=None, help="MOCCA table (default: the shared simulations.csv)")
+    em.add_argument("--catalog", default=None, help="Harris mwgc.dat (default: the shared copy)")
+    em.add_argument("--store", default=None, help="a MOCCA run directory (or its run.zarr): mark what it queried")
+    em.add_argument("--perplexity", type=float, default=30.0)
+    em.add_argument("--out-dir", default="results/mocca")
+    em.set_defaults(run=_embed)
     return p
 
 
