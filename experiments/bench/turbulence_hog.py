@@ -1,22 +1,24 @@
 """A t-SNE look at HOG features of the turbulence maps: do Kolmogorov (n = 11/3) and Burgers
 (n = 4) runs fall apart, in the map, in HOG space, and on the raw pixels?
 
-    python -m experiments.bench.turbulence_hog [--per-class 24] [--continuous 24] [--grid 32]
-                                               [--perplexity 30] [--seed 0] [--surrogate]
+    python -m experiments.bench.turbulence_hog [--per-class 24] [--continuous 24] [--grid 64]
+                                               [--cell 4] [--perplexity 30] [--seed 0] [--surrogate]
                                                [--out-dir results/bench/turbulence_hog]
 
 Simulates --per-class runs at n = 11/3 and as many at n = 4 (the scored set) and --continuous
 runs with n uniform in [3, 4.5] (for the colouring), every run with its own field seed, on
 --grid cells per side (the hydro solver; --surrogate: the lognormal stand-in, no physics).
 Each run gives three log10 column-density maps (lines of sight x, y, z), each map its HOG
-vector (cells of 8 pixels, blocks of 2 x 2 cells, 9 orientations). One t-SNE fit embeds the
-HOG vectors of all maps.
+vector (cells of --cell pixels, blocks of 2 x 2 cells, 9 orientations). One t-SNE fit embeds
+the HOG vectors of all maps.
 
 Scores, on the maps of the scored set: the leave-one-run-out k-NN accuracy of Kolmogorov
 against Burgers (the other maps of a map's own run never vote: they are projections of the
 same cube) and the adjusted Rand index of k-means with two clusters, in the t-SNE map, in
 the standardised HOG space and on the raw pixels (the map's log10 column densities as one
-vector). Writes OUT_DIR/turbulence_hog.json, .md and .png and prints one line.
+vector), beside the same scores of eight summary statistics of each map (its spread, skewness,
+kurtosis, spectral slope, gradients, dense fraction and peak: the features the labelling demo's
+committee reads) as the yardstick a physicist's features set. Writes OUT_DIR/turbulence_hog.json, .md and .png and prints one line.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from alframe import embedding, plots
 from simulators.turbulence import lognormal_density
 from simulators.turbulence.hog import BURGERS, KOLMOGOROV, hog_features, hydro_density, maps
+from simulators.turbulence.label_demo import map_features
 
 REPO = Path(__file__).resolve().parents[2]
 KNN_K = 5
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-class", type=int, default=24, help="runs at n = 11/3 and as many at n = 4")
     parser.add_argument("--continuous", type=int, default=24, help="runs with n uniform in [3, 4.5]")
-    parser.add_argument("--grid", type=int, default=32, help="cells per side")
+    parser.add_argument("--grid", type=int, default=64, help="cells per side")
+    parser.add_argument("--cell", type=int, default=4, help="HOG cell size in pixels")
     parser.add_argument("--perplexity", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws of n, the field seeds and t-SNE")
     parser.add_argument("--surrogate", action="store_true", help="the lognormal surrogate instead of the solver")
@@ -68,15 +72,17 @@ def main(argv: list[str] | None = None) -> int:
           f"({'lognormal surrogate' if args.surrogate else 'hydro solver'}) ...", file=sys.stderr, flush=True)
     images, run, index = maps(indices, field_seeds, density_fn)
     simulated_s = time.perf_counter() - start
-    features = hog_features(images)
+    features = hog_features(images, pixels_per_cell=args.cell)
     pixels = images.reshape(len(images), -1)
     points, model = embedding.tsne(features, perplexity=args.perplexity, seed=args.seed)
 
     scored = run < 2 * args.per_class
     groups = np.where(index[scored] == KOLMOGOROV, "Kolmogorov n=11/3", "Burgers n=4").astype(object)
     hog_space, _, _ = embedding.standardise(features)
+    statistics, _, _ = embedding.standardise(np.stack([map_features(image) for image in images]))
     result = {
         "settings": {"per_class": args.per_class, "continuous": args.continuous, "grid": args.grid,
+                     "hog_cell": args.cell,
                      "perplexity": model.perplexity, "seed": args.seed, "k": KNN_K,
                      "model": "lognormal surrogate" if args.surrogate else "hydro solver",
                      "maps_per_run": 3, "hog_features": int(features.shape[1]), "pixels": int(pixels.shape[1])},
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "tsne_map": scores(points[scored], groups, run[scored], seed=args.seed),
         "hog": scores(hog_space[scored], groups, run[scored], seed=args.seed),
         "pixels": scores(pixels[scored], groups, run[scored], seed=args.seed),
+        "map_statistics": scores(statistics[scored], groups, run[scored], seed=args.seed),
         "chance_knn_accuracy": embedding.chance_accuracy(groups),
         "simulation_s": simulated_s,
         "seconds": time.perf_counter() - start,
@@ -110,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.grid}^3 cells, seed {args.seed}. k-NN: leave-one-run-out {KNN_K}-NN accuracy of the class; "
              f"ARI: k-means with 2 clusters. Chance k-NN accuracy {result['chance_knn_accuracy']:.3f}.", "",
              "| space | k-NN accuracy | ARI |", "|---|---|---|"]
-    for name, key in (("t-SNE map of HOG", "tsne_map"), ("HOG (standardised)", "hog"), ("raw pixels", "pixels")):
+    for name, key in (("t-SNE map of HOG", "tsne_map"), ("HOG (standardised)", "hog"), ("raw pixels", "pixels"),
+                      ("map statistics (standardised)", "map_statistics")):
         lines.append(f"| {name} | {result[key]['knn_accuracy']:.3f} | {result[key]['cluster_recovery']:.3f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"turbulence_hog: Kolmogorov vs Burgers k-NN accuracy {result['tsne_map']['knn_accuracy']:.3f} in the t-SNE "
           f"map, {result['hog']['knn_accuracy']:.3f} in HOG space, {result['pixels']['knn_accuracy']:.3f} on raw pixels "
           f"(ARI {result['tsne_map']['cluster_recovery']:.3f} / {result['hog']['cluster_recovery']:.3f} / "
-          f"{result['pixels']['cluster_recovery']:.3f}; chance {result['chance_knn_accuracy']:.3f}; "
+          f"{result['pixels']['cluster_recovery']:.3f}; map statistics k-NN {result['map_statistics']['knn_accuracy']:.3f}; chance {result['chance_knn_accuracy']:.3f}; "
           f"{result['scored_maps']} maps of {2 * args.per_class} runs); written to {out}, {out.with_suffix('.md')}, "
           f"{figure}")
     return 0

@@ -19,6 +19,10 @@ the original paper.
 | `make_friedman(n_inputs=5)` | 5 or more, [0, 1]^d | sine interaction + quadratic + linear terms; inert inputs past x5 |
 | `make_genz_discontinuous(dim=2)` | [0, 1]^dim | a jump to zero across two edges |
 | `make_genz_gaussian_peak(dim=2, a=15)` | [0, 1]^dim | a narrow peak (sd 0.047) |
+| `make_wing_weight()` | 10, physical ranges | a smooth function where four inputs carry almost all the variance |
+| `make_robot_arm()` | 8, angles and lengths | periodic inputs, a kink where the arm folds back |
+| `make_hartmann6()` | 6, [0, 1]^6 | four narrow anisotropic wells, near zero elsewhere |
+| `make_environmental()` | 4 | a vector output: 30 concentrations (5 places x 6 times), one sharp just after a spill |
 | `make_heteroscedastic_sine()` | 1, [0, 1] | noise sd rising 0.5 -> 1.5 across the box; `heteroscedastic_sine_test_set` is the noise-free mean |
 """
 
@@ -44,13 +48,17 @@ from simulators.testfunctions.functions import (
 from simulators.testfunctions.oracles import (
     heteroscedastic_sine_test_set,
     make_borehole,
+    make_environmental,
     make_friedman,
     make_genz_discontinuous,
     make_genz_gaussian_peak,
+    make_hartmann6,
     make_heteroscedastic_sine,
     make_ishigami,
     make_otl_circuit,
     make_piston,
+    make_robot_arm,
+    make_wing_weight,
 )
 
 __all__ = [
@@ -69,13 +77,17 @@ __all__ = [
     "friedman",
     "heteroscedastic_sine_test_set",
     "make_borehole",
+    "make_environmental",
     "make_friedman",
     "make_genz_discontinuous",
     "make_genz_gaussian_peak",
+    "make_hartmann6",
     "make_heteroscedastic_sine",
     "make_ishigami",
     "make_otl_circuit",
     "make_piston",
+    "make_robot_arm",
+    "make_wing_weight",
     "otl_circuit",
     "piston",
     "sine_mean",

@@ -312,3 +312,121 @@ class HeteroscedasticSine:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(n, 1) -> (n,), noisy."""
         return sine_mean(x) + self.noise_sd(x) * standard_normals(x, self.seed)
+
+
+# -- Wing weight ----------------------------------------------------------------------------
+
+WING_NAMES = ("Sw", "Wfw", "A", "Lambda", "q", "lam", "tc", "Nz", "Wdg", "Wp")
+WING_DOMAIN: Domain = (
+    (150.0, 220.0, 6.0, -10.0, 16.0, 0.5, 0.08, 2.5, 1700.0, 0.025),
+    (200.0, 300.0, 10.0, 10.0, 45.0, 1.0, 0.18, 6.0, 2500.0, 0.08),
+)
+
+
+def wing_weight(x: np.ndarray) -> np.ndarray:
+    """A light aircraft's wing weight [lb]: (n, 10) -> (n,).
+
+    f = 0.036 Sw^0.758 Wfw^0.0035 (A / cos^2 L)^0.6 q^0.006 lam^0.04 (100 tc / cos L)^-0.3
+    (Nz Wdg)^0.49 + Sw Wp, with Sw the wing area [ft^2], Wfw the fuel weight in the wing [lb],
+    A the aspect ratio, L (`Lambda`) the quarter-chord sweep [degrees], q the cruise dynamic
+    pressure [lb/ft^2], lam the taper ratio, tc the thickness-to-chord ratio, Nz the ultimate
+    load factor, Wdg the design gross weight [lb] and Wp the paint weight [lb/ft^2]. Smooth,
+    with a few inputs (Nz, A, Wdg, tc) carrying almost all of the variance.
+
+    Ref: A. Forrester, A. Sobester, A. Keane, "Engineering Design via Surrogate Modelling",
+    Wiley (2008), p. 196; VLSE "wingweight".
+    """
+    sw, wfw, a, sweep, q, lam, tc, nz, wdg, wp = _columns(x, WING_NAMES, "wing_weight").T
+    cos = np.cos(np.deg2rad(sweep))
+    return (0.036 * sw**0.758 * wfw**0.0035 * (a / cos**2) ** 0.6 * q**0.006 * lam**0.04
+            * (100 * tc / cos) ** -0.3 * (nz * wdg) ** 0.49 + sw * wp)
+
+
+# -- Robot arm ------------------------------------------------------------------------------
+
+ROBOT_ARM_NAMES = ("theta1", "theta2", "theta3", "theta4", "L1", "L2", "L3", "L4")
+ROBOT_ARM_DOMAIN: Domain = ((0.0,) * 4 + (0.0,) * 4, (2 * math.pi,) * 4 + (1.0,) * 4)
+
+
+def robot_arm(x: np.ndarray) -> np.ndarray:
+    """Distance of a planar four-segment robot arm's end from its shoulder: (n, 8) -> (n,).
+
+    Segment i has length L_i and sits at angle theta_1 + ... + theta_i; the end is at
+    (u, v) = sum_i L_i (cos, sin)(theta_1 + ... + theta_i) and f = sqrt(u^2 + v^2). Periodic in
+    the angles, with a kink where the arm folds back onto its shoulder (f = 0).
+
+    Ref: J. An, A. Owen, "Quasi-regression", J. Complexity 17 (2001) 588-607; VLSE "robot".
+    """
+    columns = _columns(x, ROBOT_ARM_NAMES, "robot_arm")
+    angles = np.cumsum(columns[:, :4], axis=1)
+    lengths = columns[:, 4:]
+    u = (lengths * np.cos(angles)).sum(axis=1)
+    v = (lengths * np.sin(angles)).sum(axis=1)
+    return np.hypot(u, v)
+
+
+# -- Hartmann 6-D ---------------------------------------------------------------------------
+
+HARTMANN6_NAMES = tuple(f"x{i}" for i in range(1, 7))
+HARTMANN6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+HARTMANN6_A = np.array([[10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+                        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+                        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+                        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0]])
+HARTMANN6_P = 1e-4 * np.array([[1312.0, 1696.0, 5569.0, 124.0, 8283.0, 5886.0],
+                               [2329.0, 4135.0, 8307.0, 3736.0, 1004.0, 9991.0],
+                               [2348.0, 1451.0, 3522.0, 2883.0, 3047.0, 6650.0],
+                               [4047.0, 8828.0, 8732.0, 5743.0, 1091.0, 381.0]])
+
+
+def hartmann6(x: np.ndarray) -> np.ndarray:
+    """The 6-D Hartmann function on [0, 1]^6: (n, 6) -> (n,).
+
+    f = -sum_i alpha_i exp(-sum_j A_ij (x_j - P_ij)^2): four anisotropic Gaussian wells, close
+    to zero over most of the cube, six local minima, the global one -3.32237.
+
+    Ref: L. C. W. Dixon, G. P. Szego, "The global optimization problem: an introduction",
+    Towards Global Optimisation 2 (1978) 1-15; VLSE "hart6".
+    """
+    x = _columns(x, HARTMANN6_NAMES, "hartmann6")
+    inner = (HARTMANN6_A[None] * (x[:, None, :] - HARTMANN6_P[None]) ** 2).sum(axis=2)  # (n, 4)
+    return -(HARTMANN6_ALPHA[None] * np.exp(-inner)).sum(axis=1)
+
+
+# -- Environmental model: a pollutant spilled twice into a channel ---------------------------
+
+ENVIRONMENTAL_NAMES = ("M", "D", "L", "tau")
+ENVIRONMENTAL_DOMAIN: Domain = ((7.0, 0.02, 0.01, 30.01), (13.0, 0.12, 3.0, 30.295))
+# Where and when the concentration is read: 5 places x 6 times = 30 outputs. t = 31 lies just
+# after the second spill (tau in [30.01, 30.295]), where the output changes fastest.
+ENVIRONMENTAL_PLACES = (0.5, 1.0, 1.5, 2.0, 2.5)
+ENVIRONMENTAL_TIMES = (10.0, 20.0, 31.0, 40.0, 50.0, 60.0)
+
+
+def environmental(x: np.ndarray) -> np.ndarray:
+    """Concentration of a pollutant at 5 places x 6 times: (n, 4) -> (n, 30), place-major.
+
+    C(s, t) = M / sqrt(4 pi D t) exp(-s^2 / (4 D t))
+              + M / sqrt(4 pi D (t - tau)) exp(-(s - L)^2 / (4 D (t - tau))) [tau < t],
+    a mass M spilled at s = 0 at t = 0 and again at s = L at t = tau, diffusing with rate D,
+    read at s in ENVIRONMENTAL_PLACES and t in ENVIRONMENTAL_TIMES. A vector output whose
+    entries differ by orders of magnitude.
+
+    Ref: N. Bliznyuk, D. Ruppert, C. Shoemaker, R. Regis, S. Wild, P. Mugunthan, "Bayesian
+    calibration and uncertainty analysis for computationally expensive models using
+    optimization and radial basis function approximation", J. Comput. Graph. Stat. 17 (2008)
+    270-294; VLSE "environ".
+    """
+    m, d, length, tau = (c[:, None, None] for c in _columns(x, ENVIRONMENTAL_NAMES, "environmental").T)
+    s = np.asarray(ENVIRONMENTAL_PLACES)[None, :, None]
+    t = np.asarray(ENVIRONMENTAL_TIMES)[None, None, :]
+    first = m / np.sqrt(4 * np.pi * d * t) * np.exp(-(s**2) / (4 * d * t))
+    after = np.maximum(t - tau, 1e-300)  # the second spill's term is used only where t > tau
+    second = m / np.sqrt(4 * np.pi * d * after) * np.exp(-((s - length) ** 2) / (4 * d * after))
+    c = first + np.where(t > tau, second, 0.0)
+    return c.reshape(len(c), -1)
+
+
+def environmental_output_names() -> tuple[str, ...]:
+    """Names of `environmental`'s 30 outputs, e.g. "C_s0.5_t31", in its column order."""
+    return tuple(f"C_s{s:g}_t{t:g}" for s in ENVIRONMENTAL_PLACES for t in ENVIRONMENTAL_TIMES)

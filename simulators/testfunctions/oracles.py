@@ -16,6 +16,11 @@ from alframe.space import Box
 from simulators.testfunctions.functions import (
     BOREHOLE_DOMAIN,
     BOREHOLE_NAMES,
+    ENVIRONMENTAL_DOMAIN,
+    ENVIRONMENTAL_NAMES,
+    ENVIRONMENTAL_PLACES,
+    ENVIRONMENTAL_TIMES,
+    HARTMANN6_NAMES,
     HETEROSCEDASTIC_DOMAIN,
     HETEROSCEDASTIC_NAMES,
     ISHIGAMI_DOMAIN,
@@ -24,18 +29,27 @@ from simulators.testfunctions.functions import (
     OTL_NAMES,
     PISTON_DOMAIN,
     PISTON_NAMES,
+    ROBOT_ARM_DOMAIN,
+    ROBOT_ARM_NAMES,
     SEED_LIMIT,
+    WING_DOMAIN,
+    WING_NAMES,
     HeteroscedasticSine,
     Ishigami,
     borehole,
+    environmental,
+    environmental_output_names,
     friedman,
     friedman_names,
     genz_discontinuous_function,
     genz_gaussian_peak_function,
     genz_names,
+    hartmann6,
     otl_circuit,
     piston,
+    robot_arm,
     sine_mean,
+    wing_weight,
 )
 
 
@@ -94,6 +108,31 @@ def make_genz_gaussian_peak(dim: int = 2, a: float | Sequence[float] = 15.0,
     deviation 0.047 along each input (VLSE's default a = 5 gives 0.14)."""
     fn = genz_gaussian_peak_function(dim, a, u)
     return _oracle(fn, genz_names(dim), ((0.0,) * dim, (1.0,) * dim), "y")
+
+
+def make_wing_weight() -> FunctionOracle:
+    """A light aircraft's wing weight (Forrester et al. 2008), 10 inputs, output weight [lb]."""
+    return _oracle(wing_weight, WING_NAMES, WING_DOMAIN, "weight")
+
+
+def make_robot_arm() -> FunctionOracle:
+    """The robot arm's reach (An & Owen 2001), 4 angles and 4 lengths, output distance."""
+    return _oracle(robot_arm, ROBOT_ARM_NAMES, ROBOT_ARM_DOMAIN, "distance")
+
+
+def make_hartmann6() -> FunctionOracle:
+    """The 6-D Hartmann function on [0, 1]^6, output y."""
+    return _oracle(hartmann6, HARTMANN6_NAMES, ((0.0,) * 6, (1.0,) * 6), "y")
+
+
+def make_environmental() -> FunctionOracle:
+    """The twice-spilled pollutant (Bliznyuk et al. 2008), 4 inputs (M, D, L, tau), 30 outputs:
+    the concentration at 5 places x 6 times, each output's (place, time) as its coordinate."""
+    lower, upper = ENVIRONMENTAL_DOMAIN
+    coords = tuple(f"s={s:g} t={t:g}" for s in ENVIRONMENTAL_PLACES for t in ENVIRONMENTAL_TIMES)
+    return FunctionOracle(fn=environmental, space=Box(names=ENVIRONMENTAL_NAMES, lower=lower, upper=upper),
+                          outputs=OutputSpec(names=environmental_output_names(), coords=coords,
+                                             coord_name="place_time", units="concentration"))
 
 
 def _check_seed(seed) -> int:

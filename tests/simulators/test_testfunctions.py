@@ -32,7 +32,18 @@ from simulators.testfunctions import (
     sine_mean,
     standard_normals,
 )
-from simulators.testfunctions.functions import genz_discontinuous_function, genz_gaussian_peak_function
+from simulators.testfunctions.functions import (
+    ENVIRONMENTAL_DOMAIN,
+    ENVIRONMENTAL_PLACES,
+    ENVIRONMENTAL_TIMES,
+    WING_DOMAIN,
+    environmental,
+    genz_discontinuous_function,
+    genz_gaussian_peak_function,
+    hartmann6,
+    robot_arm,
+    wing_weight,
+)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -59,6 +70,9 @@ CONFIGS = {
     "genz_discontinuous": (2, "y", (0.0, math.exp(5.0) + 1e-9)),
     "genz_gaussian_peak": (2, "y", (0.0, 1.0)),
     "heteroscedastic_sine": (1, "y", (-12.0, 12.0)),
+    "wing_weight": (10, "weight", (120.0, 500.0)),
+    "robot_arm": (8, "distance", (0.0, 4.0)),
+    "hartmann6": (6, "y", (-3.33, 0.0)),
 }
 
 
@@ -182,6 +196,61 @@ def test_heteroscedastic_test_set_is_the_noise_free_mean():
     assert np.all((x >= 0) & (x <= 1))
     np.testing.assert_allclose(y[:, 0], 2 * np.sin(2 * np.pi * x[:, 0]), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(heteroscedastic_sine_test_set(300, seed=2)[0], x)
+
+
+def test_hartmann6_global_minimum_and_near_zero_corners():
+    # VLSE: the minimum -3.32237 at (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573).
+    best = np.array([[0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]])
+    assert hartmann6(best)[0] == pytest.approx(-3.32237, abs=1e-5)
+    cube = np.random.default_rng(0).uniform(size=(20000, 6))
+    assert hartmann6(cube).min() > -3.32237
+    assert abs(hartmann6(np.ones((1, 6)))[0]) < 0.01  # far from every well
+
+
+def test_robot_arm_stretched_folded_and_rotated():
+    stretched = np.array([[0.3, 0.0, 0.0, 0.0, 1.0, 0.5, 0.25, 0.25]])
+    assert robot_arm(stretched)[0] == pytest.approx(2.0)
+    folded = np.array([[1.0, np.pi, 0.0, 0.0, 1.0, 0.5, 0.25, 0.25]])  # out 1, back 0.5 + 0.25 + 0.25
+    assert robot_arm(folded)[0] == pytest.approx(0.0, abs=1e-12)
+    x = np.random.default_rng(1).uniform(size=(50, 8)) * np.r_[[2 * np.pi] * 4, [1.0] * 4]
+    turned = x.copy()
+    turned[:, 0] += 1.234  # turning the shoulder moves the end, not its distance
+    np.testing.assert_allclose(robot_arm(turned), robot_arm(x), rtol=1e-12)
+
+
+def test_wing_weight_paint_term_and_sweep_symmetry():
+    lower, upper = (np.array(b) for b in WING_DOMAIN)
+    x = lower + np.random.default_rng(2).uniform(size=(40, 10)) * (upper - lower)
+    painted = x.copy()
+    painted[:, 9] += 0.01
+    np.testing.assert_allclose(wing_weight(painted) - wing_weight(x), 0.01 * x[:, 0], rtol=1e-9)
+    mirrored = x.copy()
+    mirrored[:, 3] *= -1  # the sweep enters through its cosine only
+    np.testing.assert_allclose(wing_weight(mirrored), wing_weight(x), rtol=1e-12)
+
+
+def test_environmental_before_and_after_the_second_spill():
+    lower, upper = (np.array(b) for b in ENVIRONMENTAL_DOMAIN)
+    x = (lower + upper)[None] / 2
+    c = environmental(x).reshape(len(ENVIRONMENTAL_PLACES), len(ENVIRONMENTAL_TIMES))
+    m, d, length, tau = x[0]
+    for i, s in enumerate(ENVIRONMENTAL_PLACES):
+        for j, t in enumerate(ENVIRONMENTAL_TIMES):
+            first = m / math.sqrt(4 * math.pi * d * t) * math.exp(-s**2 / (4 * d * t))
+            second = (m / math.sqrt(4 * math.pi * d * (t - tau)) * math.exp(-(s - length) ** 2 / (4 * d * (t - tau)))
+                      if t > tau else 0.0)
+            assert c[i, j] == pytest.approx(first + second, rel=1e-12)
+    doubled = x.copy()
+    doubled[0, 0] *= 2  # linear in the spilled mass
+    np.testing.assert_allclose(environmental(doubled), 2 * environmental(x), rtol=1e-12)
+
+
+def test_environmental_config_has_thirty_named_outputs_with_coordinates():
+    oracle = instantiate(composed("simulator=environmental").simulator)
+    assert oracle.space.dim == 4 and len(oracle.outputs.names) == 30
+    assert oracle.outputs.names[2] == "C_s0.5_t31" and oracle.outputs.coords[2] == "s=0.5 t=31"
+    outcome = oracle.run(oracle.space.draw(64, seed=0))
+    assert outcome.y.shape == (64, 30) and outcome.ok.all() and np.all(outcome.y > 0)
 
 
 # -- domains and errors -------------------------------------------------------------------

@@ -45,6 +45,6 @@ def test_the_bench_scores_map_hog_and_pixels(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("turbulence_hog: Kolmogorov vs Burgers k-NN accuracy ")
     result = json.loads((tmp_path / "turbulence_hog.json").read_text())
     assert result["scored_maps"] == 24 and result["settings"]["model"] == "lognormal surrogate"
-    for space in ("tsne_map", "hog", "pixels"):
+    for space in ("tsne_map", "hog", "pixels", "map_statistics"):
         assert 0.0 <= result[space]["knn_accuracy"] <= 1.0
     assert (tmp_path / "turbulence_hog.png").exists() and (tmp_path / "turbulence_hog.md").exists()
