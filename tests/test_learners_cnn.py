@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from alframe.learners import CNNCommittee, Committee, predict_mean
-from alframe.learners.cnn import TRACES, ImageShapeError
+from alframe.learners.cnn import ImageShapeError
+from alframe.learners.ensemble import TRACES
 
 SHAPE = (8, 8)
 CAPACITY = 128

@@ -62,6 +62,54 @@ def test_every_peer_spends_the_budget_in_the_alframe_store_format(potential_swee
     assert gp["mse_from_scratch"] == pytest.approx(gp["mse_in_loop"], rel=1e-3)
 
 
+def test_a_peer_store_has_the_layout_and_attrs_of_alframe_runs(potential_sweep, tmp_path):
+    from alframe.store import read_run
+
+    out, tools = potential_sweep
+    peers.run_tool("potential1d", "random", 0, 40, TINY, tmp_path)
+    own = read_run(tmp_path / "random" / "seed=0" / "run.zarr")
+    layout = lambda ds: {name: (ds[name].dims, ds[name].dtype, ds[name].attrs) for name in ds.variables}  # noqa: E731
+    own_config = json.loads(own.attrs["config"])
+    for tool in tools:
+        ds = read_run(out / tool / "seed=0" / "run.zarr")
+        assert set(ds.attrs) == set(own.attrs), tool
+        assert layout(ds) == layout(own), tool
+        config = json.loads(ds.attrs["config"])
+        assert config["strategy_name"] == tool and config["simulator"] == own_config["simulator"]
+        assert set(config) - {"tool"} == set(own_config) - {"strategy"}
+
+
+class FailingPeer:
+    """A pool peer that picks the first candidates and raises at its `fail_at`-th call."""
+
+    def __init__(self, x, y, fail_at):
+        self.calls, self.fail_at = 0, fail_at
+
+    def _call(self):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise ZeroDivisionError("the peer's own bug")
+
+    def tell(self, x, y):
+        self._call()
+
+    def ask(self, k, candidates):
+        self._call()
+        return candidates[:k]
+
+    def members(self, x):
+        return np.zeros((1, len(x), 1))
+
+
+@pytest.mark.parametrize(("fail_at", "rounds", "runs"), [(3, 2, 30), (2, 1, 30)], ids=["in-ask", "in-tell"])
+def test_a_failing_peer_ends_its_run_with_the_failure_as_stop_reason(tmp_path, fail_at, rounds, runs):
+    setting = peers.make_setting("potential1d", 0, 40, TINY)
+    config = peers.stored_config(setting.cfg, "failing", "a peer that fails", {"_target_": "nowhere"})
+    ds = peers.run_peer(lambda x, y: FailingPeer(x, y, fail_at), setting, tmp_path / "run.zarr", config)
+    assert ds.attrs["stop_reason"].startswith("peer failed: ZeroDivisionError: the peer's own bug (test_peers.py:")
+    assert ds.sizes["round"] == rounds and len(ds["ok"]) == runs
+
+
 def test_a_finished_run_is_not_run_again(potential_sweep):
     out, _ = potential_sweep
     assert peers.run_tool("potential1d", "modal_gp", 0, 40, TINY, out)["skipped"]

@@ -19,8 +19,8 @@ class RefactorisingGP:
 
     `set_data` refactorises with the current hyperparameters (emukit's greedy batches add
     fantasised points this way); `optimize` refits the hyperparameters, starting from the
-    current ones (see `warm_start_kernel`). The kernel must be ConstantKernel x RBF (the
-    gradients below are for it).
+    current ones (see `alframe.interop.modal.warm_start_kernel`). The kernel must be
+    ConstantKernel x RBF (the gradients below are for it).
 
     Args:
         template: an unfitted GaussianProcessRegressor with that kernel.

@@ -6,19 +6,17 @@ output layer). Sizes are settings.
 
 Images travel as flattened rows: x is (n, H * W), as alframe's loop and store keep 2-D inputs,
 and `image_shape=(H, W)` says how to fold them back. Like `MLPCommittee`, all members train in
-one jitted, vmapped loop over a fixed-capacity buffer whose first `n` rows hold the data; `n`
-and the step count are traced values, so a growing training set compiles nothing new.
-Predictions run in fixed power-of-two chunks for the same reason (and to bound memory).
+one jitted, vmapped loop over a fixed-capacity buffer (`alframe.learners.ensemble`), so a
+growing training set compiles nothing new. Predictions run in fixed power-of-two chunks for the
+same reason (and to bound memory).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
-import warnings
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +24,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from alframe.learners._shared import adam, bucket
-
-# Times each compiled function was traced, by name ("train", "predict"): a trace is a
-# compilation, so tests and benchmarks read this to prove that growing data compiles nothing.
-TRACES: collections.Counter = collections.Counter()
+from alframe.learners import ensemble
 
 
 class ImageShapeError(ValueError):
@@ -82,78 +76,34 @@ class _Architecture:
     classification: bool
     batch_size: int
     weight_decay: float
-    bootstrap: bool
-
-
-class _Fitted(NamedTuple):
-    params: nnx.State  # leaves (members, ...)
-    opt_state: optax.OptState
-    x_mean: np.ndarray  # () pixel mean of the training images
-    x_scale: np.ndarray  # () pixel standard deviation
-    y_mean: np.ndarray  # (n_outputs,)
-    y_scale: np.ndarray  # (n_outputs,)
-    capacity: int
-    n_at_cold_fit: int
-
-
-def _build_model(arch: _Architecture, key: jax.Array) -> CNN:
-    return CNN(arch.image_shape, arch.n_outputs, arch.conv_features, arch.dense, arch.kernel_size,
-               arch.dropout, rngs=nnx.Rngs(params=key))
 
 
 @functools.cache
-def _compiled(arch: _Architecture):
-    """Build the jitted init, train and predict functions for one architecture."""
-    graphdef = nnx.graphdef(_build_model(arch, jax.random.key(0)))
-    tx = adam(arch.weight_decay)
+def _programs(arch: _Architecture) -> ensemble.Programs:
+    """The jitted programs of one CNN architecture, shared by every committee that has it."""
+    net = ensemble.network(lambda key: CNN(arch.image_shape, arch.n_outputs, arch.conv_features, arch.dense,
+                                           arch.kernel_size, arch.dropout, rngs=nnx.Rngs(params=key)))
     h, w = arch.image_shape
 
+    def images(rows: jax.Array) -> jax.Array:
+        return rows.reshape(-1, h, w, 1)
+
     def member_loss(params, xb, yb, dropout_key):
-        out = nnx.merge(graphdef, params)(xb.reshape(-1, h, w, 1), dropout_key)
+        out = net.apply(params, images(xb), dropout_key)
         if arch.classification:
             return optax.softmax_cross_entropy_with_integer_labels(out, yb[:, 0].astype(jnp.int32)).mean()
         return jnp.mean((out - yb) ** 2)
 
-    @jax.jit
-    def init(key):
-        keys = jax.random.split(key, arch.members)
-        params = jax.vmap(lambda k: nnx.state(_build_model(arch, k), nnx.Param))(keys)
-        return params, jax.vmap(tx.init)(params)
+    # The loss always gets its own key, whatever the dropout rate, so that a member's
+    # minibatches do not depend on it.
+    return ensemble.compile_programs(
+        net, members=arch.members, loss=member_loss, weight_decay=arch.weight_decay, batch_size=arch.batch_size,
+        classification=arch.classification, loss_draws_key=True, forward=lambda p, z: net.apply(p, images(z)))
 
-    @jax.jit
-    def train(params, opt_state, x_buf, y_buf, n, steps, peak_lr, final_lr, key):
-        """x_buf (capacity, H*W) standardised, y_buf (capacity, n_outputs); rows >= n unused."""
-        TRACES["train"] += 1
-        capacity = x_buf.shape[0]
 
-        def one_member(p, o, k):
-            k_boot, k_steps = jax.random.split(k)
-            rows = jax.random.randint(k_boot, (capacity,), 0, n) if arch.bootstrap else jnp.arange(capacity)
-            decay_steps = jnp.maximum(steps, 1).astype(jnp.float32)
-
-            def step(i, carry):
-                p, o = carry
-                k_pick, k_drop = jax.random.split(jax.random.fold_in(k_steps, i))
-                idx = rows[jax.random.randint(k_pick, (arch.batch_size,), 0, n)]
-                grads = jax.grad(member_loss)(p, x_buf[idx], y_buf[idx], k_drop)
-                updates, o = tx.update(grads, o, p)
-                frac = i.astype(jnp.float32) / decay_steps
-                lr = final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + jnp.cos(jnp.pi * frac))
-                return optax.apply_updates(p, jax.tree.map(lambda u: -lr * u, updates)), o
-
-            return jax.lax.fori_loop(0, steps, step, (p, o))
-
-        return jax.vmap(one_member)(params, opt_state, jax.random.split(key, arch.members))
-
-    @jax.jit
-    def predict(params, x, x_mean, x_scale, y_mean, y_scale):
-        """x (chunk, H*W) raw -> (members, chunk, n_outputs) probabilities or output units."""
-        TRACES["predict"] += 1
-        z = ((x - x_mean) / x_scale).reshape(-1, h, w, 1)
-        out = jax.vmap(lambda p: nnx.merge(graphdef, p)(z))(params)
-        return jax.nn.softmax(out, axis=-1) if arch.classification else out * y_scale + y_mean
-
-    return init, train, predict
+def _pixel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One mean and scale over every pixel of the images x (n, H*W)."""
+    return np.float32(x.mean()), np.float32(x.std() + 1e-12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +164,7 @@ class CNNCommittee:
     bootstrap: bool = False
     capacity: int = 1024
     predict_chunk: int = 256
-    state: _Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
+    state: ensemble.Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -226,27 +176,15 @@ class CNNCommittee:
         object.__setattr__(self, "image_shape", shape)
         object.__setattr__(self, "conv_features", tuple(int(c) for c in self.conv_features))
         object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
-        if self.members < 1:
-            raise ValueError(f"members must be >= 1, got {self.members}")
+        ensemble.check_settings(self)
         if any(c < 1 for c in self.conv_features) or any(d < 1 for d in self.dense):
             raise ValueError(f"layer sizes must be >= 1, got conv_features={self.conv_features}, dense={self.dense}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.task not in ("regression", "classification"):
-            raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
-        if self.task == "classification" and (self.n_classes is None or self.n_classes < 2):
-            raise ValueError(f"classification needs n_classes >= 2, got {self.n_classes}")
-        for name in ("kernel_size", "batch_size", "steps_first", "steps_first_min", "capacity"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {self.kernel_size}")
         if self.predict_chunk < 1 or self.predict_chunk & (self.predict_chunk - 1):
             raise ValueError(f"predict_chunk must be a power of two, got {self.predict_chunk}")
-        if self.restart_growth is not None and self.restart_growth <= 1:
-            raise ValueError(f"restart_growth must be > 1 or None, got {self.restart_growth}")
-        if self.steps_per_sample is not None and not self.steps_per_sample > 0:
-            raise ValueError(f"steps_per_sample must be > 0 or None, got {self.steps_per_sample}")
-        if self.steps_warm < 0:
-            raise ValueError(f"steps_warm must be >= 0, got {self.steps_warm}")
 
     @property
     def n_pixels(self) -> int:
@@ -269,7 +207,6 @@ class CNNCommittee:
             classification=classification,
             batch_size=self.batch_size,
             weight_decay=float(self.weight_decay),
-            bootstrap=self.bootstrap,
         )
 
     def _check_images(self, x: np.ndarray, where: str) -> np.ndarray:
@@ -282,66 +219,17 @@ class CNNCommittee:
 
     def cold_steps(self, n: int) -> int:
         """Optimisation steps of a fit from scratch on n images."""
-        if self.steps_per_sample is None:
-            return self.steps_first
-        return int(min(self.steps_first, max(self.steps_first_min, round(self.steps_per_sample * n))))
+        return ensemble.Schedule.of(self).cold_steps(n)
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> CNNCommittee:
         """Fit on images x (n, H*W) and y (n, n_outputs) values or (n,) integer labels."""
-        x = self._check_images(x, "fit")
-        y = np.asarray(y, dtype=np.float32)
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"fit needs x (n, {self.n_pixels}) and y (n, outputs) with n >= 1, "
-                             f"got {x.shape} and {y.shape}")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise ValueError("fit received non-finite training data")
         classification = self.task == "classification"
-        if classification and (y.shape[1] != 1 or np.any(y < 0) or np.any(y >= self.n_classes)
-                               or np.any(y != np.round(y))):
-            raise ValueError(f"class labels must be integers in [0, {self.n_classes}), "
-                             f"got values {np.unique(y)[:10]}")
-        n = len(x)
-        arch = self._architecture(y.shape[1])
-        init, train, _ = _compiled(arch)
-        key_init, key_train = jax.random.split(key)
-
-        warm = (self.warm_start and self.state is not None
-                and (self.restart_growth is None or n < self.restart_growth * self.state.n_at_cold_fit))
-        if warm and y.shape[1] != self.state.y_mean.shape[0]:
-            raise ValueError(f"fit got {y.shape[1]} outputs, the committee was fitted on "
-                             f"{self.state.y_mean.shape[0]}")
-        if warm:
-            prior = self.state
-            x_mean, x_scale, y_mean, y_scale = prior.x_mean, prior.x_scale, prior.y_mean, prior.y_scale
-            params, opt_state, capacity = prior.params, prior.opt_state, prior.capacity
-        else:
-            x_mean, x_scale = np.float32(x.mean()), np.float32(x.std() + 1e-12)
-            if classification:
-                y_mean, y_scale = np.zeros(1, np.float32), np.ones(1, np.float32)
-            else:
-                y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
-            params, opt_state = init(key_init)
-            capacity = self.capacity if self.state is None else self.state.capacity
-        if n > capacity:
-            new_capacity = bucket(n, 16)
-            warnings.warn(f"training set of {n} images exceeds the committee capacity {capacity}; "
-                          f"growing it to {new_capacity} (one recompilation). Set capacity >= the "
-                          f"largest training set to avoid this.", stacklevel=2)
-            capacity = new_capacity
-
-        x_buf = np.zeros((capacity, self.n_pixels), np.float32)
-        y_buf = np.zeros((capacity, y.shape[1]), np.float32)
-        x_buf[:n] = (x - x_mean) / x_scale
-        y_buf[:n] = y if classification else (y - y_mean) / y_scale
-        steps = self.steps_warm if warm else self.cold_steps(n)
-        peak_lr = self.warm_learning_rate if warm else self.learning_rate
-        params, opt_state = train(params, opt_state, x_buf, y_buf, jnp.int32(n), jnp.int32(steps),
-                                  jnp.float32(peak_lr), jnp.float32(self.final_learning_rate), key_train)
-        fitted = _Fitted(params, opt_state, np.float32(x_mean), np.float32(x_scale),
-                         np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32), capacity,
-                         self.state.n_at_cold_fit if warm else n)
+        x, y = ensemble.checked_training_data(self._check_images(x, "fit"), y, width=self.n_pixels,
+                                              classification=classification, n_classes=self.n_classes)
+        fitted = ensemble.fit_ensemble(
+            _programs(self._architecture(y.shape[1])), ensemble.Schedule.of(self), self.state, x, y, key,
+            capacity=self.capacity, min_capacity=16, classification=classification, input_stats=_pixel_stats,
+            bootstrap=self.bootstrap, rows_name=" images")
         return dataclasses.replace(self, state=fitted)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
@@ -349,16 +237,6 @@ class CNNCommittee:
         if self.state is None:
             raise RuntimeError("predict_members called on a committee that was never fitted")
         s = self.state
-        x = self._check_images(x, "predict_members")
-        n = len(x)
-        _, _, predict = _compiled(self._architecture(s.y_mean.shape[0]))
-        chunk = min(bucket(n, 16), self.predict_chunk)
-        parts = []
-        for start in range(0, max(n, 1), chunk):
-            block = x[start:start + chunk]
-            padded = np.zeros((chunk, self.n_pixels), np.float32)
-            padded[:len(block)] = block
-            out = predict(s.params, padded, s.x_mean, s.x_scale, s.y_mean, s.y_scale)
-            # Slice on the host: slicing the device array would compile once per n.
-            parts.append(np.asarray(out)[:, :len(block)])
-        return jax.device_put(np.concatenate(parts, axis=1))
+        programs = _programs(self._architecture(int(s.y_mean.shape[0])))
+        return ensemble.predict_padded(programs, s, self._check_images(x, "predict_members"), min_rows=16,
+                                       max_rows=self.predict_chunk)

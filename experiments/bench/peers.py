@@ -4,11 +4,14 @@
     python -m experiments.bench.peers mocca --seeds 8 --budget 400 --jobs 2
     python -m experiments.bench.peers potential1d --seeds 2 --tools random modal_gp emukit -- test_size=500
 
-Every tool runs its own loop on the same alframe oracle, from the same initial design (the
+Every tool chooses its own runs of the same alframe oracle, from the same initial design (the
 config's `n_initial` Sobol or uniform points for each seed), with the same budget, batch size
 and held-out test set; pool-based tools choose from the same candidate pools alframe draws.
-alframe's tools are Hydra runs (`experiments.run.run` with a strategy preset); a peer's
-learning curve is written into a run store of the same layout (`alframe.store`), so
+alframe's tools are Hydra runs (`experiments.run.run` with a strategy preset). A peer runs
+through the same core (`run_peer`): its model is the committee and its choice the strategy
+of an `alframe.active_learner.ActiveLearner` (see `alframe.interop.peer`), and an
+`alframe.recorder.Recorder` writes its store, with the layout and attrs of alframe's own
+runs, so
 
     python -m experiments.compare OUT/<problem>
 
@@ -58,7 +61,6 @@ import os
 import shutil
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -71,7 +73,7 @@ from tqdm.auto import tqdm
 
 from alframe.interop.adaptive import AdaptivePeer
 from alframe.interop.emukit import EmukitPeer
-from alframe.interop.peer import Peer, as_column
+from alframe.interop.peer import Peer, PeerCommittee, PeerFailed, PeerStrategy, SeededPeer
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "results" / "bench" / "peers"
@@ -190,6 +192,7 @@ class Setting:
     x_test: np.ndarray
     y_test: np.ndarray
     candidates: Any  # alframe.loop.Candidates
+    scorer: Any = None  # the config's `scorer`, when it names one
 
     @property
     def classification(self) -> bool:
@@ -213,168 +216,78 @@ def make_setting(problem: str, seed: int, budget: int, overrides: Sequence[str])
     oracle = instantiate(cfg.simulator)
     given = instantiate(cfg.test_set) if cfg.get("test_set") is not None else None
     x_test, y_test = draw_test_set(oracle, cfg.test_size, cfg.test_seed, given)
-    return Setting(cfg, oracle, x_test, y_test, instantiate(cfg.candidates))
+    scorer = instantiate(cfg.scorer) if cfg.get("scorer") is not None else None
+    return Setting(cfg, oracle, x_test, y_test, instantiate(cfg.candidates), scorer)
 
 
-# -- recording a peer's run in alframe's store format ---------------------------------------
+# -- a peer's run, through alframe's core ---------------------------------------------------
 
-class Recorder:
-    """Writes one peer run as an alframe run store: runs, per-round metrics, the test set."""
+def stored_config(cfg: Any, tool: str, description: str, learner: dict[str, Any]) -> dict[str, Any]:
+    """The config a peer's store keeps, as `experiments.run.run` keeps an alframe run's: the
+    resolved config without how runs are executed, the tool as `strategy_name`, the peer's
+    model as `learner` and what the peer is as `tool` (in place of the strategy it ignores)."""
+    from omegaconf import OmegaConf
 
-    def __init__(self, path: Path, setting: Setting, tool: str, description: str, learner: dict[str, Any]):
-        from omegaconf import OmegaConf
-
-        import alframe
-        from alframe.store import RunStore
-
-        cfg = setting.cfg
-        self.setting = setting
-        config = {"strategy_name": tool, "tool": description, "learner": learner,
-                  "simulator": OmegaConf.to_container(cfg.simulator, resolve=True),
-                  **{k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-                     for k in ("seed", "budget", "batch_size", "n_initial", "initial_method", "candidates",
-                               "test_size", "test_seed", "target_metric")}}
-        outputs = setting.oracle.outputs
-        self.store = RunStore.open(path, input_names=setting.oracle.space.names, output_names=outputs.names,
-                                   attrs={"config": json.dumps(config, sort_keys=True, default=str),
-                                          "seed": int(cfg.seed), "alframe_version": alframe.__version__,
-                                          "task": outputs.task, "budget": int(cfg.budget),
-                                          "batch_size": int(cfg.batch_size), "label": f"{tool} seed={cfg.seed}",
-                                          **({"classes": list(outputs.classes)} if outputs.classes else {})})
-        self.store.write_test_set(setting.x_test, setting.y_test)
-        self.x = np.empty((0, setting.oracle.space.dim))
-        self.ok = np.empty(0, bool)
-        self.rounds = 0
-
-    def run(self, queries: np.ndarray, round_index: int):
-        """Run `queries` (n, dim) on the oracle, store them; return the outcome."""
-        outcome = self.setting.oracle.run(queries)
-        self.store.append_runs(queries, outcome, round_index=round_index)
-        self.x = np.concatenate([self.x, queries])
-        self.ok = np.concatenate([self.ok, outcome.ok])
-        return outcome
-
-    def round(self, members: np.ndarray, fit_s: float, select_s: float) -> dict[str, float]:
-        """Store one round: the model's test metrics from member predictions (members, m, out)."""
-        from alframe.metrics import classification_metrics, regression_metrics
-
-        scores = (classification_metrics(self.setting.y_test, members) if self.setting.classification
-                  else regression_metrics(self.setting.y_test, members))
-        metrics = {"round": self.rounds + 1, "n_runs": len(self.ok), "n_labeled": int(self.ok.sum()),
-                   **scores, "fit_s": fit_s, "select_s": select_s}
-        self.store.append_round(metrics)
-        self.rounds += 1
-        return metrics
-
-    def finish(self, reason: str) -> None:
-        self.store.update_attrs(stop_reason=reason)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for name in ("executor", "progress", "repair", "strategy"):
+        config.pop(name, None)
+    return {**config, "strategy_name": tool, "tool": description, "learner": learner}
 
 
-def drive(peer_factory: Callable[[np.ndarray, np.ndarray], Peer], recorder: Recorder, *,
-          progress: bool = False) -> str:
-    """The loop every peer runs: initial design, then fit / score / choose / run until the budget.
+def run_peer(start: Callable[[np.ndarray, np.ndarray], Peer], setting: Setting, path: Path, config: dict[str, Any],
+             *, progress: bool = False) -> xr.Dataset:
+    """Run a peer into the store at `path` through alframe's core; returns the finished store.
 
-    Returns the stop reason. A peer that raises stops the run there; the reason names it.
+    `start(x, y)` makes the peer from the initial design's runs. Like alframe's batch loop,
+    the run draws that design, then fits, scores, records and asks round after round until
+    the budget is spent, the target is met or the peer fails (its stop reason names the
+    failure). A peer keeps no checkpoint: an unfinished run starts again.
     """
-    setting = recorder.setting
+    from alframe.active_learner import ActiveLearner
+    from alframe.loop import target_met, test_evaluator
+    from alframe.recorder import Recorder
+
     cfg, oracle = setting.cfg, setting.oracle
-    budget, batch = int(cfg.budget), int(cfg.batch_size)
-    design = oracle.space.draw(min(int(cfg.n_initial), budget), seed=int(cfg.seed), method=cfg.initial_method)
-    outcome = recorder.run(design, 0)
-    bar = tqdm(total=budget, initial=len(design), desc=recorder.store.attrs["label"], disable=not progress)
-    try:
-        start = time.perf_counter()
-        try:
-            peer = peer_factory(design[outcome.ok], outcome.y[outcome.ok])
-        except Exception as exc:  # noqa: BLE001 - a peer's failure is a result too
-            return _failure(exc)
-        fit_s = time.perf_counter() - start
-        round_index = 1
-        while True:
-            members = peer.members(setting.x_test)
-            n_runs = len(recorder.ok)
-            k = min(batch, budget - n_runs)
-            queries, select_s = np.empty((0, oracle.space.dim)), 0.0
-            if k > 0:
-                from alframe.strategies.base import not_pending
+    seed, budget, batch = int(cfg.seed), int(cfg.budget), int(cfg.batch_size)
+    committee, strategy = PeerCommittee(start), PeerStrategy()
+    declared = tuple(cfg.get("higher_is_better") or ())
+    label = f"{config['strategy_name']} seed={seed}"
+    attrs = {"config": json.dumps(config, sort_keys=True, default=str), "seed": seed, "budget": budget,
+             "batch_size": batch, "label": label}
+    with Recorder(path, space=oracle.space, outputs=oracle.outputs, identity={"config": config, "peer": True},
+                  attrs=attrs) as recorder:
+        x_test, y_test = recorder.test_set(lambda: (setting.x_test, setting.y_test))
+        evaluate = test_evaluator(x_test, y_test, classification=setting.classification,
+                                  scorer=setting.scorer, higher_is_better=declared)
+        learner = ActiveLearner(oracle.space, committee, strategy, setting.candidates, seed=seed, budget=budget,
+                                evaluate=evaluate, runs=recorder.runs())
+        with tqdm(total=budget, desc=label, unit="sim", disable=not progress) as bar:
 
-                pool = setting.candidates.draw(oracle.space, seed=int(cfg.seed), n_runs=n_runs)
-                pool = pool[not_pending(pool, recorder.x)]
-                start = time.perf_counter()
+            def run(queries: np.ndarray, round_index: int) -> None:
+                outcome = oracle.run(queries)
+                recorder.record_runs(queries, outcome, round_index=round_index)
+                learner.tell(queries, outcome)
+                bar.update(len(queries))
+
+            run(oracle.space.draw(min(int(cfg.n_initial), budget), seed=seed, method=cfg.initial_method), 0)
+            while True:
                 try:
-                    queries = np.asarray(peer.ask(min(k, len(pool)), pool), dtype=np.float64)
-                except Exception as exc:  # noqa: BLE001
-                    recorder.round(members, fit_s, time.perf_counter() - start)
-                    return _failure(exc)
-                select_s = time.perf_counter() - start
-            recorder.round(members, fit_s, select_s)
-            if len(queries) == 0:
-                return "budget spent" if n_runs >= budget else "no candidates left"
-            outcome = recorder.run(queries, round_index)
-            bar.update(len(queries))
-            start = time.perf_counter()
-            try:
-                peer.tell(queries[outcome.ok], outcome.y[outcome.ok])
-            except Exception as exc:  # noqa: BLE001
-                return _failure(exc)
-            fit_s = time.perf_counter() - start
-            round_index += 1
-    finally:
-        bar.close()
-
-
-def _failure(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"peer failed: {type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno})".replace("\n", " ")
+                    metrics = learner.refit()
+                except PeerFailed as exc:
+                    return recorder.finish(str(exc))
+                start_s = time.perf_counter()
+                met = target_met(metrics, cfg.target_metric, cfg.get("target"), declared)
+                selection = None if met else learner.ask(batch)
+                recorder.record_round(learner.round_record(metrics, None if selection is None else selection.cost,
+                                                           time.perf_counter() - start_s), declared)
+                if selection is None:
+                    return recorder.finish(f"target {cfg.target_metric} {cfg.target} reached")
+                if len(selection) == 0:
+                    return recorder.finish(selection.stop_reason)
+                run(selection.points, learner.round_index)
 
 
 # -- the peers ---------------------------------------------------------------------------------
-
-def modal_targets(y: np.ndarray, classification: bool) -> np.ndarray:
-    """Outcome values (n, 1) as modAL's learners take them: labels (n,) int or values (n,)."""
-    y = np.asarray(y)
-    return y[:, 0].astype(np.int64) if classification else y[:, 0]
-
-
-def warm_start_kernel(estimator: Any) -> None:
-    """Start a fitted Gaussian process's next hyperparameter search from its last optimum.
-
-    From scratch, scikit-learn's search takes ~10x longer at a thousand points (about 120
-    likelihood evaluations instead of ~13) and ends at the same hyperparameters: without
-    this the GP peers could not run a budget of 1,000 on two cores.
-    """
-    if hasattr(estimator, "kernel_"):
-        estimator.set_params(kernel=estimator.kernel_)
-
-
-class ModalPeer:
-    """A modAL learner or committee: `query` picks from the pool, `teach` refits."""
-
-    def __init__(self, model: Any, *, bootstrap: bool, classes: int | None):
-        self.model, self.bootstrap, self.classes = model, bootstrap, classes
-
-    def tell(self, x: np.ndarray, y: np.ndarray) -> None:
-        if len(x):
-            for learner in getattr(self.model, "learner_list", [self.model]):
-                warm_start_kernel(learner.estimator)
-            self.model.teach(x, modal_targets(y, self.classes is not None), bootstrap=self.bootstrap)
-
-    def ask(self, k: int, candidates: np.ndarray) -> np.ndarray:
-        picked, _ = self.model.query(candidates, n_instances=k)
-        return candidates[np.asarray(picked).reshape(-1)]
-
-    def members(self, x: np.ndarray) -> np.ndarray:
-        learners = getattr(self.model, "learner_list", [self.model])
-        out = []
-        for learner in learners:
-            if self.classes:
-                probs = np.zeros((len(x), self.classes))
-                probs[:, np.asarray(learner.estimator.classes_).astype(np.int64)] = learner.predict_proba(x)
-                out.append(probs)
-            else:
-                out.append(as_column(learner.predict(x)))
-        return np.stack(out)
-
 
 def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[str, Any], str]:
     """(factory of the peer from the initial runs, its learner node, a description)."""
@@ -382,7 +295,7 @@ def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
     from modAL.models import ActiveLearner, Committee, CommitteeRegressor
     from modAL.uncertainty import uncertainty_sampling
 
-    from alframe.interop.modal import numpy_global_seed, patch_check_X_y
+    from alframe.interop.modal import ModalPeer, modal_targets, numpy_global_seed, patch_check_X_y
 
     patch_check_X_y()
     dim = setting.oracle.space.dim
@@ -416,7 +329,7 @@ def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
                                           bootstrap_init=bootstrap) for node in nodes]
             model = (Committee(learners, query_strategy=vote_entropy_sampling) if classification
                      else CommitteeRegressor(learners, query_strategy=max_std_sampling))
-            return _Seeded(ModalPeer(model, bootstrap=bootstrap, classes=n_classes), seed)
+            return SeededPeer(ModalPeer(model, bootstrap=bootstrap, classes=n_classes), seed)
     elif tool in ("modal_gp", "modal_uncertainty", "modal_uncertainty_et"):
         forest = "ExtraTreesClassifier" if tool.endswith("_et") else "RandomForestClassifier"
         node = forest_node(kind=forest) if classification else gp_node(dim)
@@ -429,34 +342,10 @@ def modal_peer(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
         def factory(x, y):
             model = ActiveLearner(estimator(node), query_strategy=query, X_training=x,
                                   y_training=modal_targets(y, classification))
-            return _Seeded(ModalPeer(model, bootstrap=False, classes=n_classes), seed)
+            return SeededPeer(ModalPeer(model, bootstrap=False, classes=n_classes), seed)
     else:
         raise ValueError(f"unknown modAL tool {tool!r}")
     return factory, learner, description
-
-
-class _Seeded:
-    """Runs a peer's calls with numpy's global generator seeded per call (modAL and emukit draw
-    their bootstrap rows, tie breaks and anchor points from it)."""
-
-    def __init__(self, peer: Any, seed: int):
-        self.peer, self.seed, self.calls = peer, seed, 0
-
-    def _call(self, name: str, *args):
-        from alframe.interop.modal import numpy_global_seed
-
-        self.calls += 1
-        with numpy_global_seed(self.seed * 100_003 + self.calls):
-            return getattr(self.peer, name)(*args)
-
-    def tell(self, x, y):
-        return self._call("tell", x, y)
-
-    def ask(self, k, candidates):
-        return self._call("ask", k, candidates)
-
-    def members(self, x):
-        return self.peer.members(x)
 
 
 def peer_parts(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[str, Any], str]:
@@ -470,7 +359,7 @@ def peer_parts(tool: str, setting: Setting, seed: int) -> tuple[Callable, dict[s
         learner = {"_target_": "alframe.learners.BaggedCommittee", "estimator": gp_node(dim), "members": 1,
                    "bootstrap": False, "task": "regression", "n_classes": None}
         space, batch = setting.oracle.space, int(setting.cfg.batch_size)
-        return (lambda x, y: _Seeded(EmukitPeer(space, build(gp_node(dim)), x, y, batch), seed), learner,
+        return (lambda x, y: SeededPeer(EmukitPeer(space, build(gp_node(dim)), x, y, batch), seed), learner,
                 "emukit ExperimentalDesignLoop, ModelVariance, GP (scikit-learn, refactorised)")
     if tool == "adaptive":
         return (lambda x, y: AdaptivePeer(setting.oracle.space, x, y),
@@ -515,9 +404,9 @@ def run_tool(problem: str, tool: str, seed: int, budget: int, overrides: Sequenc
             shutil.rmtree(run_dir)  # a peer's state cannot be resumed: start it again
         run_dir.mkdir(parents=True)
         setting = make_setting(problem, seed, budget, overrides)
-        factory, learner, description = peer_parts(tool, setting, seed)
-        recorder = Recorder(store_path, setting, tool, description, learner)
-        recorder.finish(drive(factory, recorder, progress=progress))
+        start_peer, learner, description = peer_parts(tool, setting, seed)
+        run_peer(start_peer, setting, store_path, stored_config(setting.cfg, tool, description, learner),
+                 progress=progress)
     return {"tool": tool, "seed": seed, "wall_s": time.perf_counter() - start, "skipped": False}
 
 
