@@ -2,6 +2,7 @@
 
     python -m experiments.compare SWEEP_DIR [--passive random] [--metric mse]
                                   [--targets 1e-2 1e-3] [--relative-targets 0.95 0.9]
+                                  [--allow-mixed]
 
 Gathers every `run.zarr` under SWEEP_DIR into one Dataset (dims `strategy`, `seed`,
 `n_labeled`, the last being simulations spent), saved as `SWEEP_DIR/comparison.zarr` with
@@ -34,6 +35,16 @@ Relative targets: a fraction f of passive's final *skill*. For a lower-is-better
 error) the target is passive_final / f, for a higher-is-better one f * passive_final; so 0.9
 asks "who reaches 90 % of what passive sampling ends with, and how much sooner".
 
+Runs that do not belong together are refused, in one line naming two stores and the field that
+differs: another budget, batch size or simulator (its settings; `seed` entries may follow the
+run's seed), another test set (a sha256 digest of the stored test inputs, and of the test
+outputs between runs of one seed or of one simulator setting), or a seed with no passive run
+(each seed's runs are compared in pairs). `--allow-mixed` compares them anyway, and then every
+verdict says so: the header and a note per difference in `verdict*.txt` and the printed tables,
+and `comparison.zarr`'s `mixed` attr; with several budgets every run is cut at the smallest.
+A store that cannot be read, or two runs of one strategy and seed, are refused whatever the
+flag; a damaged store is named (all of them, in one line).
+
 Metric direction: the store attr `higher_is_better` (a JSON list of the per-round metrics
 where higher is better) when the stores have it, else the metric's name by
 `alframe.metrics.higher_is_better` (accuracy, f1, r2, names starting with r2 or skill or
@@ -43,6 +54,7 @@ ending with _accuracy, _f1, _score, _r2 are higher-is-better; everything else is
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -55,7 +67,6 @@ import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
-import zarr
 from scipy.stats import wilcoxon
 
 from alframe import plots
@@ -77,11 +88,24 @@ SUMMARY_COLUMNS = ("target", "target_kind", "metric", "strategy", "budget", "med
                    "median_bound", "q25_simulations", "q75_simulations", "seeds_reached", "seeds",
                    "censored", "ratio_vs_passive", "ratio_bound", "p_value", "p_worse", "r2", "final_metric")
 _COMPARISON_DIMS = ("strategy", "seed", "n_labeled", "output")
-_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, zarr.errors.BaseZarrError)
 
 
 class SweepError(ValueError):
     """The sweep directory cannot be compared; the message says why."""
+
+
+class MixedSweepError(SweepError):
+    """The sweep's runs differ in a field a fair verdict needs equal (`--allow-mixed` lets them)."""
+
+
+class Mismatch(NamedTuple):
+    """Two stores of a sweep that differ in `field` (budget, batch_size, simulator, test set):
+    the one seen first, the other, and a sentence naming both and the difference."""
+
+    field: str
+    first: str
+    second: str
+    message: str
 
 
 class Target(NamedTuple):
@@ -108,24 +132,42 @@ def _config(ds: xr.Dataset, path: Path) -> dict[str, Any]:
     return config
 
 
-def load_runs(sweep_dir: Path) -> dict[tuple[str, int], xr.Dataset]:
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split("\n"))
+
+
+def _listed(items: Sequence[str], most: int = 3) -> str:
+    """`a, b, c and 4 more`: a list for a one-line message."""
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
+              skipped: list[str] | None = None) -> dict[tuple[str, int], xr.Dataset]:
     """Every finished run store under `sweep_dir`, keyed by (strategy, seed).
 
-    Unfinished runs are skipped with a message; a store that cannot be read, two runs of one
-    (strategy, seed), runs of different budgets or of different simulators raise SweepError.
-    Each Dataset's `encoding["source"]` is its path.
+    Unfinished runs are skipped: their paths are appended to `skipped` when it is given, else
+    said in one line on stderr once the sweep has loaded. Stores that cannot be read (all of
+    them named in one SweepError), two runs of one (strategy, seed), and, unless
+    `allow_mixed`, runs that do not belong together (`sweep_mismatches`: MixedSweepError)
+    are refused. Each Dataset's `encoding["source"]` is its path.
     """
     paths = sorted(Path(sweep_dir).rglob("run.zarr"))
     if not paths:
         raise SweepError(f"no run.zarr found under {sweep_dir}")
     runs: dict[tuple[str, int], xr.Dataset] = {}
+    damaged: list[tuple[Path, Exception]] = []
+    unfinished: list[str] = []
     for path in paths:
         try:
             ds = read_run(path)
-        except _READ_ERRORS as exc:
-            raise SweepError(f"cannot read the run store {path}: {type(exc).__name__}: {exc}") from None
+        # A damaged store makes zarr raise almost anything (an AttributeError for a list as
+        # zarr.json): each is named with its store.
+        except Exception as exc:  # noqa: BLE001
+            damaged.append((path, exc))
+            continue
         if "stop_reason" not in ds.attrs:
-            print(f"skipping unfinished run {path}", file=sys.stderr)
+            unfinished.append(str(path))
             continue
         ds.encoding["source"] = str(path)
         config = _config(ds, path)
@@ -135,10 +177,26 @@ def load_runs(sweep_dir: Path) -> dict[tuple[str, int], xr.Dataset]:
         if key in runs:
             raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}")
         runs[key] = ds
+    if len(damaged) == 1:
+        path, exc = damaged[0]
+        raise SweepError(f"cannot read the run store {path}: {type(exc).__name__}: {_one_line(exc)}")
+    if damaged:
+        each = "; ".join(f"{path} ({type(exc).__name__}: {_one_line(exc)})" for path, exc in damaged)
+        raise SweepError(f"cannot read {len(damaged)} run stores: {each}")
     if not runs:
-        raise SweepError(f"no finished run under {sweep_dir}")
-    _check_comparable(runs)
+        raise SweepError(f"no finished run under {sweep_dir} ({_unfinished_phrase(unfinished)})")
+    mismatches = sweep_mismatches(runs)
+    if mismatches and not allow_mixed:
+        raise MixedSweepError(mismatches[0].message)
+    if skipped is not None:
+        skipped.extend(unfinished)
+    elif unfinished:
+        print(f"skipping {_unfinished_phrase(unfinished)}", file=sys.stderr)
     return runs
+
+
+def _unfinished_phrase(paths: Sequence[str]) -> str:
+    return f"{len(paths)} unfinished run{'s' * (len(paths) != 1)}" + (f": {_listed(paths)}" if paths else "")
 
 
 def _without_seeds(node: Any) -> Any:
@@ -150,32 +208,82 @@ def _without_seeds(node: Any) -> Any:
     return node
 
 
-def _check_comparable(runs: Mapping[tuple[str, int], xr.Dataset]) -> None:
-    """Raise SweepError unless every run had the same budget and the same simulator: the
-    `simulator` config node equal between the runs of one seed, and equal but for its `seed`
-    entries across seeds. Runs whose config has no simulator node are not checked."""
-    first_budget: tuple[Any, str] | None = None
-    first_simulator: tuple[Any, str] | None = None
-    by_seed: dict[int, tuple[Any, str]] = {}
+def _digest(values: Any) -> str:
+    """A short sha256 of an array's shape and float64 values: equal exactly for equal arrays."""
+    array = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    return hashlib.sha256(repr(array.shape).encode() + array.tobytes()).hexdigest()[:12]
+
+
+def _test_set_digests(ds: xr.Dataset) -> tuple[str, str]:
+    """(digest of x_test, digest of y_test), "none" for a store without a test set."""
+    if "x_test" not in ds or "y_test" not in ds:
+        return "none", "none"
+    return _digest(ds["x_test"].values), _digest(ds["y_test"].values)
+
+
+class _FirstSeen:
+    """The first value recorded under each key, with its store, to compare later ones with."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, tuple[Any, str]] = {}
+
+    def differs(self, key: Any, value: Any, path: str) -> tuple[Any, str] | None:
+        """The earlier (value, store) under `key` when `value` differs from it; None otherwise."""
+        earlier = self.seen.setdefault(key, (value, path))
+        return earlier if earlier[0] != value else None
+
+
+def sweep_mismatches(runs: Mapping[tuple[str, int], xr.Dataset]) -> list[Mismatch]:
+    """The first pair of stores that differ in each field a fair verdict needs equal: budget,
+    batch_size, simulator (the `simulator` config node, equal between the runs of one seed and
+    equal but for its `seed` entries across seeds), test set (the digest of the stored test
+    inputs across all runs, of the test outputs between runs of one seed or one simulator
+    setting). Stores without a batch_size attr or a simulator node are not compared on those.
+
+    Raises SweepError for a store without a `budget` attr (it is not a finished run).
+    """
+    found: dict[str, Mismatch] = {}
+    budgets, batches, simulators, inputs, outputs = (_FirstSeen() for _ in range(5))
+
+    def keep_first(field: str, earlier: tuple[Any, str], path: str, message: str) -> None:
+        found.setdefault(field, Mismatch(field, earlier[1], path, message))
+
     for (_, seed), ds in runs.items():
         path = _source(ds)
         if "budget" not in ds.attrs:
             raise SweepError(f"{path} records no `budget` attr")
         budget = ds.attrs["budget"]
-        if first_budget is None:
-            first_budget = (budget, path)
-        elif budget != first_budget[0]:
-            raise SweepError(f"runs of different budgets cannot be compared fairly: {first_budget[0]} in "
-                             f"{first_budget[1]}, {budget} in {path}; compare each budget in its own sweep")
+        if earlier := budgets.differs(None, budget, path):
+            keep_first("budget", earlier, path, f"runs of different budgets cannot be compared fairly: {earlier[0]} "
+                                                f"in {earlier[1]}, {budget} in {path}; compare each budget in its "
+                                                f"own sweep")
+        if "batch_size" in ds.attrs:
+            batch = ds.attrs["batch_size"]
+            if earlier := batches.differs(None, batch, path):
+                keep_first("batch_size", earlier, path, f"runs of different batch sizes: batch_size {earlier[0]} in "
+                                                        f"{earlier[1]}, {batch} in {path}")
         simulator = _config(ds, Path(path)).get("simulator")
-        if simulator is None:
-            continue
-        for seen, node in ((by_seed.get(seed), simulator), (first_simulator, _without_seeds(simulator))):
-            if seen is not None and node != seen[0]:
-                raise SweepError(f"runs of different simulators: {_describe_difference(seen[0], node)} "
-                                 f"({seen[1]} against {path})")
-        by_seed.setdefault(seed, (simulator, path))
-        first_simulator = first_simulator or (_without_seeds(simulator), path)
+        if simulator is not None:
+            for key, node in ((("seed", seed), simulator), ("any seed", _without_seeds(simulator))):
+                if earlier := simulators.differs(key, node, path):
+                    keep_first("simulator", earlier, path, f"runs of different simulators: "
+                                                           f"{_describe_difference(earlier[0], node)} ({earlier[1]} "
+                                                           f"against {path})")
+        x_digest, y_digest = _test_set_digests(ds)
+        if earlier := inputs.differs(None, x_digest, path):
+            keep_first("test set", earlier, path, f"runs scored on different test sets: the test inputs (x_test) of "
+                                                  f"{earlier[1]} and {path} differ (sha256 {earlier[0]} vs "
+                                                  f"{x_digest})")
+        # A simulator seeded by the run gives other test outputs on another seed: compare them
+        # between runs of one seed, and between runs of one simulator setting.
+        setting = json.dumps(simulator, sort_keys=True, default=str)
+        for key in (("seed", seed), ("simulator", setting)):
+            if earlier := outputs.differs(key, y_digest, path):
+                keep_first("test set", earlier, path, f"runs scored on different test sets: the test outputs "
+                                                      f"(y_test) of {earlier[1]} and {path} differ (sha256 "
+                                                      f"{earlier[0]} vs {y_digest})")
+    order = ("budget", "batch_size", "simulator", "test set")
+    return [found[f] for f in order if f in found]
 
 
 def _describe_difference(a: Any, b: Any) -> str:
@@ -194,6 +302,23 @@ def common_budget(runs: Mapping[tuple[str, int], xr.Dataset]) -> int:
     if len(budgets) != 1:
         raise SweepError(f"runs of different budgets cannot be compared fairly: {sorted(budgets)}")
     return int(budgets.pop())
+
+
+def unpaired_runs(runs: Mapping[tuple[str, int], xr.Dataset], passive: str) -> list[tuple[str, int]]:
+    """(strategy, seed) of the runs whose seed has no passive run: they have nothing to be
+    compared with in pairs. Empty when the sweep has no passive run at all (said elsewhere)."""
+    passive_seeds = {seed for strategy, seed in runs if strategy == passive}
+    if not passive_seeds:
+        return []
+    return sorted(key for key in runs if key[1] not in passive_seeds)
+
+
+def _unpaired_message(runs: Mapping[tuple[str, int], xr.Dataset], unpaired: Sequence[tuple[str, int]],
+                      passive: str) -> str:
+    seeds = sorted({seed for _, seed in unpaired})
+    stores = [_source(runs[key]) for key in unpaired]
+    return (f"the passive strategy {passive!r} has no run for seed{'s' * (len(seeds) > 1)} "
+            f"{', '.join(map(str, seeds))}, which {_listed(stores)} ran; each seed's runs are compared in pairs")
 
 
 def metric_directions(runs: Mapping[tuple[str, int], xr.Dataset], names: Sequence[str]) -> dict[str, bool]:
@@ -637,25 +762,34 @@ def write_summary(table: pd.DataFrame, notes: Sequence[str], sweep_dir: Path, *,
     return names
 
 
+def _refit_scores(ds: xr.Dataset, seed: int) -> dict[str, float]:
+    """The test scores of the store's learner refitted on its final training set."""
+    from hydra.utils import instantiate
+
+    config = json.loads(ds.attrs["config"])
+    committee = instantiate(config["learner"])
+    ok = ds["ok"].values
+    fitted = committee.fit(ds["x"].values[ok], ds["y"].values[ok], key=jax.random.key(10_000 + seed))
+    x_test, y_test = ds["x_test"].values, ds["y_test"].values
+    if config.get("scorer") is not None:
+        return dict(instantiate(config["scorer"])(fitted, x_test, y_test))
+    return score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification",
+                           y_train=ds["y"].values[ok])
+
+
 def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str) -> pd.DataFrame:
     """Refit each run's final training set from scratch with its own learner config, scored by
     the run's own `scorer` when its config has one (a committee that predicts inputs from
     outputs, say), else at the test inputs like the loop's default. A metric the scorer does
     not give is NaN."""
-    from hydra.utils import instantiate
-
     rows = []
     for (strategy, seed), ds in sorted(runs.items()):
-        config = json.loads(ds.attrs["config"])
-        committee = instantiate(config["learner"])
+        try:
+            scores = _refit_scores(ds, seed)
+        except Exception as exc:  # noqa: BLE001 - whatever the store's own learner raises, name the store
+            raise SweepError(f"{_source(ds)}: cannot refit its final training set from scratch "
+                             f"({type(exc).__name__}: {_one_line(exc)}); --no-retrain skips this check") from None
         ok = ds["ok"].values
-        fitted = committee.fit(ds["x"].values[ok], ds["y"].values[ok], key=jax.random.key(10_000 + seed))
-        x_test, y_test = ds["x_test"].values, ds["y_test"].values
-        if config.get("scorer") is not None:
-            scores = dict(instantiate(config["scorer"])(fitted, x_test, y_test))
-        else:
-            scores = score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification",
-                                     y_train=ds["y"].values[ok])
         rows.append({"strategy": strategy, "seed": seed, "n_labeled": int(ok.sum()),
                      f"{metric}_in_loop": float(ds[metric].values[-1]) if metric in ds else float("nan"),
                      f"{metric}_from_scratch": float(scores.get(metric, float("nan")))})
@@ -707,19 +841,51 @@ def _print_section(title: str, notes: Sequence[str], table: pd.DataFrame) -> Non
     print(_markdown(display_table(table)) if len(table) else "(no rows)")
 
 
+def _mixed_notes(runs: Mapping[tuple[str, int], xr.Dataset], passive: str, budget: int) -> list[str]:
+    """One note per way the sweep's runs do not belong together (empty for a fair sweep)."""
+    notes = [f"mixed sweep (--allow-mixed), {m.field} differs: {m.message}" for m in sweep_mismatches(runs)]
+    if len({ds.attrs["budget"] for ds in runs.values()}) > 1:
+        notes.append(f"mixed sweep: every run is compared on its first {budget} simulations, the smallest budget")
+    unpaired = unpaired_runs(runs, passive)
+    if unpaired:
+        notes.append(f"mixed sweep (--allow-mixed), unpaired seeds: {_unpaired_message(runs, unpaired, passive)}")
+    return notes
+
+
+def _check_targets(targets: Sequence[float] | None) -> None:
+    bad = [t for t in targets or () if not math.isfinite(t)]
+    if bad:
+        raise SweepError(f"--targets must be finite values of the metric, got {bad}")
+
+
 def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = None,
             targets: Sequence[float] | None = None, relative: Sequence[float] | None = None,
-            retrain: bool = True) -> pd.DataFrame:
+            retrain: bool = True, allow_mixed: bool = False) -> pd.DataFrame:
     """Write the sweep's verdict files into `sweep_dir` (see the module docstring).
 
+    Args:
+        allow_mixed: compare runs that do not belong together (other budgets, batch sizes,
+            simulators or test sets, seeds without a passive run) instead of refusing them
+            with MixedSweepError; every verdict then says how the sweep is mixed.
+
     Returns: the summary at `targets` and `relative` targets when given (given rows first),
-        else the default summary.
+        else the default summary; its `attrs["mixed"]` lists the mixed-sweep notes.
     """
     sweep_dir = Path(sweep_dir)
-    runs = load_runs(sweep_dir)
-    budget = common_budget(runs)
+    _check_targets(targets)
+    unfinished: list[str] = []
+    runs = load_runs(sweep_dir, allow_mixed=allow_mixed, skipped=unfinished)
+    unpaired = unpaired_runs(runs, passive)
+    if unpaired and not allow_mixed:
+        raise MixedSweepError(_unpaired_message(runs, unpaired, passive))
+    budget = min(int(ds.attrs["budget"]) for ds in runs.values())
+    mixed = _mixed_notes(runs, passive, budget)
+    # Said with the verdict, which they are not part of.
+    sweep_notes = [*mixed, *([f"left out {_unfinished_phrase(unfinished)}"] if unfinished else [])]
     first = next(iter(runs.values()))
     comp = combine(runs)
+    if len({ds.attrs["budget"] for ds in runs.values()}) > 1:  # only with allow_mixed
+        comp = comp.isel(n_labeled=np.asarray(comp.n_labeled.values) <= budget)
     metric = metric or ("f1" if first.attrs.get("task") == "classification" else "mse")
     choices = available_metrics(comp)
     if metric not in choices:
@@ -727,29 +893,32 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
                          f"{', '.join(choices) or 'none'}")
     _require_passive(comp, passive)
     comp.attrs.update(metric=metric, passive=passive, sweep_dir=str(sweep_dir), budget=budget,
-                      task=str(first.attrs.get("task", "regression")))
+                      task=str(first.attrs.get("task", "regression")), mixed=json.dumps(mixed))
     write_zarr(comp, sweep_dir / "comparison.zarr", mode="w")
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
+    flag = f"; a MIXED sweep: {len(mixed)} note{'s' * (len(mixed) > 1)} below say how" if mixed else ""
     header = (f"verdict of {sweep_dir}: simulations to reach each target {metric} ({'higher' if higher else 'lower'} "
-              f"is better), {seeds} seeds, budget {budget}, passive = {passive}")
+              f"is better), {seeds} seeds, budget {budget}, passive = {passive}{flag}")
     default, notes = default_targets(comp, metric, passive)
+    notes = [*sweep_notes, *notes]
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
     written = write_summary(table, notes, sweep_dir, suffix="", passive=passive, higher=higher,
                             header=header)
-    _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive})",
-                   notes, table)
+    _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive}"
+                   f"{', MIXED sweep' if mixed else ''})", notes, table)
     chosen = []
     for suffix, values in (("_targets", [Target(float(t), "given") for t in targets or ()]),
                            ("_relative", relative_targets(comp, metric, passive, relative) if relative else [])):
         if not values:
             continue
-        extra_notes = target_notes(comp, metric, passive, values)
+        extra_notes = [*sweep_notes, *target_notes(comp, metric, passive, values)]
         extra = summarise(comp, metric=metric, passive=passive, targets=values, budget=budget)
         written += write_summary(extra, extra_notes, sweep_dir, suffix=suffix, passive=passive, higher=higher,
                                  header=header)
-        _print_section(f"Simulations to reach the {values[0].kind} targets", extra_notes, extra)
+        _print_section(f"Simulations to reach the {values[0].kind} targets{', MIXED sweep' if mixed else ''}",
+                       extra_notes, extra)
         chosen.append(extra)
 
     groups: dict[str, list[xr.Dataset]] = {}
@@ -777,11 +946,25 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
         print(f"\n## Final training sets refitted from scratch (median {metric} over seeds)\n")
         print(_markdown(med))
     print(f"\nwritten to {sweep_dir}: comparison.zarr, " + ", ".join([*written, *(p.name for p in plotted)]))
-    return pd.concat(chosen, ignore_index=True) if chosen else table
+    result = pd.concat(chosen, ignore_index=True) if chosen else table
+    result.attrs["mixed"] = mixed
+    return result
+
+
+PROG = "compare"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line with the command's own prefix, `compare: error: ...`."""
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message} (see python -m experiments.compare --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
+    """`python -m experiments.compare`: the verdict of a sweep; 0, or 2 after one line
+    `compare: error: ...` on stderr for a sweep that cannot be compared."""
+    parser = _Parser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory holding run.zarr stores")
     parser.add_argument("--passive", default="random", help="the baseline strategy (default: random)")
     parser.add_argument("--metric", default=None,
@@ -794,15 +977,26 @@ def main(argv: list[str] | None = None) -> int:
                              "lower-is-better metric (an error), F * passive_final for a higher-is-better one; "
                              "written to summary_relative.csv/json")
     parser.add_argument("--no-retrain", action="store_true", help="skip the retrain-from-scratch check")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="compare runs that do not belong together (other budgets, batch sizes, simulators or "
+                             "test sets, seeds without a passive run) instead of refusing them; every verdict then "
+                             "says how the sweep is mixed, and runs are cut at the smallest budget")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
-        print(f"compare: error: {args.sweep_dir} is not a directory", file=sys.stderr)
+        print(f"{PROG}: error: {args.sweep_dir} is not a directory", file=sys.stderr)
         return 2
     try:
         compare(args.sweep_dir, passive=args.passive, metric=args.metric, targets=args.targets,
-                relative=args.relative_targets, retrain=not args.no_retrain)
+                relative=args.relative_targets, retrain=not args.no_retrain, allow_mixed=args.allow_mixed)
+    except MixedSweepError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}; --allow-mixed compares them anyway, saying so", file=sys.stderr)
+        return 2
     except SweepError as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only or full sweep directory: the stores are only read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{PROG}: error: {where}{exc.strerror or _one_line(exc)}; the run stores are unchanged", file=sys.stderr)
         return 2
     return 0
 

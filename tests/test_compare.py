@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,14 +146,19 @@ def test_compare_refuses_an_empty_directory(tmp_path, capsys):
 # -- whole verdicts on small stores written straight to disk ---------------------------
 
 
+TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test set for every seed and strategy
+
+
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
-             simulator: dict | None = None) -> None:
-    """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`."""
+             simulator: dict | None = None, test_inputs: np.ndarray | None = None) -> None:
+    """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
+    scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
     n = int(grid[-1])
     rng = np.random.default_rng(seed)
     x = rng.uniform(size=(n, 2))
+    x_test = TEST_INPUTS if test_inputs is None else test_inputs
     rounds = {"n_runs": grid, "n_labeled": grid, "mse": mse, "fit_s": np.zeros(len(grid)), **(extra or {})}
     if mse_constant is not None:
         rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
@@ -160,7 +166,7 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
     ds = xr.Dataset(
         {"x": (("sample", "input"), x), "y": (("sample", "output"), x[:, :1]), "ok": ("sample", np.ones(n, bool)),
          "round_of": ("sample", np.searchsorted(grid, np.arange(n), side="right").astype(np.int32)),
-         "x_test": (("test_sample", "input"), x[:5]), "y_test": (("test_sample", "output"), x[:5, :1]),
+         "x_test": (("test_sample", "input"), x_test), "y_test": (("test_sample", "output"), x_test[:, :1]),
          **{k: ("round", np.asarray(v, dtype=np.float64)) for k, v in rounds.items()}},
         coords={"input": np.array(["a", "b"], dtype=object), "output": np.array(["y"], dtype=object),
                 "round": np.arange(1, len(grid) + 1)},
@@ -364,3 +370,112 @@ def test_the_submitit_launcher_runs_a_sweep_locally(tmp_path):
     ds = xr.open_zarr(store)
     assert ds.sizes["sample"] == 30
     assert ds.attrs["stop_reason"] == "budget spent"
+
+
+# -- sweeps whose runs do not belong together ------------------------------------------
+
+
+def pair(path: Path, grid: np.ndarray = np.arange(20, 101, 20), **differences) -> None:
+    """Seed 0 of qbc and random, random's run changed by `differences` (fake_run arguments)."""
+    fake_run(path, strategy="qbc", seed=0, mse=1 / grid, grid=grid)
+    fake_run(path, strategy="random", seed=0, mse=1 / grid, grid=grid, **differences)
+
+
+@pytest.mark.parametrize("differences, message", [
+    ({"attrs": {"batch_size": 20}}, r"different batch sizes: batch_size 10 in .*qbc.*, 20 in .*random"),
+    ({"test_inputs": TEST_INPUTS + 0.5},
+     r"different test sets: the test inputs \(x_test\) of .*qbc.*run\.zarr and .*random.*run\.zarr differ \(sha256 "),
+])
+def test_runs_on_other_settings_are_refused_naming_both_stores(tmp_path, capsys, differences, message):
+    pair(tmp_path, **differences)
+    with pytest.raises(SweepError, match=message):
+        load_runs(tmp_path)
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("compare: error: runs ") and "--allow-mixed" in err
+
+
+def test_test_outputs_must_agree_within_a_seed_not_across_seeded_simulators(tmp_path):
+    grid = np.arange(20, 101, 20)
+    for seed in (0, 1):
+        for strategy in ("qbc", "random"):
+            fake_run(tmp_path, strategy=strategy, seed=seed, mse=1 / grid, grid=grid,
+                     simulator={"_target_": "a", "seed": seed})
+    def shift_test_outputs(strategy: str, seed: int) -> None:
+        store = tmp_path / strategy / f"seed={seed}" / "run.zarr"
+        ds = xr.open_zarr(store).load()
+        write_zarr(ds.assign(y_test=ds.y_test + 0.01), store, mode="w")
+
+    # A simulator whose noise follows the run's seed answers the same test inputs otherwise.
+    shift_test_outputs("qbc", 1)
+    shift_test_outputs("random", 1)
+    assert len(load_runs(tmp_path)) == 4
+    shift_test_outputs("random", 0)
+    with pytest.raises(SweepError, match=r"the test outputs \(y_test\) of .*qbc.seed=0.*and .*random.seed=0.* differ"):
+        load_runs(tmp_path)
+
+
+def test_allow_mixed_compares_and_says_so_everywhere(tmp_path, capsys):
+    grid = np.arange(20, 401, 20)
+    rng = np.random.default_rng(3)
+    for seed in range(4):
+        for strategy, budget in (("qbc", 400), ("random", 200)):
+            mse = 1.0 / (grid * (3.0 if strategy == "qbc" else 1.0)) * rng.uniform(0.9, 1.1)
+            fake_run(tmp_path, strategy=strategy, seed=seed, mse=mse, grid=grid, budget=budget, attrs={"batch_size": 20}
+                     if strategy == "qbc" else None)
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert "different budgets" in err and len(err.splitlines()) == 1
+    table = compare(tmp_path, retrain=False, allow_mixed=True)
+    assert [n.split(" differs")[0] for n in table.attrs["mixed"][:2]] == [
+        "mixed sweep (--allow-mixed), budget", "mixed sweep (--allow-mixed), batch_size"]
+    assert "first 200 simulations, the smallest budget" in table.attrs["mixed"][2]
+    assert set(table.budget) == {200}
+    verdict = (tmp_path / "verdict.txt").read_text().splitlines()
+    assert "a MIXED sweep: 3 notes below say how" in verdict[0]
+    assert sum(line.startswith("note: mixed sweep") for line in verdict) == 3
+    out = capsys.readouterr().out
+    assert "MIXED sweep" in out and "note: mixed sweep (--allow-mixed), budget differs" in out
+    comp = xr.open_zarr(tmp_path / "comparison.zarr")
+    assert int(comp.n_labeled.max()) == 200 and len(json.loads(comp.attrs["mixed"])) == 3
+
+
+def test_seeds_without_a_passive_run_are_refused_unless_allowed(tmp_path, capsys):
+    grid = np.arange(20, 401, 20)
+    fake_sweep(tmp_path, seeds=4)
+    for seed in (2, 3):
+        shutil.rmtree(tmp_path / "random" / f"seed={seed}")
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "'random' has no run for seeds 2, 3, which " in err
+    assert "qbc/seed=2/run.zarr" in err and "--allow-mixed" in err
+    table = compare(tmp_path, retrain=False, allow_mixed=True)
+    assert any("unpaired seeds" in n for n in table.attrs["mixed"])
+    assert len(grid) and "unpaired seeds" in (tmp_path / "verdict.txt").read_text()
+
+
+def test_every_damaged_store_is_named_in_one_line(tmp_path, capsys):
+    fake_sweep(tmp_path, seeds=2)
+    broken = [tmp_path / "qbc" / "seed=1" / "run.zarr", tmp_path / "random" / "seed=0" / "run.zarr"]
+    for store in broken:
+        (store / "zarr.json").write_text("{not json")
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("compare: error: cannot read 2 run stores: ")
+    assert all(str(store) in err for store in broken)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--targets", "nan"], "--targets must be finite values of the metric, got [nan]"),
+    (["--targets", "x"], "argument --targets: invalid float value: 'x'"),
+    (["--relative-targets", "-0.5"], "--relative-targets must be positive fractions"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_bad_flags_are_one_line(tmp_path, capsys, args, message):
+    fake_sweep(tmp_path, seeds=2, skill=0.9)
+    try:
+        status = main([str(tmp_path), "--no-retrain", *args])
+    except SystemExit as exc:
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1 and err.startswith("compare: error: ") and message in err

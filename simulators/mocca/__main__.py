@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from alframe.atomic import write_atomically
 from simulators.mocca.baseline import (
     bar_plot,
     cross_validate,
@@ -33,32 +34,55 @@ from simulators.mocca.predict import agreement, harris_predictions, predict, tal
 PROG = "python -m simulators.mocca"
 
 
-def check_writable(path: Path) -> None:
-    """Refuse an output path that cannot be written, before any work."""
+def check_writable(path: Path, *, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output path that cannot be written, or that would overwrite one of `inputs`,
+    before any work; nothing is created on the way."""
     if path.is_dir():
         raise MoccaDataError(f"--out {path}: is a directory")
+    if any(path.resolve() == Path(i).resolve() for i in inputs):
+        raise MoccaDataError(f"--out {path}: is a file this command reads; choose another name")
     parent = path.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MoccaDataError(f"--out {path}: cannot create {parent} ({exc.strerror or exc})") from None
-    if not os.access(parent, os.W_OK):
-        raise MoccaDataError(f"--out {path}: {parent} is not writable")
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise MoccaDataError(f"--out {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise MoccaDataError(f"--out {path}: {existing} is not writable")
+
+
+def check_out_dir(path: Path) -> None:
+    """Refuse an --out-dir that is a file or lies under one, or cannot be written, before any work."""
+    resolved = path.resolve()
+    existing = next(p for p in (resolved, *resolved.parents) if p.exists())
+    if not existing.is_dir():
+        raise MoccaDataError(f"--out-dir {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise MoccaDataError(f"--out-dir {path}: {existing} is not writable")
+
+
+def check_models(path: str | None) -> None:
+    """Refuse a --models path that does not exist: the loader would fetch the public table
+    instead, and the command would silently run on other data than the one named."""
+    if path is not None and not Path(path).is_file():
+        raise MoccaDataError(f"--models {path}: file not found")
+
+
 DEFAULT_CLASSIFIER = "gradient_boosting"
 
 
 def _predict(args: argparse.Namespace) -> int:
     velocity = not args.without_velocity
-    names, x = read_catalog(args.catalog, velocity_dispersion=velocity)
+    check_models(args.models)
     if args.out:  # before the training, not after it
-        check_writable(Path(args.out))
+        check_writable(Path(args.out), inputs=(Path(args.catalog), *([Path(args.models)] if args.models else [])))
+    names, x = read_catalog(args.catalog, velocity_dispersion=velocity)
     committee = train(args.classifier, fallback_only=args.fallback, velocity_dispersion=velocity, seed=args.seed,
                       models_path=args.models)
     probability, bhs = predict(committee, x)
     out = pd.DataFrame({"name": names, "probability": probability, "bhs": bhs})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(args.out, index=False)
+        # Whole or not at all: an interrupted write leaves an earlier file as it was.
+        write_atomically(Path(args.out), out.to_csv(index=False).encode())
         print(f"{len(out)} clusters, {int(bhs.sum())} with a BH subsystem predicted; written to {args.out}")
     else:
         out.to_csv(sys.stdout, index=False)
@@ -66,7 +90,17 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
+    if args.folds < 2:
+        raise MoccaDataError(f"--folds {args.folds}: cross-validation needs at least 2 folds")
+    if args.depth < 1:
+        raise MoccaDataError(f"--depth {args.depth}: the shallow tree needs a depth of at least 1")
+    check_models(args.models)
+    check_out_dir(Path(args.out_dir))
     table = load_models(args.models, fallback_only=args.fallback, relaxation_time=args.relaxation_time)
+    smaller = int(min(table.labels.sum(), len(table) - table.labels.sum()))
+    if args.folds > smaller:
+        raise MoccaDataError(f"--folds {args.folds}: more folds than the {smaller} models of the smaller class; "
+                             "each fold needs models of both classes")
     subset = "fallback-enabled models" if args.fallback else "all models"
     tag = "_fallback" if args.fallback else ""
     out_dir = Path(args.out_dir)
@@ -94,6 +128,8 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _harris(args: argparse.Namespace) -> int:
+    check_models(args.models)
+    check_out_dir(Path(args.out_dir))
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     classifiers = list(CLASSIFIERS) if args.all else [args.classifier]
@@ -120,6 +156,8 @@ def _harris(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     from simulators.mocca.embedding import embed_models
 
+    check_models(args.models)
+    check_out_dir(Path(args.out_dir))
     result, figure = embed_models(args.out_dir, models_path=args.models, harris_path=args.catalog, store=args.store,
                                   perplexity=args.perplexity, seed=args.seed)
     queried = f", {result['queried']} queried by the run marked" if args.store else ""
@@ -132,10 +170,17 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, `python -m simulators.mocca: error: ...`, sub-commands' too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="MOCCA black-hole-subsystem classification.")
-    sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    p = _Parser(prog=PROG, description="MOCCA black-hole-subsystem classification.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
     common.add_argument("--seed", type=int, default=0, help="seed of the classifiers (and folds)")
     common.add_argument("--models", default=None, help="MOCCA table (default: the shared simulations.csv)")
 
@@ -183,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except (MoccaDataError, HarrisFormatError, ValueError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n"))  # one line, whatever the library wrote
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -193,9 +193,12 @@ def _numeric_column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray
     bad = np.flatnonzero(np.isnan(values) & text.notna().to_numpy() & (text != "").to_numpy())
     if len(bad):
         row = int(bad[0])
+        cell = frame[column].iloc[row]
+        # A written NaN parses, but as the marker of a missing value it would pass for an empty cell.
+        why = f"{cell!r} is not a number (NaN)" if cell.strip().lower().lstrip("+-") == "nan" else \
+            f"cannot parse {cell!r} as a number"
         # +2: one header line, and lines count from 1.
-        raise MoccaDataError(f"{source}: line {row + 2}, column {column!r}: "
-                             f"cannot parse {frame[column].iloc[row]!r} as a number")
+        raise MoccaDataError(f"{source}: line {row + 2}, column {column!r}: {why}")
     return values
 
 
@@ -250,6 +253,12 @@ def load_models(
     source = str(resolve_path(path, url=url, sha256=sha256))
     stat = os.stat(source)
     c, _ = _read_columns(source, (stat.st_mtime_ns, stat.st_size))
+    # Only an empty cell (NaN) leaves a model out; an infinite one is a damaged table.
+    for column, values in c.items():
+        infinite = np.flatnonzero(np.isinf(values))
+        if len(infinite):
+            row = int(infinite[0])
+            raise MoccaDataError(f"{source}: line {row + 2}, column {column!r}: {float(values[row])!r} is not finite")
     complete = np.all([np.isfinite(v) for v in c.values()], axis=0)
     for column in (R_H, R_C, SB_TOTAL, L_TOTAL, L_V, SIGMA, T_RH):
         bad = np.flatnonzero(complete & ~(c[column] > 0))
@@ -297,7 +306,9 @@ def read_catalog(path: str | Path, *, velocity_dispersion: bool = True) -> tuple
     `FEATURES` or as in the source study's tables (`CATALOG_COLUMNS`), in the units of the
     module docstring. Returns (names (n,), features (n, n_features)) with features in
     `FEATURES` order (without the velocity dispersion if `velocity_dispersion` is False).
-    An empty, unparsable or non-positive cell raises MoccaDataError.
+    A file without rows, an empty or repeated cluster name (every repeated name is listed),
+    and an empty, unparsable, NaN, infinite, non-positive or too large (>= MAX_CATALOG_VALUE)
+    value raise MoccaDataError naming the file, line and column.
     """
     path = str(path)
     try:
@@ -324,8 +335,10 @@ def read_catalog(path: str | Path, *, velocity_dispersion: bool = True) -> tuple
     if len(repeated):
         row = int(repeated.index[0])
         first = int(names[names == repeated.iloc[0]].index[0])
+        others = [n for n in dict.fromkeys(repeated) if n != repeated.iloc[0]]
+        also = f"; {len(others)} more names repeat: {', '.join(map(repr, others))}" if others else ""
         raise MoccaDataError(f"{path}: line {row + 2}, column {name_column!r}: cluster {repeated.iloc[0]!r} "
-                             f"appears again (first on line {first + 2})")
+                             f"appears again (first on line {first + 2}){also}")
     values = np.stack([_numeric_column(frame, columns[n], path) for n in wanted], axis=1)
     # Positive and finite, and small enough that the log features stay finite.
     bad = np.argwhere(~((values > 0) & (values < MAX_CATALOG_VALUE)))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from alframe.learners import Committee, predict_mean
-from simulators.mocca.data import DATA_DIR, FEATURES, VELOCITY_FEATURE, load_models
+from simulators.mocca.data import DATA_DIR, FEATURES, VELOCITY_FEATURE, MoccaDataError, load_models
 from simulators.mocca.harris import Clusters, read_harris
 from simulators.mocca.learners import make_classifier
 
@@ -32,8 +32,16 @@ def feature_names(velocity_dispersion: bool) -> tuple[str, ...]:
 
 def train(classifier: str, *, fallback_only: bool = False, velocity_dispersion: bool = True, seed: int = 0,
           models_path: str | Path | None = None) -> Committee:
-    """A classifier of `CLASSIFIERS` fitted on every model (or the fallback-enabled ones)."""
+    """A classifier of `CLASSIFIERS` fitted on every model (or the fallback-enabled ones).
+
+    Raises MoccaDataError when the models are all of one class: a classifier trained on them
+    would answer that class for every cluster, whatever its features.
+    """
     table = load_models(models_path, fallback_only=fallback_only, velocity_dispersion=velocity_dispersion)
+    hosts = int(table.labels.sum())
+    if hosts in (0, len(table)):
+        raise MoccaDataError(f"{table.source}: all {len(table)} models {'host' if hosts else 'lack'} a BH subsystem; "
+                             "a classifier needs models of both classes")
     return make_classifier(classifier).fit(table.features, table.labels, key=jax.random.key(seed))
 
 

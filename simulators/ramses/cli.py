@@ -5,13 +5,14 @@
     python -m simulators.ramses project output_00002 --axis z [--log] --out sigma.npy
 
 Arrays are saved with numpy.save, indexed [x, y, z] (a projection keeps the other axes in order).
-Errors print `ramses: error: ...` and exit with status 2.
+Errors print one line, `ramses: error: ...`, and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,11 +69,11 @@ def _info_text(summary: dict) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Sub-command errors too read `ramses: error: ...` (argparse would say `ramses grid:`)."""
+    """Usage errors in one line, sub-commands' too: `ramses: error: ...` (argparse would print
+    the usage first and say `ramses grid:`)."""
 
     def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{PROG}: error: {message}\n")
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,26 +105,68 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _save(path: Path, array: np.ndarray) -> None:
+# paint and the projections hold about three float64 arrays of the result's size at once.
+BYTES_PER_GRID_CELL = 3 * 8
+
+
+def _check_out(path: Path) -> None:
+    """Refuse an --out that cannot be written, before reading anything."""
     if path.suffix != ".npy":
         raise ValueError(f"--out {path}: expected a .npy file name")
+    if path.is_dir():
+        raise ValueError(f"--out {path}: is a directory")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {path}: directory {path.parent} does not exist")
-    np.save(path, array)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """np.save, whole or not at all: written beside `path`, then renamed over it, so that a
+    failed write leaves an earlier file as it was."""
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(scratch, "wb") as f:
+            np.save(f, array)
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _physical_memory() -> int | None:
+    """Bytes of memory of this machine, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_fits(level: int | None, finest: int, dims: int) -> None:
+    """Refuse a grid of `dims` axes at `level` that cannot fit in memory, before allocating it:
+    an allocation past it fails late or gets the process killed, not in one line."""
+    level = finest if level is None else level
+    if not 0 <= level <= 30:
+        return  # the grids' own check says what the levels may be
+    needed = BYTES_PER_GRID_CELL * 2 ** (dims * level)
+    memory = _physical_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(f"--level {level}: a grid of {2**level}^{dims} cells needs about "
+                         f"{needed / 2**30:.3g} GiB, more than this machine's {memory / 2**30:.3g} GiB")
 
 
 def _run(args: argparse.Namespace) -> str:
     if args.command == "info":
         summary = _summary(read_output(args.output))
         return json.dumps(summary, indent=2) if args.json else _info_text(summary)
+    _check_out(args.out)
     if args.command == "grid":
         output = read_output(args.output, variables=sorted({args.field, args.weight} - {None}))
+        _check_fits(args.level, output.cells.finest_level, output.ndim)
         array = paint(output, args.field, level=args.level, weight=args.weight)
     else:
         output = read_output(args.output, variables=[args.field])
         project = log_column_density if args.log else column_density
         if output.ndim <= AXES.index(args.axis):
             raise ValueError(f"--axis {args.axis}: the output is {output.ndim}-D")
+        _check_fits(args.level, output.cells.finest_level, output.ndim - 1)
         array = project(output, args.axis, level=args.level, field=args.field)
     _save(args.out, array)
     return f"wrote {args.out}: {array.dtype} array of shape {array.shape}"
@@ -135,8 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         print(_run(args))
+    except MemoryError as exc:
+        parser.exit(2, f"{PROG}: error: not enough memory ({exc})\n")
     except (RamsesFormatError, KeyError, ValueError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        message = " ".join(str(message).split("\n"))  # one line, whatever raised it
         parser.exit(2, f"{PROG}: error: {message}\n")
     return 0
 

@@ -35,6 +35,7 @@ __all__ = [
     "RamsesFormatError",
     "RamsesInfo",
     "RamsesOutput",
+    "TilingFault",
     "Units",
     "default_variable_names",
     "find_output_file",
@@ -43,6 +44,7 @@ __all__ = [
     "read_descriptor",
     "read_info",
     "read_output",
+    "tiling_fault",
 ]
 
 # Orderings whose amr files carry one `bound_key(0:ndomain)` record; bisection carries five.
@@ -239,6 +241,88 @@ def require_field(cells: Cells, name: str) -> str:
     return name
 
 
+class TilingFault(NamedTuple):
+    """How leaf cells fail to tile their box exactly once.
+
+    `level` is where it shows, `rows` the leaves at fault (positions in the Cells; empty for a
+    hole, which no leaf marks), `problem` a phrase saying what is wrong.
+    """
+
+    level: int
+    rows: np.ndarray
+    problem: str
+
+
+def _cell_keys(index: np.ndarray, level: int) -> np.ndarray:
+    """One sortable key per cell of `level`, (n,), equal exactly for equal coordinates: the
+    coordinates packed into an int64 where they fit, else each row as one structured value."""
+    ndim = index.shape[1]
+    if ndim * level <= 62:
+        keys = np.zeros(len(index), np.int64)
+        for d in range(ndim):
+            keys |= index[:, d] << (d * level)
+        return keys
+    rows = np.ascontiguousarray(index, dtype=np.int64)
+    return rows.view([(f"axis{d}", np.int64) for d in range(ndim)]).reshape(-1)
+
+
+def _covered_fraction(counts: Mapping[int, int], ndim: int) -> str:
+    """The share of the box the leaves' volumes add up to, printed so that a tiny gap shows."""
+    volume = math.fsum(n * 2.0 ** (-ndim * level) for level, n in counts.items())
+    return f"{volume:.12g}"
+
+
+def tiling_fault(cells: Cells) -> TilingFault | None:
+    """The way `cells` fail to tile their box exactly once, or None when they tile it.
+
+    A tiling needs, at every level: no leaf listed twice; no leaf that also holds finer leaves
+    (a cell both leaf and refined, so two leaves overlap); and no hole: every cell of the
+    level a leaf, refined, or inside a coarser leaf. Together these say the leaf volumes add
+    up to the box's exactly, as integers, with no rounding to hide a missing fine cell. The
+    coarsest level at fault is reported. One sort per level, from the finest up.
+    """
+    if not len(cells):
+        return TilingFault(0, np.empty(0, np.int64), "no leaf cells")
+    ndim = cells.ndim
+    counts = cells.count_per_level()
+    levels = sorted(counts)
+    single = len(levels) == 1
+    faults: list[TilingFault] = []
+    refined = np.empty((0, ndim), np.int64)  # distinct cells of the level holding finer leaves
+    refined_count: dict[int, int] = {}
+    for level in range(levels[-1], levels[0] - 1, -1):
+        rows = np.arange(len(cells)) if single else np.flatnonzero(cells.level == level)
+        index = cells.index[rows]
+        keys = _cell_keys(index, level)
+        unique, counted = np.unique(keys, return_counts=True)
+        if len(unique) < len(keys):
+            twice = np.isin(keys, unique[counted > 1])
+            faults.append(TilingFault(level, rows[twice], f"{int(np.sum(counted > 1))} leaf cells are listed "
+                                                          f"more than once"))
+        refined_count[level] = len(refined)
+        if len(refined):
+            both = np.isin(keys, _cell_keys(refined, level))
+            if both.any():
+                faults.append(TilingFault(level, rows[both], f"{int(both.sum())} leaf cells are refined too "
+                                                             f"(finer leaves lie inside them)"))
+        if level > levels[0]:
+            parents = np.concatenate([refined, index]) >> 1
+            _, first = np.unique(_cell_keys(parents, level - 1), return_index=True)
+            refined = parents[first]
+    if faults:
+        return min(faults, key=lambda f: f.level)
+    inside = 0  # cells of the level inside coarser leaves; Python ints, exact at any level
+    for level in range(levels[0], levels[-1] + 1):
+        leaves = counts.get(level, 0)
+        missing = 2 ** (ndim * level) - leaves - refined_count[level] - inside
+        if missing:
+            return TilingFault(level, np.empty(0, np.int64),
+                               f"{missing} of its {2 ** (ndim * level)} cells are neither leaves nor refined "
+                               f"(a hole: the leaf volumes add up to {_covered_fraction(counts, ndim)} of the box)")
+        inside = 2**ndim * (inside + leaves)
+    return None
+
+
 @dataclass(frozen=True)
 class RamsesOutput:
     """One RAMSES output: where it is, its metadata and its leaf cells.
@@ -384,6 +468,8 @@ def read_descriptor(path: str | os.PathLike) -> tuple[str, ...]:
         lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
     except FileNotFoundError:
         raise RamsesFormatError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise RamsesFormatError(f"{path}: not a text file ({exc})") from None
     if not lines:
         raise RamsesFormatError(f"{path}: empty file descriptor")
     entries: list[tuple[int, str]] = []
@@ -541,6 +627,7 @@ def _coarse_offsets(header: AmrHeader, path: Path) -> np.ndarray:
 class _LevelPieces:
     index: list = field(default_factory=list)
     values: list = field(default_factory=list)
+    cpu: list = field(default_factory=list)  # the CPU file of each chunk of `index`
 
 
 def _cell_bits(ndim: int) -> np.ndarray:
@@ -609,16 +696,21 @@ def _read_cpu(directory: Path, number: int, cpu: int, info: RamsesInfo, nvar_exp
                 continue
             # Oct centres sit at odd multiples of 0.5^ilevel inside the box's coarse cell.
             scaled = (xg.T - offsets) * 2.0**ilevel  # (n, ndim)
+            # Bounds first, on the floats: a damaged centre (NaN, 1e300) must not reach the cast.
+            if not np.all(np.isfinite(scaled)):
+                raise RamsesFormatError(f"{amr.path}: oct centres at level {ilevel} are not all "
+                                        f"finite numbers")
+            if not np.all((scaled > 0) & (scaled < 2**ilevel)):
+                raise RamsesFormatError(f"{amr.path}: octs at level {ilevel} lie outside the box")
             odd = np.rint(scaled)
             if np.any(np.abs(scaled - odd) > 1e-6) or np.any(odd.astype(np.int64) % 2 != 1):
                 raise RamsesFormatError(f"{amr.path}: oct centres at level {ilevel} are not on "
                                         f"the level's grid")
             corner = odd.astype(np.int64) - 1  # (n, ndim), index of the oct's first cell
-            if corner.min() < 0 or corner.max() >= 2**ilevel:
-                raise RamsesFormatError(f"{amr.path}: octs at level {ilevel} lie outside the box")
             # Leaves in (cell ind, oct) order, the order boolean masks of (2^ndim, n) give.
             columns_data = values.reshape(twotondim, nvar, n)
             piece = pieces.setdefault(ilevel, _LevelPieces())
+            piece.cpu.append(cpu)
             if leaf.all():  # a level without refined cells: no gathers, plain copies
                 piece.index.append((corner[None, :, :] + bits[:, None, :]).reshape(-1, ndim))
                 piece.values.append([np.array(columns_data[:, j, :]).reshape(-1)
@@ -630,6 +722,15 @@ def _read_cpu(directory: Path, number: int, cpu: int, info: RamsesInfo, nvar_exp
     amr.expect_end()
     hydro.expect_end()
     return nvar, gamma
+
+
+def _amr_files(directory: Path, number: int, cpus: Sequence[int]) -> str:
+    """The amr files of `cpus`, short: one path, or the directory and the files' names."""
+    names = [find_output_file(directory, "amr", number, cpu).name for cpu in cpus]
+    if len(names) == 1:
+        return str(directory / names[0])
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{directory} ({shown})"
 
 
 def read_output(path: str | os.PathLike, *, variables: Sequence[str] | None = None) -> RamsesOutput:
@@ -644,7 +745,9 @@ def read_output(path: str | os.PathLike, *, variables: Sequence[str] | None = No
         level, then CPU file, then as stored; `cells.fields[name]` has shape (n_cells,).
 
     Raises:
-        RamsesFormatError: a missing, truncated or inconsistent file, naming it and the problem.
+        RamsesFormatError: a missing, truncated or inconsistent file, naming it and the problem;
+            leaf cells that do not tile the box exactly once (see `tiling_fault`), naming the
+            amr file and the level.
         KeyError: a requested variable that the output does not have.
     """
     directory, number = _resolve_output(path)
@@ -687,5 +790,15 @@ def read_output(path: str | os.PathLike, *, variables: Sequence[str] | None = No
     fields = {name: joined([chunk[j] for lv in levels for chunk in pieces[lv].values])
               for j, name in enumerate(wanted)}
     cells = Cells(level=level, index=index, fields=fields, boxlen=info.boxlen)
+    # A damaged oct tree can still parse: a son pointer or an oct centre changed gives
+    # leaves that overlap or leave a hole, and every integral over them would be wrong.
+    fault = tiling_fault(cells)
+    if fault is not None:
+        cpu = np.repeat(np.concatenate([pieces[lv].cpu for lv in levels]),
+                        [len(a) for lv in levels for a in pieces[lv].index])
+        files = _amr_files(directory, number, sorted(set(cpu[fault.rows].tolist())) or
+                           list(range(1, info.ncpu + 1)))
+        raise RamsesFormatError(f"{files}: level {fault.level}: {fault.problem}; the leaf cells do not "
+                                f"tile the box")
     return RamsesOutput(path=directory, number=number, info=info, variables=tuple(names),
                         gamma=gamma, cells=cells)

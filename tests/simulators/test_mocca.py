@@ -43,7 +43,7 @@ from simulators.mocca import data as mocca_data
 from simulators.mocca.__main__ import main as cli
 from simulators.mocca.baseline import cross_validate, shallow_tree
 from simulators.mocca.harris import DEFAULT_PATH as HARRIS_PATH
-from simulators.mocca.predict import agreement, harris_predictions
+from simulators.mocca.predict import agreement, harris_predictions, train
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / ".." / "shared" / "data"
@@ -327,6 +327,8 @@ def test_predict_command(tmp_path, capsys):
 
 @pytest.mark.parametrize("cell, message", [
     ("inf", "'inf' is not a finite value below 1e+30"),
+    ("nan", "'nan' is not a number (NaN)"),
+    ("-inf", "'-inf' is not positive"),
     ("1e308", "'1e308' is not a finite value below 1e+30"),
     ("1e400", "'1e400' is not a finite value below 1e+30"),
     ("-2", "'-2' is not positive"),
@@ -368,3 +370,51 @@ def test_catalog_errors_name_file_line_and_column(tmp_path):
     renamed.to_csv(tmp_path / "ids.csv", index=False)
     names, x = read_catalog(tmp_path / "ids.csv")
     assert names[:2] == ("NGC104", "NGC288") and x.shape == (50, 6)
+
+
+def test_every_repeated_cluster_name_is_listed(tmp_path):
+    need(PAPER)
+    frame = pd.read_csv(PAPER, dtype=str, keep_default_na=False)
+    frame.loc[3, "Cluster Name"] = frame.loc[0, "Cluster Name"]
+    frame.loc[7, "Cluster Name"] = frame.loc[5, "Cluster Name"]
+    frame.loc[9, "Cluster Name"] = frame.loc[5, "Cluster Name"]
+    frame.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(MoccaDataError, match=rf"line 5, column 'Cluster Name': cluster 'NGC104' appears again "
+                                             rf"\(first on line 2\); 1 more names repeat: '{frame.loc[5, 'Cluster Name']}'$"):
+        read_catalog(tmp_path / "twice.csv")
+
+
+def test_an_infinite_model_value_is_refused_not_left_out(tmp_path):
+    need(MODELS)
+    path = _write_variant(MODELS, tmp_path / "inf.csv", cell=(3, "Observational Core Radius", "inf"))
+    with pytest.raises(MoccaDataError, match=r"inf\.csv: line 5, column 'Observational Core Radius': inf is not finite"):
+        load_models(path)
+
+
+def test_models_of_one_class_train_no_classifier(tmp_path):
+    need(MODELS)
+    frame = pd.read_csv(MODELS, dtype=str, keep_default_na=False)
+    frame[["Single Black Holes", "Binary Black Holes", "Black Hole Other Count"]] = "0"
+    frame.to_csv(tmp_path / "none.csv", index=False)
+    with pytest.raises(MoccaDataError, match=r"none\.csv: all 1289 models lack a BH subsystem"):
+        train("decision_tree", models_path=tmp_path / "none.csv")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{paper}"], "--out {paper}: is a file this command reads"),
+    (["--out", "{tmp}/file/out.csv"], "--out {tmp}/file/out.csv: {tmp}/file is a file, not a directory"),
+    (["--models", "{tmp}/absent.csv"], "--models {tmp}/absent.csv: file not found"),
+    (["--classifier", "svm"], "argument --classifier: invalid choice: 'svm'"),
+])
+def test_predict_refuses_bad_arguments_in_one_line_before_any_work(tmp_path, capsys, args, message):
+    need(PAPER)
+    (tmp_path / "file").write_text("")
+    argv = ["predict", str(PAPER), *(a.format(paper=PAPER, tmp=tmp_path) for a in args)]
+    try:
+        status = cli(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err.startswith("python -m simulators.mocca: error: ") and message.format(paper=PAPER, tmp=tmp_path) in err
+    assert not (tmp_path / "file").stat().st_size and sorted(p.name for p in tmp_path.iterdir()) == ["file"]

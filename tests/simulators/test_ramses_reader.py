@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from simulators.ramses import (
+    Cells,
     RamsesFormatError,
     column_density,
     flips,
@@ -19,10 +20,14 @@ from simulators.ramses import (
     read_descriptor,
     read_info,
     read_output,
+    sample_cells,
     training_images,
+    uniform_cells,
+    write_amr,
     write_uniform,
 )
 from simulators.ramses.fortran import RecordReader, encode_record
+from simulators.ramses.reader import read_amr_header, tiling_fault
 from simulators.ramses.hilbert import hilbert_keys
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ramses"
@@ -313,3 +318,180 @@ def test_inconsistent_hydro_file(small, tmp_path):
     with pytest.raises(RamsesFormatError, match=r"hydro_00003\.out00001: nlevelmax = 2, but "
                                                 r"amr_00003\.out00001 has 3"):
         read_output(small)
+
+
+# ------------------------------------------------------------------------------ damaged trees
+
+
+def blob(positions: np.ndarray) -> dict[str, np.ndarray]:
+    """Density and pressure of a smooth blob at (0.4, ...), for refined test outputs."""
+    r2 = ((positions - 0.4) ** 2).sum(axis=1)
+    return {"density": 1.0 + np.exp(-20.0 * r2), "pressure": np.ones(len(positions))}
+
+
+def near_blob(positions: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    return ((positions - 0.4) ** 2).sum(axis=1) < 0.1
+
+
+def amr_output(path: Path, *, ndim: int = 3, ncpu: int = 1, levelmax: int = 4) -> Path:
+    """A refined output (levels 2..levelmax) written by the project's writer."""
+    cells = sample_cells(blob, ndim=ndim, levelmin=2, levelmax=levelmax, refine=near_blob)
+    return write_amr(path / "output_00002", cells, ncpu=ncpu)
+
+
+def oct_records(path: Path) -> dict[tuple[int, int], dict]:
+    """Where the octs of each (level, domain) sit in an amr file: their count, the byte offset
+    of the first value of each oct-centre record (ndim) and of each son record (2^ndim)."""
+    reader = RecordReader(path)
+    header = read_amr_header(reader)
+    ndim = header.ndim
+    found = {}
+    for level in range(1, header.nlevelmax + 1):
+        for domain in range(header.octs.shape[1]):
+            n = int(header.octs[level - 1, domain])
+            if n == 0:
+                continue
+            reader.skip(3, what="ind_grid, next, prev")
+            centres = []
+            for _ in range(ndim):
+                centres.append(reader.offset + 4)
+                reader.skip(1, what="centre")
+            reader.skip(1 + 2 * ndim, what="father, nbor")
+            sons = []
+            for _ in range(2**ndim):
+                sons.append(reader.offset + 4)
+                reader.skip(1, what="son")
+            reader.skip(2 * 2**ndim, what="cpu_map, flag1")
+            found[(level, domain + 1)] = {"n": n, "centres": centres, "sons": sons}
+    return found
+
+
+def patch(path: Path, offset: int, value: np.ndarray) -> None:
+    data = bytearray(path.read_bytes())
+    raw = np.asarray(value).tobytes()
+    data[offset:offset + len(raw)] = raw
+    path.write_bytes(bytes(data))
+
+
+def son_values(path: Path, where: dict) -> np.ndarray:
+    """The son pointers of the octs at `where`, (2^ndim, n)."""
+    data = path.read_bytes()
+    return np.stack([np.frombuffer(data, "<i4", where["n"], offset) for offset in where["sons"]])
+
+
+def first_son(path: Path, level: int, *, refined: bool, domain: int = 1) -> tuple[int, int]:
+    """(byte offset, son value) of the first cell at `level` of `domain` that is refined (or a leaf)."""
+    where = oct_records(path)[(level, domain)]
+    sons = son_values(path, where)
+    ind, oct_row = np.argwhere((sons > 0) if refined else (sons == 0))[0]
+    return where["sons"][ind] + 4 * int(oct_row), int(sons[ind, oct_row])
+
+
+def test_a_refined_cell_turned_leaf_overlaps_its_children(tmp_path):
+    output = amr_output(tmp_path)
+    amr = output / "amr_00002.out00001"
+    offset, _ = first_son(amr, 3, refined=True)
+    patch(amr, offset, np.int32(0))  # son = 0: the cell reads as a leaf, its children stay
+    with pytest.raises(RamsesFormatError, match=r"amr_00002\.out00001: level 3: 1 leaf cells are refined too "
+                                                r"\(finer leaves lie inside them\); the leaf cells do not tile"):
+        read_output(output)
+
+
+def test_a_leaf_turned_refined_leaves_a_hole(tmp_path):
+    output = amr_output(tmp_path)
+    amr = output / "amr_00002.out00001"
+    offset, _ = first_son(amr, 4, refined=False)
+    patch(amr, offset, np.int32(7))  # a son pointer where there was none: the leaf is gone
+    with pytest.raises(RamsesFormatError, match=r"amr_00002\.out00001: level 4: 1 of its 4096 cells are neither "
+                                                r"leaves nor refined \(a hole: the leaf volumes add up to "
+                                                r"0\.999755859375 of the box\)") as caught:
+        read_output(output)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_oct_moved_onto_another_lists_its_cells_twice(tmp_path):
+    output = amr_output(tmp_path, ndim=2)
+    amr = output / "amr_00002.out00001"
+    where = oct_records(amr)[(4, 1)]
+    data = amr.read_bytes()
+    x = np.frombuffer(data, "<f8", where["n"], where["centres"][0]).copy()
+    y = np.frombuffer(data, "<f8", where["n"], where["centres"][1])
+    # The second oct takes the first one's place: still on the grid, the file still parses.
+    other = int(np.flatnonzero(y == y[0])[1]) if np.sum(y == y[0]) > 1 else 1
+    patch(amr, where["centres"][0] + 8 * other, x[0])
+    patch(amr, where["centres"][1] + 8 * other, y[0])
+    with pytest.raises(RamsesFormatError, match=r"amr_00002\.out00001: level 4: 4 leaf cells are listed more "
+                                                r"than once; the leaf cells do not tile the box"):
+        read_output(output)
+
+
+def test_the_file_at_fault_is_named_among_several_cpus(tmp_path):
+    output = amr_output(tmp_path, ncpu=3)
+    amr = output / "amr_00002.out00002"
+    records = oct_records(amr)
+    level = next(lv for (lv, domain), where in sorted(records.items())
+                 if domain == 2 and lv > 2 and (son_values(amr, where) > 0).any())
+    offset, _ = first_son(amr, level, refined=True, domain=2)
+    patch(amr, offset, np.int32(0))
+    with pytest.raises(RamsesFormatError, match=rf"amr_00002\.out00002: level {level}: 1 leaf cells are refined"):
+        read_output(output)
+
+
+def test_a_real_output_with_a_leaf_lost(tmp_path):
+    output, _ = fixture("amr3d")
+    copy = tmp_path / "output_00002"
+    shutil.copytree(output, copy)
+    amr = copy / "amr_00002.out00001"
+    offset, _ = first_son(amr, 6, refined=False)
+    patch(amr, offset, np.int32(1))
+    with pytest.raises(RamsesFormatError, match=r"level 6: 1 of its 262144 cells are neither leaves nor refined "
+                                                r"\(a hole: the leaf volumes add up to 0\.99999618530\d* of the box"):
+        read_output(copy)
+
+
+def test_tiling_fault_on_cells_built_by_hand():
+    good = uniform_cells({"density": np.ones((4, 4))})
+    assert tiling_fault(good) is None
+    assert tiling_fault(read_output(fixture("amr2d")[0]).cells) is None
+    twice = Cells(np.array([1, 1, 1, 1, 1]), np.array([[0, 0], [1, 0], [0, 1], [1, 1], [1, 1]]), {})
+    fault = tiling_fault(twice)
+    assert (fault.level, fault.rows.tolist()) == (1, [3, 4]) and "listed more than once" in fault.problem
+    inside = Cells(np.array([1, 1, 1, 1, 2]), np.array([[0, 0], [1, 0], [0, 1], [1, 1], [3, 3]]), {})
+    fault = tiling_fault(inside)
+    assert (fault.level, fault.rows.tolist()) == (1, [3]) and "refined too" in fault.problem
+    hole = Cells(np.array([1, 1, 1]), np.array([[0, 0], [1, 0], [0, 1]]), {})
+    fault = tiling_fault(hole)
+    assert fault.level == 1 and fault.problem.startswith("1 of its 4 cells") and "0.75 of the box" in fault.problem
+    # Levels whose coordinates do not fit one int64 key are compared row by row.
+    deep = Cells(np.array([1, 1, 1, 22, 22]), np.array([[1, 0, 0], [0, 1, 0], [1, 1, 1], [5, 5, 5], [5, 5, 5]]), {})
+    assert tiling_fault(deep).level == 22 and "listed more than once" in tiling_fault(deep).problem
+
+
+@pytest.mark.parametrize("ndim, ncpu", [(3, 1), (2, 3), (3, 4)])
+def test_random_damage_to_the_oct_tree_is_refused_or_harmless(tmp_path, ndim, ncpu):
+    """8 random bytes anywhere in one amr file: refused in one line, or the same mass.
+
+    The amr files hold the structure, which the reader can check; a damaged hydro value is a
+    number like any other and cannot be told from a real one, so hydro files are left out.
+    """
+    original = amr_output(tmp_path / "original", ndim=ndim, ncpu=ncpu)
+    mass = read_output(original).cells.integral()
+    rng = np.random.default_rng(100 + 10 * ndim + ncpu)
+    outcomes = {"refused": 0, "same mass": 0}
+    for trial in range(15):
+        copy = tmp_path / f"damaged{trial}" / "output_00002"
+        shutil.copytree(original, copy)
+        amr = copy / f"amr_00002.out{int(rng.integers(1, ncpu + 1)):05d}"
+        data = bytearray(amr.read_bytes())
+        at = int(rng.integers(0, len(data) - 8))
+        data[at:at + 8] = rng.bytes(8)
+        amr.write_bytes(bytes(data))
+        try:
+            damaged = read_output(copy)
+        except RamsesFormatError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(str(copy))
+            outcomes["refused"] += 1
+            continue
+        assert damaged.cells.integral() == pytest.approx(mass, rel=1e-12), f"byte {at} of {amr.name}"
+        outcomes["same mass"] += 1
+    assert outcomes["refused"] > 0
