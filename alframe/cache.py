@@ -95,11 +95,16 @@ class CachedOracle:
         directory: where results live (created on first use).
         version: names everything the results depend on besides the query: the simulator's
             code version and its settings. Change it and nothing old is reused.
+        per_query: run the queries missing from the cache one `oracle.run` call each, each
+            result cached as soon as its call returns, so that a run killed during a long
+            batch (or test set) keeps what finished. False runs them in one call, for a
+            simulator that runs a batch faster than its queries one by one.
     """
 
     oracle: Oracle
     directory: str | Path
     version: str
+    per_query: bool = True
 
     @property
     def space(self) -> Space:
@@ -142,10 +147,12 @@ class CachedOracle:
         lookup_s = (time.perf_counter() - start) / max(n, 1)
         cost[ok] = lookup_s
         missing = np.flatnonzero(~ok)
-        if len(missing):
-            fresh = self.oracle.run(queries[missing])
-            y[missing], ok[missing], error[missing], cost[missing] = fresh.y, fresh.ok, fresh.error, fresh.cost_s
-            for i in missing[fresh.ok]:
+        for part in ([[i] for i in missing] if self.per_query else [missing] if len(missing) else []):
+            fresh = self.oracle.run(queries[part])
+            if len(fresh) != len(part):
+                raise ValueError(f"oracle returned {len(fresh)} results for {len(part)} queries")
+            y[part], ok[part], error[part], cost[part] = fresh.y, fresh.ok, fresh.error, fresh.cost_s
+            for i in np.asarray(part)[fresh.ok]:
                 self._store(queries[i], y[i])
         return Outcome(y, ok, error, cost)
 

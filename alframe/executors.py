@@ -17,6 +17,8 @@ spawned.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -24,7 +26,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -37,6 +39,13 @@ class WorkerLost(RuntimeError):
 
 class TaskTimeout(TimeoutError):
     """A task ran past its time limit and its worker was killed."""
+
+
+class WorkersCannotStart(BaseException):
+    """Worker processes die while starting, before running anything: this environment cannot
+    run the executor. Not a failed simulation: derived from BaseException (as KeyboardInterrupt
+    is) so that no handler of a simulation's errors records it as a failed run. It stops the
+    run, and the queries it met are run again when the run resumes."""
 
 
 class RemoteError(RuntimeError):
@@ -69,42 +78,108 @@ class SequentialExecutor(Executor):
         self._shutdown = True
 
 
-def _worker_main(conn: Connection) -> None:
-    """Worker loop: receive (task id, fn, args, kwargs); reply (task id, "started", None) once
-    the task is unpickled (its modules imported), then (task id, "ok" | "error", value)."""
+def _one_line(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
+
+
+def _send(conn: Connection, message: tuple) -> bool:
+    """Send `message` to the parent; False when it has gone (it exited while this worker started)."""
+    try:
+        conn.send(message)
+        return True
+    except OSError:
+        return False
+
+
+def _worker_main(conn: Connection, initializer: Callable | None = None, initargs: tuple = ()) -> None:
+    """Worker loop: run `initializer(*initargs)`, then reply (None, "ready", None), or
+    (None, "start failed", reason) and end; then receive (task id, fn, args, kwargs); reply
+    (task id, "started", None) once the task is unpickled (its modules imported), then
+    (task id, "ok" | "error", value)."""
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the pool
+        _send(conn, (None, "start failed", _one_line(exc)))
+        return
+    if not _send(conn, (None, "ready", None)):
+        return
     while True:
         try:
             message = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent has gone
             return
         if message is None:
             return
         task_id, fn, args, kwargs = message
-        conn.send((task_id, "started", None))
+        if not _send(conn, (task_id, "started", None)):
+            return
         try:
             reply = (task_id, "ok", fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - reported to the parent, worker goes on
-            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            reply = (task_id, "error", (text, traceback.format_exc(limit=-3)))
+            reply = (task_id, "error", (_one_line(exc), traceback.format_exc(limit=-3)))
         try:
             conn.send(reply)
+        except OSError:
+            return
         except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-            conn.send((task_id, "error", (f"result could not be sent back: {exc!r}", "")))
+            if not _send(conn, (task_id, "error", (f"result could not be sent back: {exc!r}", ""))):
+                return
+
+
+# Worker starts are stopped once the interpreter exits: a worker started then would find its
+# parent gone halfway through handing it its start-up data (and print a traceback about it).
+_STARTING = threading.Lock()
+_EXITING = threading.Event()
+
+
+def _stop_starting() -> None:
+    with _STARTING:  # a start under way completes first
+        _EXITING.set()
+
+
+atexit.register(_stop_starting)
+
+
+@contextlib.contextmanager
+def _known_start_method() -> Iterator[None]:
+    """A spawned child first sets up its parent's global start method; one the child does not
+    know ('loky', inside a joblib worker such as Hydra's joblib launcher runs jobs in) kills it
+    before it runs anything. While children start, the global method is a standard one."""
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current is None or current in multiprocessing.get_all_start_methods():
+        yield
+        return
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(current, force=True)
 
 
 class _Worker:
-    def __init__(self, context) -> None:
+    def __init__(self, context, initializer: Callable | None, initargs: tuple) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child,), daemon=True)
-        self.process.start()
+        self.process = context.Process(target=_worker_main, args=(child, initializer, initargs), daemon=True)
+        with _STARTING, _known_start_method():
+            if _EXITING.is_set():
+                raise _Exiting
+            self.process.start()
         child.close()
+        self.ready = False  # it has started (its initializer ran): it can run tasks
+        self.start_error = ""  # why it could not start, when it said so
         self.task: tuple[int, Future, float | None] | None = None  # (id, future, deadline)
+        self.item: tuple | None = None  # the task as queued, to queue again should it never start
 
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
+
+
+class _Exiting(Exception):
+    """The interpreter is exiting: no worker is started any more."""
 
 
 class ProcessWorkers(Executor):
@@ -115,13 +190,23 @@ class ProcessWorkers(Executor):
     raises fails with `RemoteError` holding the worker's traceback. Functions and arguments
     must be picklable (module-level functions, dataclasses, partials of them).
 
+    A worker that dies while starting (before its `initializer` has run and it has said it is
+    ready) runs no simulation: its task is given to another. When `START_ATTEMPTS` starts in a
+    row fail so, the environment cannot run these workers: every task not yet running fails
+    with `WorkersCannotStart` naming the cause, as does every later submission.
+
     Args:
         workers: number of worker processes.
         timeout_s: wall-clock limit per task, from the moment a worker starts it; None for none.
         start_method: "spawn" (default) or "forkserver"; never "fork" once JAX is running.
+        initializer, initargs: `initializer(*initargs)` runs in each worker as it starts
+            (picklable, as tasks are).
     """
 
-    def __init__(self, workers: int = 2, *, timeout_s: float | None = None, start_method: str = "spawn") -> None:
+    START_ATTEMPTS = 3
+
+    def __init__(self, workers: int = 2, *, timeout_s: float | None = None, start_method: str = "spawn",
+                 initializer: Callable | None = None, initargs: tuple = ()) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if timeout_s is not None and not timeout_s > 0:
@@ -130,13 +215,18 @@ class ProcessWorkers(Executor):
             raise ValueError("start_method 'fork' hangs once JAX has started; use 'spawn' or 'forkserver'")
         self.workers = workers
         self.timeout_s = timeout_s
+        self.start_method = start_method
         self._context = multiprocessing.get_context(start_method)
+        self._initializer, self._initargs = initializer, tuple(initargs)
         self._queue: deque[tuple[int, Future, Callable, tuple, dict]] = deque()
+        self._again: deque[tuple[int, Future, Callable, tuple, dict]] = deque()  # running, never started
         self._lock = threading.Lock()
         self._wakeup_r, self._wakeup_w = self._context.Pipe(duplex=False)
         self._ids = itertools.count()
         self._shutdown = False
-        self._pool = [_Worker(self._context) for _ in range(workers)]
+        self._failed_starts = 0
+        self._broken: WorkersCannotStart | None = None
+        self._pool = [self._new_worker() for _ in range(workers)]
         self._thread = threading.Thread(target=self._dispatch, name="alframe-workers", daemon=True)
         self._thread.start()
 
@@ -147,6 +237,9 @@ class ProcessWorkers(Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to ProcessWorkers after shutdown")
+            if self._broken is not None:
+                future.set_exception(self._broken)
+                return future
             self._queue.append((next(self._ids), future, fn, args, kwargs))
         self._wakeup_w.send(None)
         return future
@@ -175,7 +268,7 @@ class ProcessWorkers(Executor):
             if worker.task is not None:
                 continue
             with self._lock:
-                item = None
+                item = self._again.popleft() if self._again else None
                 while self._queue and item is None:
                     candidate = self._queue.popleft()
                     if candidate[1].set_running_or_notify_cancel():
@@ -184,6 +277,7 @@ class ProcessWorkers(Executor):
                 return
             task_id, future, fn, args, kwargs = item
             worker.task = (task_id, future, None)  # the clock starts when the worker has unpickled it
+            worker.item = item
             try:
                 worker.conn.send((task_id, fn, args, kwargs))
             except Exception as exc:  # noqa: BLE001 - unpicklable task, or the worker just died
@@ -192,16 +286,56 @@ class ProcessWorkers(Executor):
                 if not worker.process.is_alive():
                     self._replace(worker)
 
+    def _new_worker(self) -> _Worker:
+        return _Worker(self._context, self._initializer, self._initargs)
+
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
-        self._pool[self._pool.index(worker)] = _Worker(self._context)
+        if self._broken is None:
+            self._pool[self._pool.index(worker)] = self._new_worker()
+        else:
+            self._pool.remove(worker)
+
+    def _start_failed(self, worker: _Worker) -> None:
+        """A worker died before it was ready: its task goes to another; after `START_ATTEMPTS`
+        such deaths in a row, every task not yet running fails with `WorkersCannotStart`."""
+        self._failed_starts += 1
+        cause = worker.start_error or f"exit code {worker.process.exitcode}"
+        with self._lock:
+            if worker.item is not None:
+                self._again.appendleft(worker.item)
+            worker.task = worker.item = None
+            if self._broken is None and self._failed_starts >= self.START_ATTEMPTS:
+                self._broken = WorkersCannotStart(
+                    f"executor ProcessWorkers ({self.start_method} start method): {self._failed_starts} worker "
+                    f"processes in a row died while starting, before running any simulation ({cause}); no run is "
+                    "recorded as failed: fix what stops them (or choose another executor) and the same command "
+                    "resumes")
+            doomed = []
+            if self._broken is not None:
+                doomed = [item[1] for item in (*self._again, *self._queue)]
+                self._again.clear()
+                self._queue.clear()
+        for future in doomed:
+            if future.running() or future.set_running_or_notify_cancel():
+                future.set_exception(self._broken)
+        self._replace(worker)
 
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_until_shut_down()
+        except _Exiting:
+            return  # the interpreter is exiting: its workers are ended with it
+
+    def _dispatch_until_shut_down(self) -> None:
         while True:
             with self._lock:
-                stopping = self._shutdown and not self._queue and all(w.task is None for w in self._pool)
+                stopping = ((self._shutdown or self._broken is not None) and not self._queue and not self._again
+                            and all(w.task is None for w in self._pool))
             if stopping:
                 break
+            if _EXITING.is_set():
+                raise _Exiting
             self._start_tasks()
             deadlines = [w.task[2] for w in self._pool if w.task is not None and w.task[2] is not None]
             wait_s = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
@@ -222,23 +356,32 @@ class ProcessWorkers(Executor):
             worker.kill()
 
     def _collect(self, worker: _Worker, ready: list, now: float) -> None:
-        while worker.conn in ready and worker.task is not None and worker.conn.poll():
+        while worker.conn in ready and worker.conn.poll():
             try:
                 task_id, kind, value = worker.conn.recv()
             except (EOFError, OSError):
                 break  # died while sending; the sentinel branch below reports it
-            if worker.task[0] != task_id:
+            if kind == "ready":
+                worker.ready, self._failed_starts = True, 0
+                continue
+            if kind == "start failed":
+                worker.start_error = value
+                continue
+            if worker.task is None or worker.task[0] != task_id:
                 continue
             future = worker.task[1]
             if kind == "started":
                 deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
                 worker.task = (task_id, future, deadline)
                 continue
-            worker.task = None
+            worker.task = worker.item = None
             if kind == "ok":
                 future.set_result(value)
             else:
                 future.set_exception(RemoteError(*value))
+            return
+        if not worker.ready and not worker.process.is_alive():
+            self._start_failed(worker)
             return
         if worker.task is None:
             if not worker.process.is_alive():
@@ -247,11 +390,11 @@ class ProcessWorkers(Executor):
         task_id, future, deadline = worker.task
         if not worker.process.is_alive():
             code = worker.process.exitcode
-            worker.task = None
+            worker.task = worker.item = None
             future.set_exception(WorkerLost(f"worker process {worker.process.pid} died (exit code {code})"))
             self._replace(worker)
         elif deadline is not None and now >= deadline:
-            worker.task = None
+            worker.task = worker.item = None
             future.set_exception(TaskTimeout(f"ran past its {self.timeout_s:g} s limit; worker killed"))
             self._replace(worker)
 
@@ -261,9 +404,10 @@ def sequential_executor() -> SequentialExecutor:
     return SequentialExecutor()
 
 
-def process_executor(workers: int = 2, *, timeout_s: float | None = None) -> ProcessWorkers:
+def process_executor(workers: int = 2, *, timeout_s: float | None = None, initializer: Callable | None = None,
+                     initargs: tuple = ()) -> ProcessWorkers:
     """Spawned worker processes with per-task timeouts (see `ProcessWorkers`)."""
-    return ProcessWorkers(workers, timeout_s=timeout_s)
+    return ProcessWorkers(workers, timeout_s=timeout_s, initializer=initializer, initargs=tuple(initargs))
 
 
 def stdlib_process_executor(workers: int = 2) -> ProcessPoolExecutor:

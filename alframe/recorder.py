@@ -8,13 +8,16 @@ lock (`alframe.lock`), so a second writer is refused at once; closing releases i
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
 import pickle
+import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -28,7 +31,9 @@ from alframe.metrics import higher_is_better
 from alframe.dispatch import run_batch, run_together
 from alframe.oracle import Oracle, Outcome, OutputSpec, concat_outcomes
 from alframe.space import Space
-from alframe.store import RunStore, StoreDamagedError, StoreMismatchError, output_description
+from alframe.store import (GROWING_DIMS, RepairRefused, RunStore, StoreDamagedError, StoreMismatchError,
+                           StoreSurvey, commit_repair, finish_repair, naming, output_description, repair_hint,
+                           repair_staging, stage_store, survey_store)
 
 
 def config_digest(identity: Mapping[str, Any]) -> str:
@@ -106,6 +111,50 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     return x[outcome.ok], outcome.y[outcome.ok]
 
 
+class CheckpointDamaged(ValueError):
+    """A checkpoint file that cannot be read back; the message says why."""
+
+
+def checkpoint_path(store: Path, name: str) -> Path:
+    """Where the checkpoint `name` of the store at `store` lives."""
+    return store.with_name(f"{store.name}.{name}.pkl")
+
+
+def previous_path(checkpoint: Path) -> Path:
+    """Where the version a checkpoint replaced is kept."""
+    return checkpoint.with_name(checkpoint.name + ".prev")
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Any] | None, tuple[str, Any]]:
+    """(header, (config digest, object)) of a checkpoint file: the pickled pair, then the
+    header; the header is None for one written before checkpoints carried it. Raises
+    `CheckpointDamaged`."""
+    try:
+        with open(path, "rb") as f:
+            body = pickle.load(f)
+            try:
+                header = pickle.load(f)
+            except EOFError:
+                header = None
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle raises almost anything
+        raise CheckpointDamaged(f"{type(exc).__name__}: {exc}") from None
+    if not (isinstance(body, tuple) and len(body) == 2) or not (header is None or isinstance(header, dict)):
+        raise CheckpointDamaged("not a checkpoint")
+    return header, body
+
+
+def keep_previous(path: Path) -> None:
+    """Keep the checkpoint at `path` as its previous version (a hard link: no copy is made)."""
+    previous = previous_path(path)
+    scratch = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    try:
+        scratch.unlink(missing_ok=True)
+        os.link(path, scratch)
+        os.replace(scratch, previous)
+    except OSError:  # no hard links here, or no room for a directory entry: only the newest is kept
+        scratch.unlink(missing_ok=True)
+
+
 class Recorder:
     """A run's store, opened for writing under its lock.
 
@@ -125,6 +174,7 @@ class Recorder:
         self.path = Path(path)
         self.space, self.outputs = space, outputs
         self.digest = config_digest(identity)
+        self._first_saved: dict[str, dict[str, int]] = {}
         self.lock = (lock or StoreLock(self.path)).acquire()
         try:
             self.store, self.data = self._open(attrs)
@@ -143,8 +193,9 @@ class Recorder:
         except (StoreMismatchError, StoreDamagedError):
             raise
         except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds
-            raise StoreDamagedError(f"{self.path} cannot be read back ({type(exc).__name__}: {exc}); restore it "
-                                    "from a copy, or start again in a new directory") from None
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            raise StoreDamagedError(f"{self.path} cannot be read back ({type(exc).__name__}: {text}); "
+                                    f"{repair_hint(self.path)}") from None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -176,7 +227,7 @@ class Recorder:
     # -- checkpoints ----------------------------------------------------------------------
 
     def _checkpoint_path(self, name: str) -> Path:
-        return self.path.with_name(f"{self.path.name}.{name}.pkl")
+        return checkpoint_path(self.path, name)
 
     def load(self, name: str = "resume", *, with_store: bool = True) -> Any:
         """The checkpoint `name` saved for this run, or None: none saved, or (`with_store`)
@@ -185,21 +236,37 @@ class Recorder:
         if (with_store and not self.store.exists) or not path.exists():
             return None
         try:
-            with open(path, "rb") as f:
-                saved_digest, obj = pickle.load(f)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as exc:
-            raise LoopError(f"checkpoint {path} is damaged ({type(exc).__name__}: {exc}); delete it to resume "
-                            "from the store (the round it held is then chosen again)") from None
+            header, (saved_digest, obj) = read_checkpoint(path)
+        except CheckpointDamaged as exc:
+            raise LoopError(f"checkpoint {path} is damaged ({exc}); {repair_hint(self.path)}") from None
+        if header is not None:
+            self._first_saved.setdefault(name, header["first_saved_at"])
         if saved_digest != self.digest:
             raise LoopError(f"checkpoint {path} belongs to a different config; remove it or use a new directory")
         return obj
 
     def save(self, obj: Any, name: str = "resume", *, durable: bool = True) -> None:
-        """Replace the checkpoint `name` with `obj`, atomically."""
-        write_atomically(self._checkpoint_path(name), pickle.dumps((self.digest, obj)), durable=durable)
+        """Replace the checkpoint `name` with `obj`, atomically, keeping the one it replaces
+        (a repair goes back to it should this one be damaged). Each checkpoint notes the store's
+        sizes when it was saved (it is valid from there on) and when its first version was."""
+        path = self._checkpoint_path(name)
+        saved_at = {dim: self.store.sizes.get(dim, 0) for dim in GROWING_DIMS}
+        if name not in self._first_saved:  # not loaded first: read it back here
+            try:
+                header = read_checkpoint(path)[0] if path.exists() else None
+                self._first_saved[name] = saved_at if header is None else header["first_saved_at"]
+            except (CheckpointDamaged, KeyError, TypeError):
+                self._first_saved[name] = saved_at
+        header = {"saved_at": saved_at, "first_saved_at": self._first_saved[name]}
+        if path.exists():
+            keep_previous(path)
+        with naming(path):
+            # The pair first, so that a plain `pickle.load` of the file gives (digest, object).
+            write_atomically(path, pickle.dumps((self.digest, obj)) + pickle.dumps(header), durable=durable)
 
     def drop(self, name: str = "resume") -> None:
         self._checkpoint_path(name).unlink(missing_ok=True)
+        previous_path(self._checkpoint_path(name)).unlink(missing_ok=True)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -229,3 +296,127 @@ class Recorder:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- repair -------------------------------------------------------------------------------
+
+
+class _Version(NamedTuple):
+    """One version of a checkpoint file: its header (None when written without one) and
+    whether it reads back whole."""
+
+    header: dict[str, Any] | None
+    readable: bool
+
+
+def _version(path: Path) -> _Version | None:
+    if not path.exists():
+        return None
+    try:
+        return _Version(read_checkpoint(path)[0], True)
+    except CheckpointDamaged:
+        return _Version(None, False)
+
+
+def checkpoint_versions(store: Path) -> dict[str, tuple[_Version | None, _Version | None]]:
+    """Every checkpoint beside the store at `store`: (its current version, its previous one)."""
+    names = set()
+    for suffix in (".pkl", ".pkl.prev"):
+        for path in store.parent.glob(f"{glob.escape(store.name)}.*{suffix}"):
+            names.add(path.name[len(store.name) + 1 : -len(suffix)])
+    return {name: (_version(checkpoint_path(store, name)), _version(previous_path(checkpoint_path(store, name))))
+            for name in sorted(names)}
+
+
+def _at_or_before(sizes: Mapping[str, int], bound: Mapping[str, int]) -> bool:
+    return all(sizes.get(d, 0) <= bound.get(d, 0) for d in GROWING_DIMS)
+
+
+def resume_point(survey: StoreSurvey, versions: Mapping[str, tuple[_Version | None, _Version | None]]
+                 ) -> tuple[dict[str, int], dict[str, str]]:
+    """The sizes (along `sample` and `round`) to cut the store back to, and for each checkpoint
+    whether to keep its "current" version, go back to its "previous" one, or "drop" it.
+
+    A checkpoint is valid from the store state it was saved at onwards, its previous version
+    exactly at its own saved state, and the state at a checkpoint's first save is reached
+    without it. So the store keeps all it can read when each checkpoint's current version fits
+    that, and is otherwise cut back to where the version kept (or none) fits; without any
+    record of that, to its initial design.
+    """
+    committed = {d: survey.committed.get(d, 0) for d in GROWING_DIMS}
+    target = {d: survey.readable.get(d, 0) for d in GROWING_DIMS}
+    design = {"sample": min(survey.design_runs, target["sample"]), "round": 0}
+    if not versions and target != committed:
+        target = design  # a finished run keeps no checkpoint: only its design is reached without one
+    choice: dict[str, str] = {}
+    while True:
+        before = dict(target)
+        for name, (current, previous) in versions.items():
+            if current is not None and current.readable and (
+                    target == committed if current.header is None else _at_or_before(current.header["saved_at"], target)):
+                choice[name] = "current"
+            elif previous is not None and previous.readable and previous.header is not None \
+                    and _at_or_before(previous.header["saved_at"], target):
+                choice[name] = "previous"
+                target = {d: previous.header["saved_at"].get(d, 0) for d in GROWING_DIMS}
+            else:
+                choice[name] = "drop"
+                first = next((v.header["first_saved_at"] for v in (current, previous)
+                              if v is not None and v.readable and v.header is not None), design)
+                target = {d: min(target[d], first.get(d, 0)) for d in GROWING_DIMS}
+        if target == before:
+            return target, choice
+
+
+def repair_run(store: str | Path) -> str:
+    """Repair the run whose store is at `store`: cut the store back to the last state it can
+    read whole and its checkpoints fit, and drop (or go back from) unreadable checkpoints, so
+    that the same command resumes it. Atomic: killed at any moment, the run directory holds the
+    old files or the repaired ones. The store replaced is kept at `<store>.damaged`.
+
+    Returns a one-line summary; raises `alframe.store.RepairRefused` when nothing can be kept
+    and `alframe.lock.StoreLockedError` while another process writes the store.
+    """
+    store = Path(store)
+    with StoreLock(store):
+        finish_repair(store)
+        survey = survey_store(store)
+        versions = checkpoint_versions(store)
+        target, choice = resume_point(survey, versions)
+        committed = {d: survey.committed.get(d, 0) for d in GROWING_DIMS}
+        cut = target != committed
+        found = list(survey.damage) + [f"checkpoint {name} unreadable" for name, (current, _) in versions.items()
+                                       if current is not None and not current.readable]
+        stale = [previous_path(checkpoint_path(store, name)).name for name, (_, previous) in versions.items()
+                 if previous is not None and not previous.readable]
+        if not found and not cut and not stale and all(c == "current" for c in choice.values()):
+            return f"{store}: nothing to repair ({committed['sample']} runs, {committed['round']} rounds, all readable)"
+        if target["sample"] == 0 and "test_sample" not in survey.readable:
+            raise RepairRefused(f"{store}: nothing can be kept ({'; '.join(found) or 'no run reads back'}); "
+                                "restore it from a copy, or start again in a new directory")
+        replace, remove = [], list(stale)
+        staging = repair_staging(store)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        if survey.damage or cut:
+            attrs = {k: v for k, v in survey.attrs.items() if not (cut and k == "stop_reason")}
+            sizes = {**{d: n for d, n in survey.readable.items() if d not in GROWING_DIMS},
+                     **{d: n for d, n in target.items() if n > 0}}
+            replace += stage_store(store, survey, sizes, attrs)
+        notes = []
+        for name, what in choice.items():
+            current = checkpoint_path(store, name)
+            if what == "previous":
+                shutil.copyfile(previous_path(current), staging / current.name)
+                replace.append(current.name)
+                remove.append(previous_path(current).name)
+                notes.append(f"checkpoint {name} went back to its previous version")
+            elif what == "drop":
+                remove += [current.name, previous_path(current).name]
+                notes.append(f"checkpoint {name} dropped")
+        commit_repair(store, replace=replace, remove=remove)
+    kept = (f"kept {target['sample']} of {committed['sample']} runs and {target['round']} of {committed['round']} "
+            "rounds")
+    aside = f"; the old store is kept at {store.name}.damaged" if survey.damage or cut else ""
+    return (f"{store}: repaired ({'; '.join(found) or 'store cut back to fit its checkpoints'}); {kept}"
+            f"{''.join('; ' + n for n in notes)}{aside}; the same command resumes the run")

@@ -28,11 +28,14 @@ append as soon as it is made, and never a torn chunk or metadata file.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +80,22 @@ def _strings(values) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=object)
 
 
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Let an OSError that names no file (a write into a full disk, say) name `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def _replace_file(target: Path, data: bytes, scratch: Path) -> None:
     """Write `data` to `target` atomically (not fsynced: the store's policy, see the module doc).
     `scratch` names the directory the temporary file goes in (the target's file system)."""
-    write_atomically(target, data, durable=False, scratch_dir=scratch.parent)
+    with naming(target):
+        write_atomically(target, data, durable=False, scratch_dir=scratch.parent)
 
 
 class _Column:
@@ -182,21 +197,32 @@ def _consolidate(path: Path) -> None:
         zarr.consolidate_metadata(path)
 
 
-def _read_commit(path: Path) -> dict[str, Any] | None:
-    """The commit record; for a store moved without it, the last consolidated state."""
+def repair_hint(path: Path) -> str:
+    """How to get past a damaged store at `path`, for the end of an error message."""
+    return (f"`alframe repair {path.parent}` (or the same command with repair=true) cuts it back to its last "
+            "good commit; or restore it from a copy, or start again in a new directory")
+
+
+def _read_commit_record(path: Path) -> dict[str, Any] | None:
+    """The commit record of the store at `path`, or None when there is none."""
     record = commit_path(path)
     try:
         commit = json.loads(record.read_text())
     except FileNotFoundError:
-        commit = None
+        return None
     except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise StoreDamagedError(f"{record} is damaged ({exc}); it records which rows of {path.name} are "
-                                "complete: restore it from a copy, or start again in a new directory") from None
+                                f"complete: {repair_hint(path)}") from None
+    if not (isinstance(commit, dict) and isinstance(commit.get("sizes"), dict)
+            and isinstance(commit.get("variables"), list)):
+        raise StoreDamagedError(f"{record} is damaged (not a commit record): {repair_hint(path)}")
+    return commit
+
+
+def _read_commit(path: Path) -> dict[str, Any] | None:
+    """The commit record; for a store moved without it, the last consolidated state."""
+    commit = _read_commit_record(path)
     if commit is not None:
-        if not (isinstance(commit, dict) and isinstance(commit.get("sizes"), dict)
-                and isinstance(commit.get("variables"), list)):
-            raise StoreDamagedError(f"{record} is damaged (not a commit record); restore it from a copy, "
-                                    "or start again in a new directory")
         return commit
     try:
         ds = xr.open_zarr(path, consolidated=True)
@@ -240,7 +266,7 @@ def _restore(path: Path, commit: Mapping[str, Any]) -> None:
 def write_zarr(ds: xr.Dataset, path: str | Path, **kwargs: Any) -> None:
     """`ds.to_zarr` with consolidated metadata (the commit point), quietly: zarr 3 warns
     that consolidation is not yet in the v3 spec, but xarray reads it without a fallback."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), naming(path):
         warnings.filterwarnings("ignore", category=ZarrUserWarning, message="Consolidated metadata")
         ds.to_zarr(path, consolidated=True, **kwargs)
 
@@ -355,6 +381,7 @@ class RunStore:
         attrs = {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in attrs.items()}
         store = cls(path, tuple(input_names), output_names, attrs,
                     None if output_coords is None else tuple(output_coords))
+        finish_repair(path)
         if path.exists() and not path.is_dir():
             raise StoreDamagedError(f"{path} is a file, not a run store; move it away or choose another directory")
         if not path.exists():
@@ -381,13 +408,20 @@ class RunStore:
         return store
 
     def _commit(self) -> None:
-        record = {"sizes": self._sizes, "variables": sorted(self._variables)}
+        # The attrs too: they hold the run's config, and a repair needs them should the
+        # store's root metadata be lost.
+        record = {"sizes": self._sizes, "variables": sorted(self._variables), "attrs": self.attrs}
         final = commit_path(self.path)
-        _replace_file(final, json.dumps(record).encode(), final.with_name(final.name + ".tmp"))
+        _replace_file(final, json.dumps(record, default=str).encode(), final.with_name(final.name + ".tmp"))
 
     @property
     def exists(self) -> bool:
         return self.path.exists()
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The committed size of each dim."""
+        return dict(self._sizes)
 
     def read(self) -> xr.Dataset:
         """The committed contents, loaded into memory."""
@@ -515,7 +549,237 @@ class RunStore:
             self._write_attrs(attrs)
 
     def _write_attrs(self, attrs: Mapping[str, Any]) -> None:
-        group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-        group.attrs.update({**(self.attrs if not self._attrs_written else {}), **attrs})
-        _consolidate(self.path)
+        with naming(self.path):
+            group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
+            group.attrs.update({**(self.attrs if not self._attrs_written else {}), **attrs})
+            _consolidate(self.path)
         self._attrs_written = True
+        self._commit()
+
+
+# -- repair ---------------------------------------------------------------------------------
+
+GROWING_DIMS = ("sample", "round")
+_TEST_VARS = ("x_test", "y_test")
+REPAIR_SUFFIX = ".repair"
+DAMAGED_SUFFIX = ".damaged"
+
+
+class RepairRefused(StoreDamagedError):
+    """A damaged store of which a repair could keep nothing it can vouch for."""
+
+
+@dataclass(frozen=True)
+class StoreSurvey:
+    """What of a store can be read back.
+
+    Fields:
+        committed: each dim's committed size.
+        readable: each dim's size once every unreadable row (and everything after it) is cut
+            off; a dim missing here keeps none of its variables.
+        variables: the dims of every variable that can be kept.
+        attrs: the store's attrs (from its root metadata, or the copy in its commit record).
+        design_runs: the leading runs of the initial design (chosen by no round), among the readable.
+        damage: what was found damaged, a phrase each; empty for an undamaged store.
+    """
+
+    committed: dict[str, int]
+    readable: dict[str, int]
+    variables: dict[str, tuple[str, ...]]
+    attrs: dict[str, Any]
+    design_runs: int
+    damage: tuple[str, ...]
+
+
+def _root_metadata(path: Path) -> dict[str, Any] | None:
+    try:
+        root = json.loads((path / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return root if isinstance(root, dict) and root.get("node_type") == "group" else None
+
+
+def _array_dims(path: Path, name: str, consolidated: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The dims of array `name`, from its own metadata or else the consolidated copy."""
+    for source in (lambda: json.loads((path / name / "zarr.json").read_text()), lambda: consolidated[name]):
+        try:
+            dims = source().get("dimension_names")
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue
+        if isinstance(dims, list) and all(isinstance(d, str) for d in dims):
+            return tuple(dims)
+    return None
+
+
+def _readable_rows(path: Path, name: str, dims: tuple[str, ...], rows: int) -> int:
+    """How many of the first `rows` rows of array `name` read back, chunk by chunk."""
+    try:
+        array = zarr.open_array(path / name, mode="r")
+        if tuple(array.metadata.dimension_names or ()) != dims or not array.ndim:
+            return 0
+        n, step = min(rows, array.shape[0]), array.chunks[0]
+    except Exception:  # noqa: BLE001 - damaged metadata: zarr raises many kinds
+        return 0
+    for start in range(0, n, step):
+        try:
+            array[start : min(start + step, n)]
+        except Exception:  # noqa: BLE001 - a truncated or garbled chunk
+            return start
+    return n
+
+
+def survey_store(path: str | Path) -> StoreSurvey:
+    """Read every committed chunk of the store at `path` and say what survives.
+
+    Raises `RepairRefused` when nothing can be kept: the path is a file, the attrs (the run's
+    config) are lost, no record says which rows are complete, or the coordinates are unreadable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RepairRefused(f"{path} is a file, not a run store: there is nothing to keep; move it away, "
+                            "or start again in a new directory")
+    if not path.is_dir():
+        raise RepairRefused(f"{path} does not exist: there is nothing to repair")
+    damage = []
+    try:
+        commit = _read_commit_record(path)
+    except StoreDamagedError:
+        commit, damage = None, [f"{commit_path(path).name} unreadable"]
+    root = _root_metadata(path)
+    if root is None:
+        damage.append("root metadata lost")
+    consolidated = ((root or {}).get("consolidated_metadata") or {}).get("metadata") or {}
+    attrs = (root or {}).get("attributes", (commit or {}).get("attrs"))
+    if not isinstance(attrs, dict) or "config" not in attrs:
+        raise RepairRefused(f"{path}: its attributes (the run's config) are lost with its root metadata, and "
+                            "no copy is kept beside it; restore it from a copy, or start again in a new directory")
+    if commit is not None:
+        committed, names = {str(k): int(v) for k, v in commit["sizes"].items()}, [str(v) for v in commit["variables"]]
+    elif consolidated:
+        # Consolidated only after all of an append's chunks are written: a whole state.
+        committed, names = {}, sorted(consolidated)
+        for meta in consolidated.values():
+            committed.update(zip(meta.get("dimension_names") or (), meta.get("shape") or ()))
+    else:
+        raise RepairRefused(f"{path}: neither a commit record nor its metadata says which rows are complete; "
+                            "restore it from a copy, or start again in a new directory")
+    readable, variables = dict(committed), {}
+    for name in names:
+        dims = _array_dims(path, name, consolidated)
+        if dims is None:
+            dims = (("sample", "input") if name == "x" else ("sample",) if name in _RUN_VARS
+                    else ("test_sample", "input") if name in _TEST_VARS else None)
+        if dims is None:
+            raise RepairRefused(f"{path}: the metadata of {name!r} is lost; restore it from a copy, or start again "
+                                "in a new directory")
+        first = dims[0] if dims else None
+        rows = committed.get(first, 0) if first else 1
+        got = _readable_rows(path, name, dims, rows)
+        variables[name] = dims
+        if got == rows:
+            continue
+        damage.append(f"{name} unreadable from row {got}")
+        if first in GROWING_DIMS:
+            readable[first] = min(readable[first], got)
+        elif first == "test_sample":
+            readable.pop("test_sample", None)  # drawn again, the same, on resume
+        else:
+            raise RepairRefused(f"{path}: its coordinate {name!r} cannot be read back; restore it from a copy, "
+                                "or start again in a new directory")
+    for dim in (*GROWING_DIMS, "test_sample"):
+        if readable.get(dim, 0) == 0:
+            readable.pop(dim, None)
+    variables = {name: dims for name, dims in variables.items() if not dims or dims[0] in readable}
+    if "sample" not in readable and "test_sample" not in readable:
+        raise RepairRefused(f"{path}: no run and no test set can be read back ({'; '.join(damage)}); "
+                            "restore it from a copy, or start again in a new directory")
+    design_runs = 0
+    if "round_of" in variables:
+        round_of = zarr.open_array(path / "round_of", mode="r")[: readable["sample"]]
+        design_runs = int(np.argmax(round_of != 0)) if np.any(round_of != 0) else len(round_of)
+    return StoreSurvey(committed, readable, variables, dict(attrs), design_runs, tuple(damage))
+
+
+def _cut_dataset(path: Path, survey: StoreSurvey, sizes: Mapping[str, int]) -> tuple[xr.Dataset, dict[str, Any]]:
+    """The kept variables of the store, cut to `sizes`, and their chunk encodings."""
+    variables, encoding = {}, {}
+    for name, dims in survey.variables.items():
+        if dims and sizes.get(dims[0], 0) == 0:
+            continue
+        array = zarr.open_array(path / name, mode="r")
+        region = tuple(slice(0, sizes.get(d, n)) for d, n in zip(dims, array.shape))
+        variables[name] = (dims, array[region] if region else array[()])
+        if dims:
+            encoding[name] = {"chunks": tuple(array.chunks)}
+    # Coordinates that are not dims are named, as xarray writes them, in "coordinates" attributes.
+    named = set(str(survey.attrs.get("coordinates", "")).split())
+    for name in variables:
+        named.update(str(zarr.open_array(path / name, mode="r").attrs.get("coordinates", "")).split())
+    coords = {name: variables.pop(name) for name in list(variables) if variables[name][0] == (name,) or name in named}
+    attrs = {k: v for k, v in survey.attrs.items() if k != "coordinates"}
+    return xr.Dataset(variables, coords=coords, attrs=attrs), encoding
+
+
+def repair_staging(path: Path) -> Path:
+    """The directory a repair of the store at `path` prepares its files in."""
+    return path.with_name(path.name + REPAIR_SUFFIX)
+
+
+def stage_store(path: str | Path, survey: StoreSurvey, sizes: Mapping[str, int],
+                attrs: Mapping[str, Any]) -> list[str]:
+    """Write, under `repair_staging(path)`, a copy of the store cut to `sizes` (only the dims in
+    it are kept), with `attrs`, and its commit record. Returns their names, for `commit_repair`."""
+    path = Path(path)
+    staging = repair_staging(path)
+    staging.mkdir(exist_ok=True)
+    copy = staging / path.name
+    shutil.rmtree(copy, ignore_errors=True)
+    ds, encoding = _cut_dataset(path, survey, sizes)
+    ds.attrs = dict(attrs)
+    write_zarr(ds, copy, mode="w", encoding={k: v for k, v in encoding.items() if k in ds.variables})
+    kept = {name for name in survey.variables if name in ds.variables}
+    record = {"sizes": {d: int(n) for d, n in ds.sizes.items()}, "variables": sorted(kept), "attrs": dict(attrs)}
+    write_atomically(staging / commit_path(path).name, json.dumps(record, default=str).encode(), durable=True)
+    return [commit_path(path).name, path.name]
+
+
+def commit_repair(path: str | Path, *, replace: list[str], remove: list[str]) -> None:
+    """Commit a staged repair and apply it: the files named in `replace` (staged under
+    `repair_staging(path)`) take the place of those beside the store, those in `remove` go.
+
+    The commit point is one atomic write (the manifest); `finish_repair` completes an applied
+    repair cut short, so a crash at any moment leaves the old files or the repaired ones."""
+    path = Path(path)
+    manifest = {"replace": list(replace), "remove": list(remove)}
+    write_atomically(repair_staging(path) / "manifest.json", json.dumps(manifest).encode(), durable=True)
+    finish_repair(path)
+
+
+def finish_repair(path: str | Path) -> None:
+    """Complete a committed repair of the store at `path` (each step can be redone), or drop
+    one that was never committed. The store replaced is kept at `<store>.damaged`."""
+    path = Path(path)
+    staging = repair_staging(path)
+    if not staging.is_dir():
+        return
+    try:
+        manifest = json.loads((staging / "manifest.json").read_text())
+    except (OSError, ValueError):
+        shutil.rmtree(staging)
+        return
+    for name in manifest["remove"]:
+        (path.parent / name).unlink(missing_ok=True)
+    for name in manifest["replace"]:
+        staged, live = staging / name, path.parent / name
+        if not (staged.exists() or staged.is_symlink()):
+            continue  # moved in already
+        if staged.is_dir():
+            kept = path.with_name(name + DAMAGED_SUFFIX)
+            if live.exists():
+                if kept.is_dir():
+                    shutil.rmtree(kept)
+                else:
+                    kept.unlink(missing_ok=True)
+                os.replace(live, kept)
+        os.replace(staged, live)
+    shutil.rmtree(staging)

@@ -4,6 +4,9 @@
     alframe tell RUN_DIR FILE.csv                                 # their results
     alframe status RUN_DIR [--pending [-o FILE.csv]]              # where the run stands
     alframe label RUN_DIR [--port 8000] [HYDRA_OVERRIDES...]      # a labelling page for people
+    alframe label-studio export RUN_DIR -n K [-o tasks.json]      # items as Label Studio tasks
+    alframe label-studio import RUN_DIR export.json               # Label Studio's annotations
+    alframe repair RUN_DIR                                        # cut a damaged run back to its last good commit
 
 The first `ask` creates the run in RUN_DIR from the overrides, composed exactly as
 `python -m experiments.run` composes them (the same conf/ tree), and keeps the composed
@@ -52,11 +55,11 @@ from alframe.labels import ItemPool
 from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
-from alframe.recorder import Recorder, draw_test_set
-from alframe.store import StoreDamagedError, StoreMismatchError
+from alframe.recorder import Recorder, draw_test_set, repair_run
+from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, label, number, read_rows, write_rows
-from experiments.run import ConfigError, build, build_learner, build_oracle, learner_node
+from experiments.run import ConfigError, build, build_learner, build_oracle, check_added_keys, learner_node
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CHECKPOINT = "detached"
@@ -75,11 +78,14 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="alframe"):
             cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+            check_added_keys(overrides, cfg.hydra.runtime.choices.keys(),
+                             lambda rest: compose("config", overrides=rest))
     except HydraException as exc:
         raise CampaignError(str(exc).splitlines()[0]) from None
     strategy_name = cfg.hydra.runtime.choices.get("strategy") or "custom"
     with open_dict(cfg):
         del cfg["hydra"]
+        cfg.pop("repair", None)  # `alframe repair` does that here
         cfg.strategy_name = strategy_name
     if cfg.get("job") is not None:
         raise CampaignError("this preset trains once on a fixed data set; it has no queries to ask")
@@ -251,6 +257,9 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
             keep_config(run_dir, cfg)
         # Saved before anything else is: a run of an external simulator may have no store yet.
         state = recorder.load(CHECKPOINT, with_store=False) or new_state()
+        if state["next_id"] == 0 and state["design_asked"] == 0:
+            # A run repaired back to its initial design has told part of it already.
+            state["design_asked"] = int((recorder.data["round_of"].values == 0).sum()) if "round_of" in recorder.data else 0
         evaluate = None if recorder.finished else _evaluator(cfg, oracle, recorder)
         learner = ActiveLearner(oracle.space, build_learner(cfg, oracle), build(cfg, "strategy"),
                                 build(cfg, "candidates"), seed=cfg.seed, budget=cfg.budget, evaluate=evaluate,
@@ -416,6 +425,14 @@ def status(run_dir: str | Path) -> tuple[str, list[str], list[list]]:
         return f"{run_dir}: " + status_line(campaign), header, rows
 
 
+def repair(run_dir: str | Path) -> str:
+    """Repair RUN_DIR's store and checkpoints (see `alframe.recorder.repair_run`); a one-line summary."""
+    store = Path(run_dir) / "run.zarr"
+    if not (store.exists() or commit_path(store).exists()):
+        raise CampaignError(f"{run_dir} holds no run store (no run.zarr); nothing to repair")
+    return repair_run(store)
+
+
 # -- the command line -------------------------------------------------------------------------
 
 
@@ -443,13 +460,59 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--pending", action="store_true", help="also write the pending queries as CSV")
     s.add_argument("-o", "--out", help="with --pending: CSV file to write (default: stdout)")
+    r = commands.add_parser("repair", help="cut a damaged run directory back to its last good commit")
+    r.add_argument("run_dir")
     lab = commands.add_parser("label", help="serve a labelling page for a pool labelled by people")
     lab.add_argument("run_dir")
     lab.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     lab.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     lab.add_argument("--lease", type=float, default=300.0, help="seconds an item handed out is held for its labeller")
     lab.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
+    studio = commands.add_parser("label-studio", help="hand items to Label Studio and take its annotations back")
+    studio_commands = studio.add_subparsers(dest="studio_command", required=True)
+    out = studio_commands.add_parser("export", help="ask for items and write them as Label Studio tasks")
+    out.add_argument("run_dir")
+    out.add_argument("-n", type=int, required=True, help="items to ask")
+    out.add_argument("-o", "--out", default="tasks.json",
+                     help="tasks JSON to write; labeling_config.xml is written beside it (default: tasks.json)")
+    out.add_argument("--image-prefix", default=None,
+                     help="put before each picture's absolute path, without its leading slash "
+                          "(default: /data/local-files/?d=, Label Studio's local-file storage)")
+    out.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
+    back = studio_commands.add_parser("import", help="tell the annotations of a Label Studio JSON or JSON-MIN export")
+    back.add_argument("run_dir")
+    back.add_argument("export")
     return top
+
+
+def label_studio_export(run_dir: str | Path, n: int, out: str | Path, overrides: Sequence[str], *,
+                        image_prefix: str | None) -> str:
+    """Ask for up to n items, write them as Label Studio tasks to `out` and the labelling
+    interface beside it; a one-line summary."""
+    from experiments.label_studio import DEFAULT_IMAGE_PREFIX, export_tasks, labeling_config
+
+    if n < 1:
+        raise CampaignError(f"-n must be >= 1, got {n}")
+    out = Path(out)
+    if not out.resolve().parent.is_dir():
+        raise CampaignError(f"-o {out}: no such directory {out.resolve().parent}")
+    with open_campaign(run_dir, overrides, create=True) as campaign:
+        tasks, summary = export_tasks(campaign, n, image_prefix=DEFAULT_IMAGE_PREFIX if image_prefix is None
+                                      else image_prefix)
+        pool = campaign.oracle
+        config = labeling_config(pool.outputs.classes, image=pool.images is not None, features=pool.space.names)
+    write_atomically(out, (json.dumps(tasks, indent=1) + "\n").encode(), durable=False)
+    write_atomically(out.with_name("labeling_config.xml"), config.encode(), durable=False)
+    return f"{summary}; wrote {len(tasks)} tasks to {out} and the labelling interface to " \
+           f"{out.with_name('labeling_config.xml')}"
+
+
+def label_studio_import(run_dir: str | Path, path: str | Path) -> str:
+    """Tell the annotated tasks of a Label Studio export; a one-line summary."""
+    from experiments.label_studio import import_annotations
+
+    with open_campaign(run_dir) as campaign:
+        return import_annotations(campaign, path) + "; " + status_line(campaign)
 
 
 def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int, lease_s: float) -> str:
@@ -479,7 +542,8 @@ def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int
 def main(argv: list[str] | None = None) -> int:
     top = parser()
     args, extra = top.parse_known_args(argv)
-    if extra and (args.command not in ("ask", "label") or any(e.startswith("-") for e in extra)):
+    takes_overrides = args.command in ("ask", "label") or getattr(args, "studio_command", None) == "export"
+    if extra and (not takes_overrides or any(e.startswith("-") for e in extra)):
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "ask":
@@ -492,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "label":
             summary = label(args.run_dir, [*args.overrides, *extra], host=args.host, port=args.port,
                             lease_s=args.lease)
+        elif args.command == "label-studio" and args.studio_command == "export":
+            summary = label_studio_export(args.run_dir, args.n, args.out, [*args.overrides, *extra],
+                                          image_prefix=args.image_prefix)
+        elif args.command == "label-studio":
+            summary = label_studio_import(args.run_dir, args.export)
+        elif args.command == "repair":
+            summary = repair(args.run_dir)
         else:
             summary, header, rows = status(args.run_dir)
             if args.pending:

@@ -11,15 +11,23 @@ resumes an interrupted run from its store.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import re
+import shutil
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import hydra
+from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -27,13 +35,16 @@ from omegaconf.errors import OmegaConfBaseException
 import alframe
 from alframe import plots
 from alframe.asynchronous import AsyncActiveLearningLoop
+from alframe.atomic import write_atomically
 from alframe.cache import CachedOracle, target_digest
-from alframe.executors import SequentialExecutor
+from alframe.executors import SequentialExecutor, WorkersCannotStart
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
-from alframe.store import StoreDamagedError, StoreMismatchError
+from alframe.recorder import repair_run
+from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 
 log = logging.getLogger("alframe")
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class ConfigError(ValueError):
@@ -45,10 +56,49 @@ def build(cfg: DictConfig, key: str):
     try:
         return instantiate(cfg[key])
     except InstantiationException as exc:
-        cause = exc.__cause__ or exc
+        cause = " ".join(line.strip() for line in str(exc.__cause__ or exc).splitlines() if line.strip())
         raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
     except OmegaConfBaseException as exc:  # a missing mandatory value, say
         raise ConfigError(f"config '{key}': {str(exc).splitlines()[0]}") from None
+
+
+def added_top_level_keys(overrides: Sequence[str], groups: Iterable[str]) -> list[tuple[str, str]]:
+    """(key, override) for each override that adds a top-level key (`+key=...`, `++key=...`);
+    config groups (`+experiment=...`), keys inside nodes and Hydra's own are not such keys."""
+    groups = set(groups)
+    added = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if ((override.is_add() or override.is_force_add()) and override.package is None and key not in groups
+                and not any(c in key for c in "./") and key != "hydra"):
+            added.append((key, override.input_line))
+    return added
+
+
+def keys_read_when_set() -> frozenset[str]:
+    """Top-level keys that some node under conf/ reads only when set, `${oc.select:NAME,default}`:
+    settings of the config as much as the keys it holds."""
+    pattern = re.compile(r"oc\.select:\s*([A-Za-z_]\w*)")
+    return frozenset(name for path in CONF.rglob("*.yaml") for name in pattern.findall(path.read_text()))
+
+
+def check_added_keys(overrides: Sequence[str], groups: Iterable[str],
+                     compose_without: Callable[[list[str]], DictConfig]) -> None:
+    """Refuse an override that adds a top-level key the config does not know: a typo would
+    otherwise be accepted silently (and kept in the run's config). Known keys are those of the
+    config composed without such overrides (`compose_without(the other overrides)`, so a
+    preset's own keys count) and `keys_read_when_set`."""
+    added = added_top_level_keys(overrides, groups)
+    if not added:
+        return
+    adding = {line for _, line in added}
+    known = set(compose_without([o for o in overrides if o not in adding]).keys()) | keys_read_when_set()
+    for key, line in added:
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.0)
+            raise ConfigError(f"{line}: {key!r} is not a top-level key of this config (nearest: "
+                              f"{', '.join(near)}); to add a key inside a node, name the node, e.g. "
+                              f"+learner.{key}=...")
 
 
 def cache_version(cfg: DictConfig, oracle) -> str:
@@ -109,6 +159,12 @@ def check_settings(cfg: DictConfig) -> None:
             raise ConfigError(f"{name} must be an integer >= 1, got {cfg[name]!r}")
     if isinstance(cfg.retries, bool) or not isinstance(cfg.retries, int) or cfg.retries < 0:
         raise ConfigError(f"retries must be an integer >= 0, got {cfg.retries!r}")
+    if not isinstance(cfg.asynchronous, bool):
+        raise ConfigError(f"asynchronous must be true or false, got {cfg.asynchronous!r}")
+    declared = cfg.get("higher_is_better")
+    if declared is not None and (not OmegaConf.is_list(declared) or not all(isinstance(m, str) for m in declared)):
+        shown = OmegaConf.to_container(declared) if OmegaConf.is_config(declared) else declared
+        raise ConfigError(f"higher_is_better must be a list of metric names or null, got {shown!r}")
     target = cfg.get("target")
     if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)):
         raise ConfigError(f"target must be a number or null, got {target!r}")
@@ -121,7 +177,8 @@ def check_settings(cfg: DictConfig) -> None:
 
 
 def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | AsyncActiveLearningLoop:
-    """The loop `cfg` describes: batch-synchronous, or asynchronous when `cfg.asynchronous`."""
+    """The loop `cfg` describes: batch-synchronous, or asynchronous when `cfg.asynchronous`
+    (which the config group `loop=batch|async` sets)."""
     check_settings(cfg)
     common = dict(
         oracle=(oracle := build_oracle(cfg)),
@@ -154,16 +211,20 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
 
 def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, float]:
     """Build the pieces named by `cfg`, run the loop into `out_dir`, draw its plots."""
+    store = out_dir / "run.zarr"
+    if cfg.get("repair") and (store.exists() or commit_path(store).exists()):
+        print(f"alframe: {repair_run(store)}", file=sys.stderr)
     loop = build_loop(cfg, strategy_name=strategy_name)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["strategy_name"] = strategy_name
     # The learner as built (its task filled in), so that a refit from the store needs no simulator.
     config["learner"] = OmegaConf.to_container(learner_node(cfg, loop.oracle.outputs))
-    # How the runs are executed does not change what they compute: a run may resume on another executor.
-    for name in ("executor", "progress"):
+    # How the runs are executed (or whether a damaged store was repaired first) does not change
+    # what they compute: a run may resume on another executor, without repair=true.
+    for name in ("executor", "progress", "repair"):
         config.pop(name, None)
     try:
-        ds = loop.run(out_dir / "run.zarr", config=config)
+        ds = loop.run(store, config=config)
     finally:
         if isinstance(loop, AsyncActiveLearningLoop) or loop.executor is not None:
             loop.executor.shutdown(wait=False, cancel_futures=True)
@@ -182,26 +243,105 @@ def run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
     return dict(build(cfg, "job")(out=out_dir))
 
 
+# Where the jobs of a sweep note their failures for `FailedJobs` (set by it for the sweep's processes).
+FAILED_JOBS_ENV = "ALFRAME_FAILED_JOBS"
+
+
+class FailedJobs(Callback):
+    """A sweep whose jobs fail (bad settings, a damaged store) runs every other job, then says
+    in one line per failed job which it was (its overrides) and why, and exits with status 2.
+
+    A failing job notes its error in a directory inside the sweep's (named to the sweep's
+    processes by the environment variable `FAILED_JOBS_ENV`) instead of exiting, which would
+    stop the launcher's other jobs."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        notes = Path(config.hydra.sweep.dir).resolve() / f".alframe-failed-jobs-{os.getpid()}"
+        shutil.rmtree(notes, ignore_errors=True)
+        notes.mkdir(parents=True)
+        os.environ[FAILED_JOBS_ENV] = str(notes)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        notes = os.environ.pop(FAILED_JOBS_ENV, None)
+        if notes is None:
+            return
+        failed = sorted((json.loads(p.read_text()) for p in Path(notes).glob("*.json")), key=lambda f: f["num"])
+        shutil.rmtree(notes, ignore_errors=True)
+        for job in failed:
+            print(f"alframe: error: job {job['num']} ({job['overrides'] or 'no overrides'}): {job['error']}",
+                  file=sys.stderr)
+        if failed:
+            sys.exit(2)
+
+
+def fail(hc, message: str) -> None:
+    """End the job with `message`: exit with status 2 after one line on stderr, or in a sweep
+    that `FailedJobs` watches, note it for the sweep's report and let the other jobs run."""
+    notes = os.environ.get(FAILED_JOBS_ENV)
+    if hc.mode != RunMode.MULTIRUN or notes is None:
+        print(f"alframe: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    log.error("%s", message)
+    note = {"num": int(hc.job.num), "overrides": " ".join(hc.overrides.task), "error": message}
+    write_atomically(Path(notes) / f"{hc.job.num}.json", json.dumps(note).encode(), durable=False)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
+        check_added_keys(hc.overrides.task, hc.runtime.choices.keys(),
+                         lambda rest: compose(config_name=hc.job.config_name, overrides=rest))
         if cfg.get("job") is not None:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:
             final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
     except (ConfigError, StoreMismatchError, StoreDamagedError, StoreLockedError, LoopError, ValueError) as exc:
-        print(f"alframe: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(hc, str(exc))
+        return float("nan")
+    except WorkersCannotStart as exc:  # the executor, not the simulations: nothing is recorded as failed
+        fail(hc, str(exc))
+        return float("nan")
     except OSError as exc:  # a full disk, a read-only directory: the store stays as last committed
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"alframe: error: {where}{exc.strerror or exc}; what was committed is kept, and the same "
-              "command resumes once this is fixed", file=sys.stderr)
-        sys.exit(2)
+        fail(hc, f"{where}{exc.strerror or exc}; what was committed is kept, and the same command resumes once "
+                 "this is fixed")
+        return float("nan")
     return final.get(cfg.target_metric, float("nan"))
 
 
+def check_command_line(argv: Sequence[str]) -> str | None:
+    """What Hydra would refuse over several lines, or stumble on with a traceback, said in one
+    line before it starts: a config group choice with no file under conf/ (with the nearest
+    names), and a run or sweep directory that cannot be made (a file where a folder must go).
+    None when the command line looks fine."""
+    for argument in argv:
+        key, sep, value = argument.lstrip("+~").partition("=")
+        if not sep:
+            continue
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "${" not in value:
+            for parent in (Path(value), *Path(value).parents):
+                if parent.exists():
+                    if not parent.is_dir():
+                        return f"{argument}: {parent} is a file, not a directory"
+                    break
+            continue
+        group = CONF / key
+        if "." in key or "/" in key or not group.is_dir() or value in ("", "null"):
+            continue
+        known = sorted(path.stem for path in group.glob("*.yaml"))
+        for choice in value.split(","):  # a sweep's comma list
+            if choice and not choice.startswith(("range(", "choice(", "glob(")) and choice not in known:
+                near = difflib.get_close_matches(choice, known, n=3, cutoff=0.0)
+                return (f"{key}={choice}: no such {key} (conf/{key}/{choice}.yaml); nearest: {', '.join(near)}; "
+                        f"all: {', '.join(known)}")
+    return None
+
+
 if __name__ == "__main__":
+    if (problem := check_command_line(sys.argv[1:])) is not None:
+        print(f"alframe: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

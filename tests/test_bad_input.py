@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alframe.cache import CachedOracle
 from alframe.loop import LoopError
 from alframe.store import StoreDamagedError, read_run
 from experiments.cli import compose_config
@@ -75,6 +76,8 @@ def test_resuming_a_damaged_run_says_what_is_damaged_in_one_line(interrupted, tm
         make_loop().run(path)
     text = str(caught.value)
     assert message in text and "\n" not in text
+    if name != "store is a file":  # nothing there a repair could keep
+        assert f"`alframe repair {path.parent}` (or the same command with repair=true)" in text
 
 
 def test_the_undamaged_copy_resumes(interrupted, tmp_path):
@@ -99,3 +102,62 @@ def test_bad_settings_are_refused_before_any_work(overrides, message):
 def test_settings_clamped_to_the_budget_are_said(capsys):
     check_settings(compose_config(["budget=30", "n_initial=50"]))
     assert "n_initial 50 is more than the budget 30; 30 are used" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overrides, nearest", [
+    (["+nonsense=1"], "nearest: "),
+    (["+budgt=30"], "nearest: budget"),
+    (["++test_sise=30"], "nearest: test_size"),
+    (["++scorer=null"], "nearest: "),  # only a preset that scores its own way has a scorer
+])
+def test_an_unknown_top_level_key_is_refused_naming_the_nearest_known_ones(overrides, nearest):
+    with pytest.raises(ConfigError) as caught:
+        compose_config(overrides)
+    text = str(caught.value)
+    key = overrides[-1].lstrip("+").split("=")[0]
+    assert text.startswith(f"{overrides[-1]}: {key!r} is not a top-level key of this config") and nearest in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("overrides", [
+    ["+learner.foo=1"], ["+simulator.bar=2"], ["+executor.slurm_partition=cpu"],  # keys inside nodes
+    ["++budget=30"],  # a key the config has
+    ["experiment=turbulence_active", "++scorer=null"],  # a key the preset adds
+    ["+proxy_cells=8"],  # a key a node reads when it is set (${oc.select:proxy_cells,16})
+])
+def test_keys_inside_nodes_and_keys_the_config_knows_may_be_added(overrides):
+    compose_config(overrides)
+
+
+# -- a run killed during a long test set keeps the results that finished --------------------
+
+
+class Counting:
+    """The conftest oracle, counting the queries it runs."""
+
+    def __init__(self):
+        self.inner, self.ran = make_oracle(), 0
+        self.space, self.outputs = self.inner.space, self.inner.outputs
+
+    def run(self, queries):
+        self.ran += len(queries)
+        return self.inner.run(queries)
+
+
+def test_the_cache_keeps_each_result_as_soon_as_it_exists(tmp_path):
+    cache = tmp_path / "cache"
+    killed = CachedOracle(DiesAfter(150), cache, version="v")
+    with pytest.raises(RuntimeError, match="lost the node"):
+        make_loop(oracle=killed).run(tmp_path / "a" / "run.zarr")  # during its 200-run test set
+    assert len(killed) == 150  # every run that finished, though its chunk of the test set did not
+    counting = Counting()
+    ds = make_loop(oracle=CachedOracle(counting, cache, version="v")).run(tmp_path / "b" / "run.zarr")
+    assert counting.ran == 50 + 40 and ds.attrs["stop_reason"] == "budget spent"
+
+
+def test_the_cache_can_run_what_it_misses_in_one_call(tmp_path):
+    counting = Counting()
+    batched = CachedOracle(counting, tmp_path / "cache", version="v", per_query=False)
+    out = batched.run(np.linspace(-1, 1, 10).reshape(5, 2))
+    assert out.ok.all() and counting.ran == 5 and len(batched) == 5
+    assert batched.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all() and counting.ran == 5

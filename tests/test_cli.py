@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from omegaconf import open_dict
 
 from alframe.lock import StoreLock, StoreLockedError
 from alframe.tables import write_rows
 from experiments import cli
 from experiments.run import build_oracle, run
+from tests.conftest import make_loop
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["simulator=ishigami", "learner=gp", "n_initial=20", "batch_size=10", "test_size=200", "progress=false"]
@@ -198,3 +200,46 @@ def test_a_second_writer_of_a_running_loop_is_refused_and_the_first_finishes(tmp
     assert lines[-1].startswith("alframe: error: ") and f"is being written by pid {first.pid}" in lines[-1]
     ds = xr.open_zarr(tmp_path / "run.zarr")
     assert ds.sizes["sample"] == 40 and ds.attrs["stop_reason"] == "budget spent"
+
+
+def test_an_unknown_top_level_key_is_refused_before_a_run_is_made(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=30", "+batchsize=5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("alframe: error: +batchsize=5: 'batchsize' is not a top-level key") and "batch_size" in err
+    assert not (run_dir / "config.yaml").exists()
+
+
+def test_alframe_repair_cuts_a_damaged_run_back_and_says_so_in_one_line(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    make_loop(budget=20).run(run_dir / "run.zarr")
+    before = xr.open_zarr(run_dir / "run.zarr").load()
+    (run_dir / "run.zarr.commit.json").write_text("{{{")
+    assert cli.main(["repair", str(run_dir)]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"alframe: {run_dir / 'run.zarr'}: repaired (")
+    assert "kept 20 of 20 runs" in err
+    xr.testing.assert_identical(xr.open_zarr(run_dir / "run.zarr").load(), before)
+    assert cli.main(["repair", str(run_dir)]) == 0
+    assert "nothing to repair" in capsys.readouterr().err
+    assert cli.main(["repair", str(tmp_path / "nothing")]) == 2
+    assert "holds no run store (no run.zarr); nothing to repair" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_repair_true_repairs_before_the_run_resumes(tmp_path, capsys):
+    cfg = cli.compose_config(["simulator=ishigami", "learner=gp", "n_initial=10", "batch_size=10", "test_size=50",
+                              "budget=20", "progress=false"])
+    run_dir = tmp_path / "run"
+    whole = run(cfg, run_dir, strategy_name=cfg.strategy_name)
+    before = xr.open_zarr(run_dir / "run.zarr").load()
+    # A damaged chunk of a finished run: repair=true cuts it back to what it can read, and the
+    # run is finished again, the same.
+    chunk = run_dir / "run.zarr" / "y" / "c" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:9])
+    with open_dict(cfg):
+        cfg.repair = True
+    assert run(cfg, run_dir, strategy_name=cfg.strategy_name) == whole
+    assert "repaired (y unreadable from row 0); kept 0 of 20 runs" in capsys.readouterr().err
+    xr.testing.assert_equal(xr.open_zarr(run_dir / "run.zarr").drop_vars(TIMING).load(), before.drop_vars(TIMING))

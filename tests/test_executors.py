@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import wait
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from alframe import executors
 from alframe.executors import (
     ProcessWorkers,
     RemoteError,
     SequentialExecutor,
     TaskTimeout,
     WorkerLost,
+    WorkersCannotStart,
     submitit_executor,
 )
 
@@ -164,3 +170,103 @@ def test_the_test_set_runs_on_the_loops_executor_and_survives_dying_runs(tmp_pat
     assert ds.attrs["stop_reason"] == "budget spent"
     failed = ~ds["ok"].values
     assert np.all(ds["x"].values[failed, 0] > 1.5) and all("Worker" in e for e in ds["error"].values[failed])
+
+
+# -- workers that cannot start -------------------------------------------------------------
+
+
+def refuse_when_present(marker):
+    """A worker initializer that fails once `marker` exists (a node whose environment broke)."""
+    if os.path.exists(marker):
+        raise RuntimeError(f"no licence server ({marker})")
+
+
+def fail_the_first_time(marker):
+    """A worker initializer that fails for the first worker only."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("a flaky start")
+
+
+def test_workers_that_cannot_start_fail_every_waiting_task_with_the_cause():
+    start = time.perf_counter()
+    with ProcessWorkers(2, initializer=os.chdir, initargs=("/no/such/dir",)) as executor:
+        futures = [executor.submit(square, i) for i in range(3)]
+        for future in futures:
+            with pytest.raises(WorkersCannotStart) as caught:
+                future.result(timeout=60)
+        message = str(caught.value)
+        assert "ProcessWorkers (spawn start method): 3 worker processes in a row died while starting" in message
+        assert "FileNotFoundError: [Errno 2] No such file or directory: '/no/such/dir'" in message
+        assert "no run is recorded as failed" in message and "\n" not in message
+        with pytest.raises(WorkersCannotStart):
+            executor.submit(square, 1).result(timeout=60)  # and every later task
+    assert time.perf_counter() - start < 30
+    # Not an Exception: handlers of a simulation's errors (which record failed runs) let it through.
+    assert not issubclass(WorkersCannotStart, Exception)
+
+
+def test_a_worker_that_fails_to_start_once_hands_its_task_to_another(tmp_path):
+    with ProcessWorkers(1, initializer=fail_the_first_time, initargs=(str(tmp_path / "tried"),)) as executor:
+        assert [executor.submit(square, i).result(timeout=60) for i in range(3)] == [0, 1, 4]
+
+
+def test_no_worker_is_started_once_the_interpreter_exits(monkeypatch):
+    executor = ProcessWorkers(1)
+    assert executor.submit(square, 2).result(timeout=60) == 4
+    exiting = threading.Event()
+    exiting.set()
+    monkeypatch.setattr(executors, "_EXITING", exiting)
+    before = {p.pid for p in multiprocessing.active_children()}
+    dead = executor._pool[0].process
+    dead.kill()
+    executor._thread.join(timeout=30)
+    dead.join(timeout=10)
+    assert not executor._thread.is_alive() and executor._pool[0].process is dead  # not replaced
+    assert {p.pid for p in multiprocessing.active_children()} <= before - {dead.pid}
+
+
+def test_a_worker_whose_parent_has_gone_ends_quietly():
+    for parent_gone_after in ("start", "ready"):
+        ours, theirs = multiprocessing.Pipe()
+        if parent_gone_after == "ready":
+            ours.send(None)  # the parent's stop message; its pipe then closes
+        ours.close()
+        executors._worker_main(theirs)  # returns: no EOFError or BrokenPipeError traceback
+        theirs.close()
+
+
+def loses_its_node_at_215_runs(x, counter, marker):
+    """sin(x0) + x1^2, until the 215th run overall: that run takes its worker's node down (the
+    worker dies, and no worker can start on it since: `refuse_when_present(marker)`)."""
+    import numpy as np
+
+    with open(counter, "ab") as f:
+        f.write(b".")
+    if os.path.getsize(counter) >= 215:
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    x = np.asarray(x, dtype=np.float64)
+    return np.sin(x[..., 0]) + x[..., 1] ** 2
+
+
+def test_a_run_whose_workers_cannot_start_stops_records_no_failure_and_resumes(tmp_path):
+    from alframe.oracle import FunctionOracle, OutputSpec
+    from alframe.store import read_run
+    from tests.conftest import make_box, make_loop, without_timing
+
+    counter, marker = str(tmp_path / "runs"), str(tmp_path / "node-down")
+    oracle = FunctionOracle(fn=functools.partial(loses_its_node_at_215_runs, counter=counter, marker=marker),
+                            space=make_box(), outputs=OutputSpec(names=("y",)), vectorized=False)
+    path = tmp_path / "run" / "run.zarr"
+    start = time.perf_counter()
+    with ProcessWorkers(1, initializer=refuse_when_present, initargs=(marker,)) as executor:
+        with pytest.raises(WorkersCannotStart, match="RuntimeError: no licence server"):
+            make_loop(oracle=oracle, executor=executor).run(path)  # 200 test runs, the design, 5 of round 1
+    assert time.perf_counter() - start < 60
+    stopped = read_run(path)
+    assert stopped.sizes["sample"] == 10 and bool(stopped["ok"].values.all())  # the design; nothing failed
+    finished = make_loop().run(path)  # the same loop on a working executor
+    assert finished.sizes["sample"] == 40 and bool(finished["ok"].values.all())
+    xr.testing.assert_identical(without_timing(finished),
+                                without_timing(make_loop().run(tmp_path / "whole" / "run.zarr")))

@@ -22,7 +22,11 @@ from alframe.loop import Candidates
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box
 from alframe.strategies import QueryByCommittee, RandomSampling, Spread
-from experiments.run import ConfigError, build, build_learner
+from omegaconf import OmegaConf
+
+from alframe.asynchronous import AsyncActiveLearningLoop
+from alframe.loop import ActiveLearningLoop
+from experiments.run import ConfigError, build, build_learner, build_loop
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -163,6 +167,7 @@ def test_build_turns_instantiation_errors_into_one_line():
 FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner=mlp", "learner.steps_first=200",
         "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
 BAD = {
+    "unknown_key": ["+nonsense=1"],
     "score": ["strategy.score=bogus"],
     "batch_size": ["batch_size=0"],
     "budget": ["budget=0"],
@@ -258,6 +263,10 @@ def test_bad_score_fails_with_one_line(cli):
     check_one_line_error(cli[1]["score"], "strategy", "'bogus'")
 
 
+def test_an_unknown_top_level_key_fails_with_one_line_naming_it(cli):
+    check_one_line_error(cli[1]["unknown_key"], "+nonsense=1: 'nonsense' is not a top-level key", "nearest: ")
+
+
 def test_bad_batch_size_fails_with_one_line(cli):
     check_one_line_error(cli[1]["batch_size"], "batch_size must be an integer >= 1, got 0")
 
@@ -300,3 +309,12 @@ def test_the_potential_preset_keeps_its_tuned_mlp():
     cfg = composed("experiment=potential1d_compare")
     committee = build_learner(cfg, instantiate(cfg.simulator))
     assert isinstance(committee, MLPCommittee) and not committee.early_stopping and committee.steps_warm == 600
+
+
+def test_the_loop_group_chooses_the_driver_and_stores_the_config_it_always_did():
+    as_dict = OmegaConf.to_container
+    assert as_dict(composed("loop=batch")) == as_dict(composed()) and "loop" not in composed()
+    assert as_dict(composed("loop=async")) == as_dict(composed("asynchronous=true"))  # an alias
+    assert composed("loop=async", "asynchronous=false").asynchronous is False  # the command line has the last word
+    assert isinstance(build_loop(composed("loop=async", "learner=gp"), strategy_name="qbc"), AsyncActiveLearningLoop)
+    assert isinstance(build_loop(composed("learner=gp"), strategy_name="qbc"), ActiveLearningLoop)
