@@ -28,16 +28,21 @@ REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = ("qbc_vote_entropy", "random")
 
 
-def campaign(strategy: str, seed: int, labels: int, work: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(n_labeled per round, accuracy per round) of one scripted campaign."""
+def campaign(strategy: str, seed: int, labels: int, work: Path, pool: dict | None = None,
+             n_initial: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n_labeled per round, accuracy per round) of one scripted campaign; `pool` holds demo
+    settings (runs_per_class, test_runs_per_class, cache_dir) other than the preset's."""
     from experiments.cli import open_campaign
     from experiments.label_server import LabelSession
     from simulators.turbulence.label_demo import demo_truth
 
-    truth = demo_truth(progress=False)
+    pool = dict(pool or {})
+    truth = demo_truth(**pool)
     run_dir = work / f"{strategy}-seed{seed}"
-    with open_campaign(run_dir, ["experiment=label_demo", f"strategy={strategy}", f"seed={seed}",
-                                 f"budget={labels}", "progress=false"], create=True) as opened:
+    overrides = ["experiment=label_demo", f"strategy={strategy}", f"seed={seed}", f"budget={labels}", "progress=false",
+                 *(f"simulator.{k}={v}" for k, v in pool.items()),
+                 *([f"n_initial={n_initial}"] if n_initial is not None else [])]
+    with open_campaign(run_dir, overrides, create=True) as opened:
         session = LabelSession(opened)
         try:
             while True:
@@ -66,13 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=int, default=60, help="labels per campaign (the budget)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "labelling.json")
+    parser.add_argument("--pool-runs", type=int, default=None, help="demo runs per class in the pool (preset: 80)")
+    parser.add_argument("--test-runs", type=int, default=None, help="held-out demo runs per class (preset: 30)")
+    parser.add_argument("--cache", default=None, help="where the demo pool is built (default: the preset's)")
+    parser.add_argument("--n-initial", type=int, default=None, help="labels before the first fit (preset's default)")
     args = parser.parse_args(argv)
+    pool = {k: v for k, v in (("runs_per_class", args.pool_runs), ("test_runs_per_class", args.test_runs),
+                              ("cache_dir", args.cache)) if v is not None}
     curves: dict[str, dict[int, list]] = {s: {} for s in STRATEGIES}
     with tempfile.TemporaryDirectory() as work:
         for seed in args.seeds:
             for strategy in STRATEGIES:
                 start = time.perf_counter()
-                n, accuracy = campaign(strategy, seed, args.labels, Path(work))
+                n, accuracy = campaign(strategy, seed, args.labels, Path(work), pool, args.n_initial)
                 curves[strategy][seed] = [n.tolist(), accuracy.tolist()]
                 print(f"{strategy} seed {seed}: accuracy {accuracy[-1]:.3f} after {n[-1]} labels "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
