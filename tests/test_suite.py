@@ -74,10 +74,11 @@ def fake_table(*, qbc=None, random=None, extra_rows=()) -> pd.DataFrame:
 
 
 def test_the_problem_table_covers_the_suite():
-    assert set(PROBLEMS) == {"ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10",
-                             "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "potential1d", "mocca"}
+    assert set(PROBLEMS) == {"ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10", "wing_weight",
+                             "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
+                             "heteroscedastic_sine", "potential1d", "mocca"}
     not_smooth = {name for name, p in PROBLEMS.items() if not p.smooth}
-    assert not_smooth == {"genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca"}
+    assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca"}
     for name, p in PROBLEMS.items():
         assert p.quick_budget < p.budget and (p.test_size, p.quick_test_size) == (1000, 500), name
         if "experiment=compare" in p.select:
