@@ -380,15 +380,18 @@ class ProcessWorkers(Executor):
             else:
                 future.set_exception(RemoteError(*value))
             return
-        if not worker.ready and not worker.process.is_alive():
+        # One look at the process: a worker that ends between two looks (having just said why it
+        # could not start) must not be taken for one that died running a task.
+        alive = worker.process.is_alive()
+        if not worker.ready and not alive:
             self._start_failed(worker)
             return
         if worker.task is None:
-            if not worker.process.is_alive():
+            if not alive:
                 self._replace(worker)
             return
         task_id, future, deadline = worker.task
-        if not worker.process.is_alive():
+        if not alive:
             code = worker.process.exitcode
             worker.task = worker.item = None
             future.set_exception(WorkerLost(f"worker process {worker.process.pid} died (exit code {code})"))
