@@ -52,6 +52,10 @@ class ItemPool:
     def run(self, queries: np.ndarray) -> Outcome:
         raise ExternalRunError("these labels come from a person: serve the pool with `alframe label RUN_DIR`")
 
+    def row_of(self, point) -> int:
+        """The pool row of an asked point (n_features,)."""
+        return int(self.space.index_of(np.asarray(point, dtype=np.float64)[None])[0])
+
     def item_name(self, row: int) -> str:
         return self.space.ids[row] if self.space.ids is not None else str(row)
 

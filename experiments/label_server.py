@@ -65,8 +65,7 @@ class LabelSession:
     # -- items ----------------------------------------------------------------------------
 
     def _row_of(self, qid: int) -> int:
-        point = np.asarray(self.campaign.state["pending"][qid]["x"], dtype=np.float64)
-        return int(self.pool.space.index_of(point[None])[0])
+        return self.pool.row_of(self.campaign.state["pending"][qid]["x"])
 
     def _item(self, qid: int) -> dict[str, Any]:
         row = self._row_of(qid)

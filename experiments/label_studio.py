@@ -69,17 +69,13 @@ def labeling_config(classes: Sequence[str], *, image: bool, features: Sequence[s
             f"{choices}\n  </Choices>\n</View>\n")
 
 
-def _row_of(pool: ItemPool, point: Sequence[float]) -> int:
-    return int(pool.space.index_of(np.asarray(point, dtype=np.float64)[None])[0])
-
-
 def export_tasks(campaign: Campaign, n: int, *, image_prefix: str = DEFAULT_IMAGE_PREFIX) -> tuple[list[dict], str]:
     """Ask for up to n items and return them as Label Studio tasks, with `ask`'s summary line."""
     pool = _pool(campaign)
     rows, summary = ask_queries(campaign, n)
     tasks = []
     for qid, *_ in rows:
-        row = _row_of(pool, campaign.state["pending"][int(qid)]["x"])
+        row = pool.row_of(campaign.state["pending"][int(qid)]["x"])
         data: dict[str, Any] = {QUERY_KEY: int(qid), "item": pool.item_name(row)}
         if pool.images is not None:
             data["image"] = image_prefix + str(Path(pool.images[row]).resolve()).lstrip("/")
