@@ -49,8 +49,8 @@ class Candidates:
     method: str = "uniform"
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"candidate pool size must be >= 1, got {self.size}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int | np.integer) or self.size < 1:
+            raise ValueError(f"candidates.size must be an integer >= 1, got {self.size!r}")
 
     def draw(self, space, *, seed: int, n_runs: int) -> np.ndarray:
         """Candidates (size, dim) for a run that has made (or started) `n_runs` runs."""

@@ -157,6 +157,9 @@ def check_settings(cfg: DictConfig) -> None:
     for name in ("budget", "batch_size", "n_initial", "test_size", "in_flight", "refit_every"):
         if isinstance(cfg[name], bool) or not isinstance(cfg[name], int) or cfg[name] < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {cfg[name]!r}")
+    for name in ("seed", "test_seed"):
+        if isinstance(cfg[name], bool) or not isinstance(cfg[name], int) or cfg[name] < 0:
+            raise ConfigError(f"{name} must be an integer >= 0, got {cfg[name]!r}")
     if isinstance(cfg.retries, bool) or not isinstance(cfg.retries, int) or cfg.retries < 0:
         raise ConfigError(f"retries must be an integer >= 0, got {cfg.retries!r}")
     if not isinstance(cfg.asynchronous, bool):

@@ -189,3 +189,52 @@ def test_new_strategies_satisfy_the_protocol_and_refuse_too_large_batches(strate
     assert isinstance(strategy, Strategy)
     with pytest.raises(ValueError, match="only 9"):
         strategy.select(TWO_PEAKS, grid(3), 10, key=KEY)
+
+
+def test_variance_reduction_uses_a_gaussian_process_own_correlation():
+    from alframe.learners import GaussianProcessCommittee
+    from alframe.learners.base import error_correlation
+    from alframe.strategies.reduction import committee_covariance
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 2))
+    gp = GaussianProcessCommittee().fit(x, np.sin(6 * x[:, 0]), key=KEY)  # the second input is inert
+    probe = np.array([[0.5, 0.5], [0.6, 0.5], [0.5, 0.6]])
+    rho = error_correlation(gp, probe)(slice(None), slice(None))
+    np.testing.assert_allclose(np.diag(rho), 1.0, atol=1e-5)
+    np.testing.assert_allclose(rho, rho.T, atol=1e-12)
+    # Information reaches further along the inert input than along the strong one.
+    assert rho[0, 2] > rho[0, 1]
+    points = grid(11)
+    dev = ensemble_deviations(gp, points)
+    covariance = committee_covariance(gp, points, points, dev, length=0.1)(slice(None), slice(None))
+    np.testing.assert_allclose(np.diag(covariance), np.sum(dev**2, axis=0), rtol=1e-5)
+    assert np.all(np.linalg.eigvalsh(covariance) > -1e-9 * np.diag(covariance).max())
+    # Without a correlation of its own, a committee's covariance is its tapered ensemble covariance.
+    assert error_correlation(TWO_PEAKS, probe) is None
+    tapered = committee_covariance(TWO_PEAKS, points, points, ensemble_deviations(TWO_PEAKS, points), 0.1)
+    unit = unit_scale(points, points)
+    dev = ensemble_deviations(TWO_PEAKS, points)
+    np.testing.assert_allclose(tapered(slice(None), slice(None)), localised_covariance(dev, unit, dev, unit, 0.1))
+    picks = VarianceReduction().select(gp, points, 5, key=KEY)
+    assert len(set(picks.tolist())) == 5
+
+
+def test_the_default_committee_passes_on_its_chosen_family_correlation():
+    from alframe.learners import AutoCommittee, GaussianProcessCommittee
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(30, 2))
+    y = np.sin(3 * x[:, 0]) + x[:, 1]
+    probe = rng.uniform(size=(4, 2))
+    only_gp = AutoCommittee(families={"gp": GaussianProcessCommittee()}).fit(x, y, key=KEY)
+    direct = GaussianProcessCommittee().fit(x, y, key=jax.random.split(KEY, 1)[0])
+    everything = (slice(None), slice(None))
+    np.testing.assert_allclose(only_gp.correlation(probe)(*everything), direct.correlation(probe)(*everything))
+    from alframe.learners.sklearn import EnsembleCommittee
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    trees = AutoCommittee(families={"trees": EnsembleCommittee(ExtraTreesRegressor(n_estimators=10, bootstrap=True,
+                                                                                   oob_score=True),
+                                                                  task="regression", n_classes=None)})
+    assert trees.fit(x, y, key=KEY).correlation(probe) is None

@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee
+from alframe.learners.base import Committee, CorrelationOf, error_correlation
 
 Task = Literal["regression", "classification"]
 
@@ -184,6 +184,13 @@ class AutoCommittee:
         if self.state is None:
             raise RuntimeError("predict_members called on a committee that was never fitted")
         return self.state.committee.predict_members(x)
+
+    def correlation(self, points: np.ndarray) -> CorrelationOf | None:
+        """The chosen family's error correlation among points (n, dim) (see
+        `alframe.learners.base.Correlated`), or None."""
+        if self.state is None:
+            raise RuntimeError("correlation called on a committee that was never fitted")
+        return error_correlation(self.state.committee, points)
 
     def report(self) -> dict[str, float | str]:
         """The chosen family (`learner`) and each family's held-out error at the last choice."""

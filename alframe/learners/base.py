@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -43,3 +44,26 @@ class Reporting(Protocol):
 def fit_report(committee: Committee) -> dict[str, float | str]:
     """What a fitted committee reports about its last fit; {} for one that reports nothing."""
     return dict(committee.report()) if isinstance(committee, Reporting) else {}
+
+
+
+CorrelationOf = Callable[[Any, Any], np.ndarray]
+"""rho(rows, cols): the correlation between the rows and the cols (index arrays or slices) of a
+fixed set of points, (n_rows, n_cols)."""
+
+
+@runtime_checkable
+class Correlated(Protocol):
+    """A committee with a model of how its errors at different inputs are correlated (a
+    Gaussian process's posterior, say), sharper than what a handful of members can estimate."""
+
+    def correlation(self, points: np.ndarray) -> CorrelationOf | None:
+        """The posterior correlation among points (n, dim), as a function of index sets (work
+        shared by all points is done once); None where the fitted committee has no such model."""
+        ...
+
+
+def error_correlation(committee: Committee, points: np.ndarray) -> CorrelationOf | None:
+    """The committee's own error correlation among points (n, dim) (see `Correlated`), or None
+    when it offers none."""
+    return committee.correlation(points) if isinstance(committee, Correlated) else None

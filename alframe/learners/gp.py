@@ -29,12 +29,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from alframe.learners._shared import row_folds
+from alframe.learners.base import CorrelationOf
 from alframe.learners.sklearn import member_seeds
 
 
@@ -161,6 +162,26 @@ class GaussianProcessCommittee:
             deviations = np.zeros((self.folds, *mean.shape))
         members = np.concatenate([mean + deviations + std, mean + deviations - std])
         return jnp.asarray(members, dtype=jnp.float32)
+
+    def correlation(self, points: np.ndarray) -> CorrelationOf:
+        """Posterior correlation of the latent function among points (n, dim) with the fitted
+        hyperparameters, as rho(rows, cols) -> (n_rows, n_cols): the reach of one run's
+        information, which follows the fitted length scales (long along a nearly inert input,
+        short along a strong one). Observation noise is left out. One triangular solve of
+        (n_train, n) is shared by every call."""
+        if self.fitted is None:
+            raise RuntimeError("correlation called on a committee that was never fitted")
+        gp, lo, scale = self.fitted[:3]
+        z = (np.asarray(points, dtype=np.float64) - lo) / scale
+        latent = gp.kernel_.k1 if self.noise else gp.kernel_  # the white-noise term is the sum's k2
+        v = solve_triangular(gp.L_, gp.kernel_(gp.X_train_, z), lower=True)  # (n_train, n)
+        sd = np.sqrt(np.maximum(latent.diag(z) - np.sum(v**2, axis=0), 1e-300))
+
+        def rho(rows, cols) -> np.ndarray:
+            covariance = latent(z[rows], z[cols]) - v[:, rows].T @ v[:, cols]
+            return covariance / (sd[rows][:, None] * sd[cols][None, :])
+
+        return rho
 
     def held_out_predictions(self) -> np.ndarray:
         """Exact leave-one-out predictions of the training rows, (n, n_outputs), with the

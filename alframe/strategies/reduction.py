@@ -14,12 +14,14 @@ conditioned on it, as in a kriging-believer fantasy, so the next pick reduces wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee
+from alframe.learners.base import Committee, error_correlation
 from alframe.strategies.base import check_k, not_pending
 from alframe.strategies.diversity import ensemble_deviations, localised_covariance, unit_scale
 
@@ -69,16 +71,16 @@ class VarianceReduction:
         reference = np.sort(np.asarray(jax.random.permutation(ref_key, n))[: min(self.reference, n)])
         points = candidates if pending is None or len(pending) == 0 else np.vstack([candidates, pending])
         dev = ensemble_deviations(committee, points)
-        unit = unit_scale(points, candidates)
         variance = np.sum(dev**2, axis=0)
         scale = max(float(variance.max()), 1e-300)
         noise = self.noise * scale
-        cross = localised_covariance(dev[:, reference], unit[reference], dev, unit, self.length)  # (r, points)
+        covariance = committee_covariance(committee, points, candidates, dev, self.length)
+        cross = covariance(reference, slice(None))  # (r, points)
         residual = variance.copy()
         factors: list[np.ndarray] = []
 
         def condition_on(i: int) -> None:
-            column = localised_covariance(dev, unit, dev[:, i : i + 1], unit[i : i + 1], self.length)[:, 0]
+            column = covariance(slice(None), slice(i, i + 1))[:, 0]
             column[i] = variance[i]
             for f in factors:
                 column = column - f * f[i]
@@ -107,3 +109,20 @@ class VarianceReduction:
             allowed[i] = False
             condition_on(i)
         return np.array(picked, dtype=np.int64), first
+
+
+Covariance = Callable[[Any, Any], np.ndarray]
+
+
+def committee_covariance(committee: Committee, points: np.ndarray, candidates: np.ndarray, dev: np.ndarray,
+                         length: float) -> Covariance:
+    """C(rows, cols) over `points` (n, dim), rows and cols indexing them: the members' variance at
+    each point, correlated by the committee's own error correlation where it has one (a
+    Gaussian process), else by the members' covariance tapered by a Gaussian of range `length`.
+    `dev` is `ensemble_deviations(committee, points)`."""
+    rho = error_correlation(committee, points)
+    if rho is not None:
+        sd = np.sqrt(np.sum(dev**2, axis=0))
+        return lambda rows, cols: rho(rows, cols) * sd[rows][:, None] * sd[cols][None, :]
+    unit = unit_scale(points, candidates)
+    return lambda rows, cols: localised_covariance(dev[:, rows], unit[rows], dev[:, cols], unit[cols], length)
