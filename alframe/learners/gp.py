@@ -150,12 +150,14 @@ class GaussianProcessCommittee:
         if len(x) == 0:
             return jnp.zeros((2 * self.folds, 0, np.size(gp._y_train_mean)), jnp.float32)
         z = (x - lo) / scale
-        mean, std = gp.predict(z, return_std=True)
-        mean = mean.reshape(len(x), -1)
-        std = std.reshape(len(x), -1)
+        # gp.predict(z, return_std=True), sharing its one (n, n_train) kernel matrix with the jackknife.
+        cross = gp.kernel_(z, gp.X_train_)  # the white-noise term is 0 off the training set
         y_scale = np.reshape(gp._y_train_std, (1, -1))
+        mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + np.reshape(gp._y_train_mean, (1, -1))
+        v = solve_triangular(gp.L_, cross.T, lower=True, check_finite=False)
+        variance = np.maximum(gp.kernel_.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
+        std = np.sqrt(variance)[:, None] * y_scale
         if jackknife:
-            cross = gp.kernel_(z, gp.X_train_)  # (n, n_train); the white-noise term is 0 off the training set
             folds = np.stack([cross[:, kept] @ weights for kept, weights in jackknife]) * y_scale
             deviations = folds - folds.mean(axis=0, keepdims=True)  # (folds, n, n_outputs)
         else:
