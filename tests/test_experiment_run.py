@@ -21,7 +21,7 @@ from alframe.learners import AutoCommittee, MLPCommittee
 from alframe.loop import Candidates
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box
-from alframe.strategies import QueryByCommittee, RandomSampling, Spread, VarianceReduction
+from alframe.strategies import QueryByCommittee, RandomSampling, Spread
 from omegaconf import OmegaConf
 
 from alframe.asynchronous import AsyncActiveLearningLoop
@@ -50,7 +50,7 @@ def test_default_config_instantiates_every_node():
     assert isinstance(committee, AutoCommittee)
     assert committee.task == "regression" and committee.capacity == cfg.budget
     assert set(committee.candidates()) == {"gp", "mlp", "extra_trees"}
-    assert instantiate(cfg.strategy) == VarianceReduction(length=0.1, reference=1000, noise=1e-6)
+    assert instantiate(cfg.strategy) == QueryByCommittee(score="variance", batch=Spread(0.1))
     assert instantiate(cfg.candidates) == Candidates(size=2000, method="uniform")
 
 
@@ -91,8 +91,7 @@ def test_regression_learner_nodes_fit_the_default_simulator(learner):
     ("overrides", "strategy", "candidates"),
     [
         (["strategy=random"], RandomSampling(), Candidates(size=2000, method="uniform")),
-        (["strategy=qbc"], VarianceReduction(0.1, 1000, 1e-6), Candidates(size=2000, method="uniform")),
-        (["strategy=qbc_spread"], QueryByCommittee("variance", batch=Spread(0.1)), None),
+        (["strategy=qbc"], QueryByCommittee("variance", batch=Spread(0.1)), Candidates(size=2000, method="uniform")),
         (["strategy=qbc_topk"], QueryByCommittee("variance"), None),
         (["strategy=qbc_topk", "strategy.score=vote_entropy"], QueryByCommittee("vote_entropy"), None),
         (["strategy=sobol", "batch_size=5"], RandomSampling(), Candidates(size=5, method="sobol")),
@@ -154,7 +153,7 @@ def test_every_target_in_conf_is_a_public_callable():
 
 
 def test_build_turns_instantiation_errors_into_one_line():
-    cfg = composed("strategy=qbc_spread", "strategy.score=bogus")
+    cfg = composed("strategy=qbc", "strategy.score=bogus")
     with pytest.raises(ConfigError) as info:
         build(cfg, "strategy")
     message = str(info.value)
@@ -169,7 +168,7 @@ FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner=
         "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
 BAD = {
     "unknown_key": ["+nonsense=1"],
-    "score": ["strategy=qbc_spread", "strategy.score=bogus"],
+    "score": ["strategy.score=bogus"],
     "batch_size": ["batch_size=0"],
     "budget": ["budget=0"],
     "in_flight": ["asynchronous=true", "in_flight=0"],

@@ -362,7 +362,7 @@ def test_classification_loop(tmp_path):
 def test_loop_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_loop(**kwargs)
-    with pytest.raises(ValueError, match="pool size"):
+    with pytest.raises(ValueError, match="candidates.size"):
         Candidates(size=0)
 
 
