@@ -46,7 +46,6 @@ def fit_report(committee: Committee) -> dict[str, float | str]:
     return dict(committee.report()) if isinstance(committee, Reporting) else {}
 
 
-
 CorrelationOf = Callable[[Any, Any], np.ndarray]
 """rho(rows, cols): the correlation between the rows and the cols (index arrays or slices) of a
 fixed set of points, (n_rows, n_cols)."""

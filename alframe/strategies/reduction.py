@@ -7,6 +7,11 @@ reference point r with variance C(r, r) - C(r, x)^2 / C(x, x), so the expected r
 
     score(x) = sum_r C(r, x)^2 / (C(x, x) + noise).
 
+A committee with a model of its own error correlation (`alframe.learners.base.Correlated`: a
+Gaussian process's posterior, which follows its fitted length scales) gives C as that correlation
+scaled by the members' standard deviations; for any other, C is the members' covariance tapered
+by a Gaussian of range `length`.
+
 A point whose neighbourhood is uncertain wins over an isolated spike of disagreement (at a
 corner of the box, say) that no other input shares. Batches are greedy: after each pick C is
 conditioned on it, as in a kriging-believer fantasy, so the next pick reduces what is left.
@@ -31,7 +36,8 @@ class VarianceReduction:
     """Greedy batch of the largest expected reduction of integrated committee variance.
 
     Args:
-        length: the covariance taper's range as a fraction of each input's range.
+        length: the covariance taper's range as a fraction of each input's range (committees
+            without a correlation of their own).
         reference: size of the reference set, a random subset (drawn with the key) of the
             candidates. Uniformly drawn candidates make it a Monte Carlo sample of the input
             distribution, so the score estimates the reduction of the integrated variance.
