@@ -452,6 +452,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("run_dir")
     a.add_argument("-n", type=int, required=True, help="queries to ask")
     a.add_argument("-o", "--out", help="CSV file to write (default: stdout)")
+    a.add_argument("--config-dir", default=None,
+                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
     a.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     t = commands.add_parser("tell", help="record results from a CSV and refit")
     t.add_argument("run_dir")
@@ -467,6 +469,8 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     lab.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     lab.add_argument("--lease", type=float, default=300.0, help="seconds an item handed out is held for its labeller")
+    lab.add_argument("--config-dir", default=None,
+                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
     lab.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     studio = commands.add_parser("label-studio", help="hand items to Label Studio and take its annotations back")
     studio_commands = studio.add_subparsers(dest="studio_command", required=True)
@@ -478,6 +482,8 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--image-prefix", default=None,
                      help="put before each picture's absolute path, without its leading slash "
                           "(default: /data/local-files/?d=, Label Studio's local-file storage)")
+    out.add_argument("--config-dir", default=None,
+                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
     out.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     back = studio_commands.add_parser("import", help="tell the annotations of a Label Studio JSON or JSON-MIN export")
     back.add_argument("run_dir")
@@ -545,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     takes_overrides = args.command in ("ask", "label") or getattr(args, "studio_command", None) == "export"
     if extra and (not takes_overrides or any(e.startswith("-") for e in extra)):
         top.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "config_dir", None) is not None:
+        added = Path(args.config_dir).expanduser().resolve()
+        if not added.is_dir():
+            top.error(f"--config-dir {args.config_dir}: no such directory")
+        args.overrides = [f"hydra.searchpath=[file://{added}]", *args.overrides]
     try:
         if args.command == "ask":
             if args.out is not None and not Path(args.out).resolve().parent.is_dir():

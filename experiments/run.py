@@ -320,7 +320,10 @@ def check_command_line(argv: Sequence[str]) -> str | None:
     line before it starts: a config group choice with no file under conf/ (with the nearest
     names), and a run or sweep directory that cannot be made (a file where a folder must go).
     None when the command line looks fine."""
+    conf_dirs = [CONF, *added_config_dirs(argv)]
     for argument in argv:
+        if argument.startswith("-"):
+            continue
         key, sep, value = argument.lstrip("+~").partition("=")
         if not sep:
             continue
@@ -331,16 +334,31 @@ def check_command_line(argv: Sequence[str]) -> str | None:
                         return f"{argument}: {parent} is a file, not a directory"
                     break
             continue
-        group = CONF / key
-        if "." in key or "/" in key or not group.is_dir() or value in ("", "null"):
+        groups = [d / key for d in conf_dirs if (d / key).is_dir()]
+        if "." in key or "/" in key or not (CONF / key).is_dir() or value in ("", "null"):
             continue
-        known = sorted(path.stem for path in group.glob("*.yaml"))
+        known = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
         for choice in value.split(","):  # a sweep's comma list
             if choice and not choice.startswith(("range(", "choice(", "glob(")) and choice not in known:
                 near = difflib.get_close_matches(choice, known, n=3, cutoff=0.0)
-                return (f"{key}={choice}: no such {key} (conf/{key}/{choice}.yaml); nearest: {', '.join(near)}; "
+                where = " or ".join(str(d / key / f"{choice}.yaml") if d != CONF else f"conf/{key}/{choice}.yaml"
+                                    for d in conf_dirs)
+                return (f"{key}={choice}: no such {key} ({where}); nearest: {', '.join(near)}; "
                         f"all: {', '.join(known)}")
     return None
+
+
+def added_config_dirs(argv: Sequence[str]) -> list[Path]:
+    """The directories `--config-dir`/`-cd` add to Hydra's search path, as given on the command line."""
+    dirs = []
+    for i, argument in enumerate(argv):
+        flag, sep, value = argument.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            if not sep:
+                value = argv[i + 1] if i + 1 < len(argv) else ""
+            if value:
+                dirs.append(Path(value).expanduser().resolve())
+    return dirs
 
 
 if __name__ == "__main__":

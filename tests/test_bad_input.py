@@ -12,7 +12,7 @@ from alframe.cache import CachedOracle
 from alframe.loop import LoopError
 from alframe.store import StoreDamagedError, read_run
 from experiments.cli import compose_config
-from experiments.run import ConfigError, check_settings
+from experiments.run import ConfigError, check_command_line, check_settings
 from tests.conftest import make_loop, make_oracle
 
 
@@ -161,3 +161,15 @@ def test_the_cache_can_run_what_it_misses_in_one_call(tmp_path):
     out = batched.run(np.linspace(-1, 1, 10).reshape(5, 2))
     assert out.ok.all() and counting.ran == 5 and len(batched) == 5
     assert batched.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all() and counting.ran == 5
+
+
+def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path, monkeypatch):
+    (tmp_path / "simulator").mkdir()
+    (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
+    monkeypatch.chdir(tmp_path.parent)
+    for flags in (["--config-dir", tmp_path.name], [f"--config-dir={tmp_path}"], ["-cd", str(tmp_path)]):
+        assert check_command_line([*flags, "simulator=mine", "strategy=qbc"]) is None
+    problem = check_command_line(["-cd", str(tmp_path), "simulator=mien"])
+    assert problem.startswith("simulator=mien: no such simulator") and "nearest: mine" in problem
+    assert str(tmp_path / "simulator" / "mien.yaml") in problem
+    assert "no such simulator" in check_command_line(["simulator=mine"])  # not without the directory

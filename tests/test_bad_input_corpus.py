@@ -239,7 +239,7 @@ RUN = [
     case("seed-negative", "run", "seed=-1", "seed must be an integer >= 0, got -1"),
     case("initial-method-unknown", "run", "initial_method=bogus", "unknown draw method 'bogus'"),
     case("potential-unknown", "run", "simulator.potential=nope", "unknown potential 'nope'"),
-    case("committee-score-unknown", "run", "strategy.score=nope", "unknown committee score 'nope'"),
+    case("committee-score-unknown", "run", "strategy=qbc_spread strategy.score=nope", "unknown committee score 'nope'"),
     case("mlp-without-members", "run", "learner=mlp learner.members=0", "members must be >= 1, got 0"),
     case("cache-impossible", "run", "cache=/proc/alframe-cache", "cache /proc/alframe-cache: cannot write there"),
     case("cache-is-a-file", "run", "cache={file}", "cannot write there"),

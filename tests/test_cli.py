@@ -241,3 +241,19 @@ def test_repair_true_repairs_before_the_run_resumes(tmp_path, capsys):
     assert run(cfg, run_dir, strategy_name=cfg.strategy_name) == whole
     assert "repaired (y unreadable from row 0); kept 0 of 20 runs" in capsys.readouterr().err
     xr.testing.assert_equal(xr.open_zarr(run_dir / "run.zarr").drop_vars(TIMING).load(), before.drop_vars(TIMING))
+
+
+def test_a_simulator_from_a_config_dir_of_ones_own(tmp_path, monkeypatch, capsys):
+    """`--config-dir` on the first call adds the user's config groups; later calls read the run's config."""
+    (tmp_path / "mine.py").write_text("from simulators.testfunctions import make_ishigami\n"
+                                      "def ishigami_like():\n    return make_ishigami()\n")
+    (tmp_path / "conf" / "simulator").mkdir(parents=True)
+    (tmp_path / "conf" / "simulator" / "mine.yaml").write_text("_target_: mine.ishigami_like\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_dir = tmp_path / "run"
+    settings = [*FAST[1:], "budget=30", "simulator=mine"]
+    assert cli.main(["ask", str(run_dir), "-n", "3", "--config-dir", str(tmp_path / "conf"), *settings]) == 0
+    assert "_target_: mine.ishigami_like" in (run_dir / "config.yaml").read_text()
+    assert cli.main(["ask", str(run_dir), "-n", "2"]) == 0
+    assert cli.main(["ask", str(tmp_path / "other"), "-n", "1", *settings]) == 2  # not without the directory
+    assert "simulator" in capsys.readouterr().err.splitlines()[-1]

@@ -21,7 +21,7 @@ from alframe.learners import AutoCommittee, MLPCommittee
 from alframe.loop import Candidates
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box
-from alframe.strategies import QueryByCommittee, RandomSampling, Spread
+from alframe.strategies import QueryByCommittee, RandomSampling, Spread, VarianceReduction
 from omegaconf import OmegaConf
 
 from alframe.asynchronous import AsyncActiveLearningLoop
@@ -50,7 +50,7 @@ def test_default_config_instantiates_every_node():
     assert isinstance(committee, AutoCommittee)
     assert committee.task == "regression" and committee.capacity == cfg.budget
     assert set(committee.candidates()) == {"gp", "mlp", "extra_trees"}
-    assert instantiate(cfg.strategy) == QueryByCommittee(score="variance", batch=Spread(0.1))
+    assert instantiate(cfg.strategy) == VarianceReduction(length=0.1, reference=1000, noise=1e-6)
     assert instantiate(cfg.candidates) == Candidates(size=2000, method="uniform")
 
 
@@ -91,7 +91,8 @@ def test_regression_learner_nodes_fit_the_default_simulator(learner):
     ("overrides", "strategy", "candidates"),
     [
         (["strategy=random"], RandomSampling(), Candidates(size=2000, method="uniform")),
-        (["strategy=qbc"], QueryByCommittee("variance", batch=Spread(0.1)), Candidates(size=2000, method="uniform")),
+        (["strategy=qbc"], VarianceReduction(0.1, 1000, 1e-6), Candidates(size=2000, method="uniform")),
+        (["strategy=qbc_spread"], QueryByCommittee("variance", batch=Spread(0.1)), None),
         (["strategy=qbc_topk"], QueryByCommittee("variance"), None),
         (["strategy=qbc_topk", "strategy.score=vote_entropy"], QueryByCommittee("vote_entropy"), None),
         (["strategy=sobol", "batch_size=5"], RandomSampling(), Candidates(size=5, method="sobol")),
@@ -153,7 +154,7 @@ def test_every_target_in_conf_is_a_public_callable():
 
 
 def test_build_turns_instantiation_errors_into_one_line():
-    cfg = composed("strategy=qbc", "strategy.score=bogus")
+    cfg = composed("strategy=qbc_spread", "strategy.score=bogus")
     with pytest.raises(ConfigError) as info:
         build(cfg, "strategy")
     message = str(info.value)
@@ -168,7 +169,7 @@ FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner=
         "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
 BAD = {
     "unknown_key": ["+nonsense=1"],
-    "score": ["strategy.score=bogus"],
+    "score": ["strategy=qbc_spread", "strategy.score=bogus"],
     "batch_size": ["batch_size=0"],
     "budget": ["budget=0"],
     "in_flight": ["asynchronous=true", "in_flight=0"],
@@ -279,18 +280,35 @@ def test_budget_zero_error_names_the_budget(cli):
     check_one_line_error(cli[1]["budget"], "budget")
 
 
+USER_SIMULATOR = """
+import numpy as np
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+
+
+def make_oracle(width: float = 1.0):
+    box = Box(names=("a", "b"), lower=(-width, -width), upper=(width, width))
+    return FunctionOracle(lambda x: (np.sin(3 * x[:, 0]) + x[:, 1] ** 2)[:, None], box, OutputSpec(("f",)), version="1")
+"""
+
+
 @pytest.mark.slow
-def test_the_generic_compare_preset_runs_any_learner_in_a_directory_of_its_own(tmp_path):
-    """experiment=compare with a forest committee: the sweep lands under
-    multirun/compare/<simulator>/<learner>, so another simulator's or learner's sweep never
-    meets it."""
-    overrides = ["-m", "experiment=compare", "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
+def test_the_generic_compare_preset_runs_a_simulator_from_outside_the_repository(tmp_path):
+    """A user's module and config directory (`--config-dir`), experiment=compare with a forest
+    committee: the sweep lands under multirun/compare/<simulator>/<learner>, so another
+    simulator's or learner's sweep never meets it."""
+    (tmp_path / "usersim.py").write_text(USER_SIMULATOR)
+    (tmp_path / "conf" / "simulator").mkdir(parents=True)
+    (tmp_path / "conf" / "simulator" / "usersim.yaml").write_text("_target_: usersim.make_oracle\nwidth: 1.0\n")
+    overrides = ["-m", "--config-dir", "conf", "experiment=compare", "simulator=usersim",
+                 "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
                  "seed=0", "budget=30", "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100",
                  "progress=false", "hydra.launcher.n_jobs=1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
     proc = subprocess.run([sys.executable, "-m", "experiments.run", *overrides], cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    stores = sorted((tmp_path / "multirun" / "compare" / "potential1d" / "extra_trees_regression").rglob("run.zarr"))
+    stores = sorted((tmp_path / "multirun" / "compare" / "usersim" / "extra_trees_regression").rglob("run.zarr"))
     assert len(stores) == 2  # random and qbc, seed 0
     strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}
     assert strategies == {"random", "qbc"}

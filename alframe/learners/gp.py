@@ -23,6 +23,7 @@ conditioning itself is one Cholesky factorisation of n x n.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import warnings
 from typing import Any
 
@@ -67,6 +68,9 @@ class GaussianProcessCommittee:
     restarts: int = 0
     retune_growth: float = 1.2
     fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
+    # The last points' (cross kernel, triangular solve): a strategy that asks for the members and
+    # then the correlation at the same candidates pays for the (n_train, n) solve once.
+    _solved: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -151,10 +155,9 @@ class GaussianProcessCommittee:
             return jnp.zeros((2 * self.folds, 0, np.size(gp._y_train_mean)), jnp.float32)
         z = (x - lo) / scale
         # gp.predict(z, return_std=True), sharing its one (n, n_train) kernel matrix with the jackknife.
-        cross = gp.kernel_(z, gp.X_train_)  # the white-noise term is 0 off the training set
+        cross, v = self._solve(z)
         y_scale = np.reshape(gp._y_train_std, (1, -1))
         mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + np.reshape(gp._y_train_mean, (1, -1))
-        v = solve_triangular(gp.L_, cross.T, lower=True, check_finite=False)
         variance = np.maximum(gp.kernel_.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
         std = np.sqrt(variance)[:, None] * y_scale
         if jackknife:
@@ -164,6 +167,25 @@ class GaussianProcessCommittee:
             deviations = np.zeros((self.folds, *mean.shape))
         members = np.concatenate([mean + deviations + std, mean + deviations - std])
         return jnp.asarray(members, dtype=jnp.float32)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_solved": {}}  # a checkpoint keeps the fit, not the last candidates' solve
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def _solve(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k(z, X_train) (n, n_train), L^-1 k(X_train, z) (n_train, n)) for scaled inputs z (n, dim),
+        kept for the last z asked."""
+        gp = self.fitted[0]
+        z = np.ascontiguousarray(z)
+        tag = (z.shape, hashlib.blake2b(z.tobytes(), digest_size=16).digest(), id(gp))
+        last = self._solved.get("last")  # one item, replaced whole: safe beside a thread reading it
+        if last is None or last[0] != tag:
+            cross = gp.kernel_(z, gp.X_train_)  # the white-noise term is 0 off the training set
+            last = (tag, (cross, solve_triangular(gp.L_, cross.T, lower=True, check_finite=False)))
+            self._solved["last"] = last
+        return last[1]
 
     def correlation(self, points: np.ndarray) -> CorrelationOf:
         """Posterior correlation of the latent function among points (n, dim) with the fitted
@@ -176,7 +198,7 @@ class GaussianProcessCommittee:
         gp, lo, scale = self.fitted[:3]
         z = (np.asarray(points, dtype=np.float64) - lo) / scale
         latent = gp.kernel_.k1 if self.noise else gp.kernel_  # the white-noise term is the sum's k2
-        v = solve_triangular(gp.L_, gp.kernel_(gp.X_train_, z), lower=True)  # (n_train, n)
+        v = self._solve(z)[1]  # (n_train, n)
         sd = np.sqrt(np.maximum(latent.diag(z) - np.sum(v**2, axis=0), 1e-300))
 
         def rho(rows, cols) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Active against passive on the 1-D potential: the headline sweep, timed.
 
     python -m experiments.bench.active_vs_passive [--seeds 8] [--budget 1000] [--out results/bench/active_vs_passive]
-        [-- extra Hydra overrides, e.g. learner.steps_warm=200 strategy=random,qbc,sobol]
+        [-- extra Hydra overrides, e.g. learner.steps_warm=200 strategy=random,qbc_spread,sobol]
 
 Runs `experiments.run -m experiment=potential1d_compare` with the given seeds and budget into
 OUT/sweep, times the whole sweep, then writes the verdict (`experiments.compare`) there and a

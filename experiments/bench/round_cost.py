@@ -1,6 +1,7 @@
 """Per-round cost of the active learning loop, and JIT compilations after the first round.
 
-    python -m experiments.bench.round_cost [--learner auto|mlp|mlp_fast|...] [--labeled 1000] [--rounds 20] [--out FILE.json]
+    python -m experiments.bench.round_cost [--learner auto|mlp|mlp_fast|...] [--strategy qbc|qbc_spread|...]
+        [--labeled 1000] [--rounds 20] [--out FILE.json]
 
 Runs the rounds of the default strategy's loop on the 1-D potential as the loop does them
 (fit, test-set score, candidate draw, selection) with the committee of a conf/learner/
@@ -44,9 +45,11 @@ class CompileCounter:
             self.count += 1
 
 
-def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_size: int, learner: str) -> dict:
+def measure(labeled: int, rounds: int, batch_size: int, pool_size: int, test_size: int, learner: str,
+            strategy: str = "qbc") -> dict:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}", f"learner={learner}"])
+        cfg = compose("config", overrides=[f"budget={labeled + rounds * batch_size}", f"learner={learner}",
+                                           f"strategy={strategy}"])
     oracle = instantiate(cfg.simulator)
     committee = build_learner(cfg, oracle)
     strategy = instantiate(cfg.strategy)
@@ -111,10 +114,12 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--learner", default="auto", help="a preset of conf/learner/ (auto, mlp, mlp_fast, gp, ...)")
-    parser.add_argument("--out", type=Path, default=None, help="default: results/bench/round_cost_LEARNER.json")
+    parser.add_argument("--strategy", default="qbc", help="a preset of conf/strategy/ (qbc, qbc_spread, ...)")
+    parser.add_argument("--out", type=Path, default=None, help="default: results/bench/round_cost_LEARNER_STRATEGY.json")
     args = parser.parse_args()
-    args.out = args.out or Path(f"results/bench/round_cost_{args.learner}.json")
-    result = measure(args.labeled, args.rounds, args.batch_size, args.pool, args.test_size, args.learner)
+    args.out = args.out or Path(f"results/bench/round_cost_{args.learner}_{args.strategy}.json")
+    result = measure(args.labeled, args.rounds, args.batch_size, args.pool, args.test_size, args.learner,
+                     args.strategy)
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
                          "load_average": os.getloadavg()}
     print(f"per round at {args.labeled} labelled points ({args.rounds} rounds, median):")
