@@ -49,7 +49,7 @@ def test_default_config_instantiates_every_node():
     committee = build_learner(cfg, oracle)
     assert isinstance(committee, AutoCommittee)
     assert committee.task == "regression" and committee.capacity == cfg.budget
-    assert set(committee.candidates()) == {"gp", "mlp", "extra_trees"}
+    assert set(committee.candidates()) == {"gp", "gp_log", "mlp", "extra_trees"}
     assert instantiate(cfg.strategy) == VarianceReduction(length=0.1, reference=1000, noise=1e-6)
     assert instantiate(cfg.candidates) == Candidates(size=2000, method="uniform")
 

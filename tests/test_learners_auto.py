@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
-from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, MLPCommittee
-from alframe.learners.auto import held_out_error
+from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, LogOutputs, MLPCommittee
+from alframe.learners.auto import LOG_SPAN, held_out_error
 
 KEY = jax.random.key(0)
 RNG = np.random.default_rng(0)
@@ -220,7 +220,7 @@ def test_auto_with_too_few_rows_to_hold_out_still_fits():
 
 
 def test_auto_default_families_cover_both_tasks():
-    assert set(AutoCommittee(capacity=64).candidates()) == {"gp", "mlp", "extra_trees"}
+    assert set(AutoCommittee(capacity=64).candidates()) == {"gp", "gp_log", "mlp", "extra_trees"}
     assert set(AutoCommittee(task="classification", n_classes=3, capacity=64).candidates()) == {"mlp", "extra_trees"}
 
 
@@ -255,3 +255,62 @@ def test_gp_refits_condition_on_new_runs_and_retune_only_after_growth():
     assert len(conditioned.fitted[0].X_train_) == 50
     retuned = conditioned.fit(x[:60], y[:60], key=KEY)
     assert retuned.fitted[4] == 60
+
+
+def power_law(x):
+    """Positive, spanning about four decades on [0, 1]^3 (the third input inert): linear in log(y)."""
+    return ((0.01 + x[:, :1]) ** -2) * (1 + x[:, 1:2])
+
+
+def log_families():
+    return {**small_families(), "gp_log": LogOutputs(GaussianProcessCommittee(folds=2), min_span=LOG_SPAN)}
+
+
+def test_log_outputs_learn_a_power_law_in_its_own_units():
+    x = RNG.uniform(0, 1, (60, 3))
+    y = power_law(x)
+    plain = GaussianProcessCommittee(folds=2).fit(x, y, key=KEY)
+    logged = LogOutputs(GaussianProcessCommittee(folds=2)).fit(x, y, key=KEY)
+    test = RNG.uniform(0, 1, (1000, 3))
+
+    def relative_error(committee):  # median |prediction - y| / y: every decade counts
+        pred = np.asarray(committee.predict_members(test)).mean(axis=0)
+        return float(np.median(np.abs(pred - power_law(test)) / power_law(test)))
+
+    assert relative_error(logged) < 0.05 and relative_error(plain) > 4 * relative_error(logged)
+    members = np.asarray(logged.predict_members(test))
+    assert members.shape == (4, 1000, 1) and np.all(members > 0)
+    held_out = logged.held_out_predictions()
+    assert held_out.shape == (60, 1) and held_out_error(held_out, y, task="regression") < 0.5
+
+
+def test_log_outputs_refuse_what_a_log_scale_cannot_take():
+    x = RNG.uniform(0, 1, (20, 2))
+    with pytest.raises(ValueError, match="positive outputs, got -1"):
+        LogOutputs(GaussianProcessCommittee()).fit(x, np.r_[-1.0, np.ones(19)], key=KEY)
+    with pytest.raises(ValueError, match="span a factor of 2, less than min_span=100"):
+        LogOutputs(GaussianProcessCommittee(), min_span=100).fit(x, np.r_[1.0, 2.0, np.full(18, 1.5)], key=KEY)
+    with pytest.raises(ValueError, match="min_span"):
+        LogOutputs(GaussianProcessCommittee(), min_span=0.5)
+    with pytest.raises(RuntimeError, match="never fitted"):
+        LogOutputs(GaussianProcessCommittee()).predict_members(x)
+
+
+def test_auto_takes_the_log_scale_for_outputs_spanning_decades_and_not_otherwise():
+    x = RNG.uniform(0, 1, (60, 3))
+    spanning = AutoCommittee(families=log_families()).fit(x, power_law(x), key=KEY).report()
+    assert spanning["learner"] == "gp_log" and spanning["cv_error_gp_log"] < spanning["cv_error_gp"]
+    narrow = AutoCommittee(families=log_families()).fit(x, 2 + smooth(x), key=KEY).report()
+    assert narrow["learner"] != "gp_log" and np.isnan(narrow["cv_error_gp_log"])  # it sat out
+
+
+def test_auto_chooses_again_when_its_family_cannot_take_new_runs():
+    """A log-scale family and a first zero output: the next fit chooses among the others."""
+    x = RNG.uniform(0, 1, (61, 3))
+    y = power_law(x)
+    first = AutoCommittee(families=log_families(), growth=1.5).fit(x[:60], y[:60], key=KEY)
+    assert first.report()["learner"] == "gp_log"
+    y[60] = 0.0
+    again = first.fit(x, y, key=jax.random.key(1))
+    assert again.state.chosen_now and again.report()["learner"] != "gp_log"
+    assert np.isnan(again.report()["cv_error_gp_log"])

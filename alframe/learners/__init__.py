@@ -12,5 +12,6 @@ from alframe.learners.cnn import CNNCommittee  # noqa: E402
 __all__ += ["CNNCommittee"]
 from alframe.learners.gp import GaussianProcessCommittee  # noqa: E402
 from alframe.learners.auto import AutoCommittee, default_families  # noqa: E402
+from alframe.learners.transformed import LogOutputs  # noqa: E402
 
-__all__ += ["GaussianProcessCommittee", "AutoCommittee", "default_families"]
+__all__ += ["GaussianProcessCommittee", "AutoCommittee", "default_families", "LogOutputs"]

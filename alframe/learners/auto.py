@@ -8,7 +8,9 @@ the runs so far, scores each by the error of its held-out predictions (leave-one
 GP, out-of-fold members for the MLP, out-of-bag trees for the forest: each comes with the fit,
 so choosing costs no extra fits), and keeps the best. It chooses again whenever the data have
 grown by `growth` since the last choice; in between only the chosen family is refitted (the
-MLP warm-started).
+MLP warm-started). Positive outputs spanning decades are also tried on a log scale (`gp_log`),
+where a model in the simulator's own units can be worse than predicting the mean; held-out
+errors are always compared in the simulator's units.
 
     >>> committee = AutoCommittee(task="regression", capacity=300)     # doctest: +SKIP
     >>> fitted = committee.fit(x, y, key=jax.random.key(0))             # doctest: +SKIP
@@ -64,15 +66,21 @@ def held_out_error(predicted: np.ndarray, y: np.ndarray, *, task: Task, n_classe
     return float(np.nanmean(np.nanmean((predicted - y) ** 2, axis=0) / variance))
 
 
+LOG_SPAN = 100.0
+"""Positive outputs spanning at least this factor are also tried on a log scale (`gp_log`)."""
+
+
 def default_families(task: Task, n_classes: int | None, capacity: int) -> dict[str, Committee]:
     """The families `AutoCommittee` chooses among when none are given: a Gaussian process
-    (regression only), an early-stopped SiLU MLP ensemble and an extremely randomised forest
-    whose out-of-bag trees give its held-out error."""
+    (regression only), the same fitted to log(y) (`gp_log`; it sits out unless every output is
+    positive and one spans at least `LOG_SPAN`), an early-stopped SiLU MLP ensemble and an
+    extremely randomised forest whose out-of-bag trees give its held-out error."""
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
     from alframe.learners.gp import GaussianProcessCommittee
     from alframe.learners.mlp import MLPCommittee
     from alframe.learners.sklearn import EnsembleCommittee
+    from alframe.learners.transformed import LogOutputs
 
     forest = dict(n_estimators=100, bootstrap=True, oob_score=True, n_jobs=1)
     mlp = MLPCommittee(members=5, hidden=(64, 64, 64), task=task, n_classes=n_classes, early_stopping=True,
@@ -82,6 +90,7 @@ def default_families(task: Task, n_classes: int | None, capacity: int) -> dict[s
         return {"mlp": mlp,
                 "extra_trees": EnsembleCommittee(ExtraTreesClassifier(**forest), task=task, n_classes=n_classes)}
     return {"gp": GaussianProcessCommittee(),
+            "gp_log": LogOutputs(GaussianProcessCommittee(), min_span=LOG_SPAN),
             "mlp": mlp,
             "extra_trees": EnsembleCommittee(ExtraTreesRegressor(**forest), task=task, n_classes=None)}
 
@@ -143,8 +152,12 @@ class AutoCommittee:
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "AutoCommittee":
         n = len(x)
         if self.state is not None and n < self.growth * self.state.n_at_choice:
-            refitted = self.state.committee.fit(x, y, key=key)
-            return dataclasses.replace(self, state=self.state._replace(committee=refitted, chosen_now=False))
+            try:
+                refitted = self.state.committee.fit(x, y, key=key)
+            except (RuntimeError, ValueError):
+                pass  # the chosen family cannot take the new runs (a log scale, a zero output): choose again
+            else:
+                return dataclasses.replace(self, state=self.state._replace(committee=refitted, chosen_now=False))
         families = sorted(self.candidates().items())
         keys = jax.random.split(key, len(families))
         # One after another: XLA already spreads the MLP's fit over the cores, and fits side
