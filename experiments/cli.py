@@ -445,6 +445,10 @@ def _emit(header: list[str], rows: list[list], out: str | None) -> None:
         write_atomically(out, buffer.getvalue().encode(), durable=False)
 
 
+CONFIG_DIR_HELP = ("a directory of your own config groups (simulator/NAME.yaml, ...) beside alframe's, "
+                   "on the first call only")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="alframe", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -452,8 +456,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("run_dir")
     a.add_argument("-n", type=int, required=True, help="queries to ask")
     a.add_argument("-o", "--out", help="CSV file to write (default: stdout)")
-    a.add_argument("--config-dir", default=None,
-                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
+    a.add_argument("--config-dir", default=None, help=CONFIG_DIR_HELP)
     a.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     t = commands.add_parser("tell", help="record results from a CSV and refit")
     t.add_argument("run_dir")
@@ -469,8 +472,7 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     lab.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     lab.add_argument("--lease", type=float, default=300.0, help="seconds an item handed out is held for its labeller")
-    lab.add_argument("--config-dir", default=None,
-                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
+    lab.add_argument("--config-dir", default=None, help=CONFIG_DIR_HELP)
     lab.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     studio = commands.add_parser("label-studio", help="hand items to Label Studio and take its annotations back")
     studio_commands = studio.add_subparsers(dest="studio_command", required=True)
@@ -482,8 +484,7 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--image-prefix", default=None,
                      help="put before each picture's absolute path, without its leading slash "
                           "(default: /data/local-files/?d=, Label Studio's local-file storage)")
-    out.add_argument("--config-dir", default=None,
-                     help="a directory of your own config groups (e.g. simulator/NAME.yaml) beside alframe's, on the first call only")
+    out.add_argument("--config-dir", default=None, help=CONFIG_DIR_HELP)
     out.add_argument("overrides", nargs="*", help="Hydra overrides, on the first call only")
     back = studio_commands.add_parser("import", help="tell the annotations of a Label Studio JSON or JSON-MIN export")
     back.add_argument("run_dir")
