@@ -75,6 +75,13 @@ class StoreMismatchError(RuntimeError):
     """The store on disk was written by a different configuration."""
 
 
+def _blank(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of `shape` saying "not recorded": "" for text, NaN otherwise (as float)."""
+    if np.dtype(dtype).kind in "OUST":
+        return np.full(shape, "", dtype=object)
+    return np.full(shape, np.nan, dtype=np.float64)
+
+
 def _strings(values) -> np.ndarray:
     # Variable-length strings have a zarr v3 specification; fixed-width ones do not.
     return np.array([str(v) for v in values], dtype=object)
@@ -530,7 +537,32 @@ class RunStore:
                 raise ValueError(f"round metric {name!r} has shape {value.shape}; expected a scalar or "
                                  f"one value per output, ({len(self.output_names)},)")
         ds = xr.Dataset(variables)
-        self._put(ds, "round", {name: {"chunks": (ROUND_CHUNK, *ds[name].shape[1:])} for name in metrics})
+        if self._sizes.get("round", 0):
+            ds = self._matching_round_columns(ds)
+        self._put(ds, "round", {name: {"chunks": (ROUND_CHUNK, *ds[name].shape[1:])} for name in ds.data_vars})
+
+    def _matching_round_columns(self, ds: xr.Dataset) -> xr.Dataset:
+        """A round record with the store's round variables: a variable the store has and the
+        record lacks is given a blank (NaN, or "" for text); one the record brings that the store
+        lacks (a metric added by a newer version, a committee that reports something new) is first
+        written for the earlier rounds, blank. Otherwise an append would leave variables of
+        different lengths along `round`, which no reader can open."""
+        stored = xr.open_zarr(self.path, consolidated=True)
+        along = {str(name): stored[name] for name in stored.data_vars if stored[name].dims[:1] == ("round",)}
+        missing = {name: var for name, var in along.items() if name not in ds.data_vars}
+        if missing:
+            ds = ds.assign({name: (var.dims, _blank(var.dtype, (1, *var.shape[1:]))) for name, var in missing.items()})
+        new = [str(name) for name in ds.data_vars if str(name) not in along]
+        if new:
+            n_rounds = self._sizes["round"]
+            ds = ds.assign({name: ds[name].astype(np.float64) for name in new if ds[name].dtype.kind in "iub"})
+            earlier = xr.Dataset({name: (ds[name].dims, _blank(ds[name].dtype, (n_rounds, *ds[name].shape[1:])))
+                                  for name in new}, attrs=dict(self.attrs))
+            self._columns.clear()
+            write_zarr(earlier.assign_coords(self._coords()), self.path, mode="a",
+                       encoding={name: {"chunks": (ROUND_CHUNK, *ds[name].shape[1:])} for name in new})
+            self._variables.update(new)
+        return ds
 
     def write_test_set(self, x: np.ndarray, y: np.ndarray) -> None:
         """Record the held-out test set: x (m, n_inputs), y (m, n_outputs)."""

@@ -377,3 +377,20 @@ def test_a_round_metric_of_the_wrong_shape_is_refused(tmp_path):
     store = open_spectrum(tmp_path / "run.zarr")
     with pytest.raises(ValueError, match=r"'mse_per_output' has shape \(2,\)"):
         store.append_round({"round": 1, "mse_per_output": np.zeros(2)})
+
+
+def test_rounds_that_bring_or_lack_a_variable_keep_every_variable_as_long_as_the_rounds(tmp_path):
+    """A metric that appears in a later round (a newer version resuming a run, a committee that
+    reports something new) is blank for the earlier rounds; one a round lacks is blank there."""
+    path = tmp_path / "run.zarr"
+    store = open_store(path)
+    store.append_round({"round": 1, "mse": 0.5, "learner": "gp"})
+    store.append_round({"round": 2, "mse": 0.25, "learner": "gp"})
+    store.append_round({"round": 3, "mse": 0.125, "learner": "gp_log", "cv_error_gp_log": 0.1, "note": "new"})
+    store.append_round({"round": 4, "mse": 0.0625})
+    for ds in (xr.open_zarr(path), read_run(path), open_store(path).read()):
+        assert ds.sizes["round"] == 4
+        np.testing.assert_array_equal(ds["mse"].values, [0.5, 0.25, 0.125, 0.0625])
+        np.testing.assert_array_equal(ds["cv_error_gp_log"].values, [np.nan, np.nan, 0.1, np.nan])
+        assert list(ds["learner"].values) == ["gp", "gp", "gp_log", ""]
+        assert list(ds["note"].values) == ["", "", "new", ""]
