@@ -30,6 +30,9 @@ metric, up to 3 round values (1 or 3 times a power of ten) between it and the in
 design's. A target the initial design (the first round, shared by every strategy) already
 reaches on the median seed is left out: reaching it costs nothing. When passive's final
 model has no useful skill (median final R^2 below 0.2), its final error is no target either.
+Nor is an error so small that reaching it would mean R^2 above 1 - 1e-6 (an `mse` or `rmse`
+below 1e-6 of the constant predictor's): at that level the counts measure round-off and a
+Gaussian process's jitter, not what was learnt, and no simulator is that precise.
 
 Relative targets: a fraction f of passive's final *skill*. For a lower-is-better metric (an
 error) the target is passive_final / f, for a higher-is-better one f * passive_final; so 0.9
@@ -83,6 +86,9 @@ BOOKKEEPING = ("round", "n_runs", "n_labeled", "fit_s", "select_s", "selection_c
 # Below this median final R^2 passive sampling's model is barely better than predicting the
 # training mean, and "reaching its error" is no achievement.
 NO_SKILL_R2 = 0.2
+# An error below this fraction of the constant predictor's (R^2 above 1 - 1e-6) is beyond the
+# precision of any simulator and of the model's own arithmetic: no target is set there.
+RESOLUTION = 1e-6
 TARGET_KINDS = ("passive_final", "intermediate", "relative", "given")
 SUMMARY_COLUMNS = ("target", "target_kind", "metric", "strategy", "budget", "median_simulations",
                    "median_bound", "q25_simulations", "q75_simulations", "seeds_reached", "seeds",
@@ -487,6 +493,17 @@ def passive_skill(comp: xr.Dataset, passive: str) -> float | None:
     return skill if math.isfinite(skill) else None
 
 
+def resolution_floor(comp: xr.Dataset, metric: str, passive: str) -> float | None:
+    """The smallest `mse` or `rmse` worth a target: RESOLUTION of the constant predictor's
+    (median over passive's seeds of the final `mse_constant`); None for other metrics."""
+    if metric not in ("mse", "rmse") or "mse_constant" not in comp:
+        return None
+    constant = _median(_edge_values(comp, "mse_constant", last=True)[_index(comp, passive)])
+    if not (math.isfinite(constant) and constant > 0):
+        return None
+    return RESOLUTION * constant if metric == "mse" else math.sqrt(RESOLUTION * constant)
+
+
 def initial_design_value(comp: xr.Dataset, metric: str) -> float:
     """Median over runs of the first round's `metric`: the initial design every strategy shares."""
     return _median(_edge_values(comp, metric, last=False))
@@ -527,12 +544,18 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
         notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds), "
                      f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
         candidates = []
+    floor = resolution_floor(comp, metric, passive)
     if not higher:
+        lowest = final if floor is None else max(final, floor)  # below the floor: round-off
         decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
-        candidates += [Target(t, "intermediate") for t in [t for t in decades if final < t < start][:3]]
+        candidates += [Target(t, "intermediate") for t in [t for t in decades if lowest < t < start][:3]]
     kept = []
     for target in candidates:
-        if _reaches(start, target.value, higher):
+        if floor is not None and target.value < floor:
+            notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: it asks for R^2 above "
+                         f"1 - {RESOLUTION:g} (the constant predictor's {metric} is {floor / RESOLUTION:.3g}), where "
+                         f"counts measure round-off, not learning")
+        elif _reaches(start, target.value, higher):
             notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: the initial design "
                          f"(shared by every strategy) already reaches it on the median seed ({start:.3g})")
         else:

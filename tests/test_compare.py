@@ -108,6 +108,22 @@ def test_a_target_the_initial_design_reaches_is_dropped():
     assert len(notes) == 2 and "initial design" in notes[0] and "passive_final" in notes[0]
 
 
+def test_errors_below_the_resolution_are_no_targets_and_intermediate_ones_stay_above_it():
+    """A simulator learnt to round-off (R^2 = 1 - 1e-9 at the end): passive's final error is no
+    target, and the intermediate targets lie above 1e-6 of the constant predictor's error."""
+    comp = synthetic(speedup=3.0)
+    comp["mse"] = comp["mse"] * 1e-4  # from 5e-6 at the initial design to passive's 1e-7 at the end
+    comp["mse_constant"] = xr.full_like(comp["mse"], 1.0)
+    targets, notes = default_targets(comp, "mse", "random")
+    assert targets and all(t.kind == "intermediate" and t.value > 1e-6 for t in targets)
+    assert len(notes) == 1 and "passive_final" in notes[0] and "R^2 above 1 - 1e-06" in notes[0]
+    rmse_targets, _ = default_targets(comp.assign(rmse=np.sqrt(comp["mse"])), "rmse", "random")
+    assert all(t.value > 1e-3 for t in rmse_targets)
+    comp["mse_constant"] = xr.full_like(comp["mse"], 1e-6)  # the same errors, a constant predictor 1e6 times better
+    targets, notes = default_targets(comp, "mse", "random")
+    assert targets[-1].kind == "passive_final" and notes == []
+
+
 def test_missing_passive_strategy_is_named():
     with pytest.raises(SweepError, match="'sobol'.*qbc, random.*--passive NAME"):
         summarise(synthetic(2.0), metric="mse", passive="sobol", targets=[1e-2], budget=1000)
