@@ -545,6 +545,8 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
                      f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
         candidates = []
     floor = resolution_floor(comp, metric, passive)
+    if floor is not None:
+        constant_value = floor / (RESOLUTION if metric == "mse" else math.sqrt(RESOLUTION))
     if not higher:
         lowest = final if floor is None else max(final, floor)  # below the floor: round-off
         decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
@@ -553,7 +555,7 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
     for target in candidates:
         if floor is not None and target.value < floor:
             notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: it asks for R^2 above "
-                         f"1 - {RESOLUTION:g} (the constant predictor's {metric} is {floor / RESOLUTION:.3g}), where "
+                         f"1 - {RESOLUTION:g} (the constant predictor's {metric} is {constant_value:.3g}), where "
                          f"counts measure round-off, not learning")
         elif _reaches(start, target.value, higher):
             notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: the initial design "

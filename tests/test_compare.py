@@ -117,8 +117,9 @@ def test_errors_below_the_resolution_are_no_targets_and_intermediate_ones_stay_a
     targets, notes = default_targets(comp, "mse", "random")
     assert targets and all(t.kind == "intermediate" and t.value > 1e-6 for t in targets)
     assert len(notes) == 1 and "passive_final" in notes[0] and "R^2 above 1 - 1e-06" in notes[0]
-    rmse_targets, _ = default_targets(comp.assign(rmse=np.sqrt(comp["mse"])), "rmse", "random")
+    rmse_targets, rmse_notes = default_targets(comp.assign(rmse=np.sqrt(comp["mse"])), "rmse", "random")
     assert all(t.value > 1e-3 for t in rmse_targets)
+    assert "the constant predictor's rmse is 1)" in rmse_notes[0]
     comp["mse_constant"] = xr.full_like(comp["mse"], 1e-6)  # the same errors, a constant predictor 1e6 times better
     targets, notes = default_targets(comp, "mse", "random")
     assert targets[-1].kind == "passive_final" and notes == []
