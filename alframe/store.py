@@ -75,11 +75,15 @@ class StoreMismatchError(RuntimeError):
     """The store on disk was written by a different configuration."""
 
 
-def _blank(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def _blank(shape: tuple[int, ...], *, text: bool) -> np.ndarray:
     """An array of `shape` saying "not recorded": "" for text, NaN otherwise (as float)."""
-    if np.dtype(dtype).kind in "OUST":
-        return np.full(shape, "", dtype=object)
-    return np.full(shape, np.nan, dtype=np.float64)
+    return np.full(shape, "", dtype=object) if text else np.full(shape, np.nan, dtype=np.float64)
+
+
+def _consolidated_metadata(path: Path) -> tuple[dict, dict[str, dict]]:
+    """(the store's root zarr.json, its consolidated metadata: array name -> metadata)."""
+    root = json.loads((path / "zarr.json").read_text())
+    return root, (root.get("consolidated_metadata") or {}).get("metadata", {})
 
 
 def _strings(values) -> np.ndarray:
@@ -469,8 +473,7 @@ class RunStore:
         """Append `ds` along the existing `dim` chunk by chunk (see `_Column`). Returns False,
         having written nothing, unless its variables are exactly the store's arrays along `dim`
         with values castable to their types."""
-        root = json.loads((self.path / "zarr.json").read_text())
-        consolidated = (root.get("consolidated_metadata") or {}).get("metadata", {})
+        root, consolidated = _consolidated_metadata(self.path)
         along = {name for name, meta in consolidated.items() if (meta.get("dimension_names") or [None])[0] == dim}
         names = [str(v) for v in ds.variables]
         if set(names) != along or any(ds[name].dims[:1] != (dim,) for name in names):
@@ -547,16 +550,19 @@ class RunStore:
         lacks (a metric added by a newer version, a committee that reports something new) is first
         written for the earlier rounds, blank. Otherwise an append would leave variables of
         different lengths along `round`, which no reader can open."""
-        stored = xr.open_zarr(self.path, consolidated=True)
-        along = {str(name): stored[name] for name in stored.data_vars if stored[name].dims[:1] == ("round",)}
-        missing = {name: var for name, var in along.items() if name not in ds.data_vars}
+        along = {name: meta for name, meta in _consolidated_metadata(self.path)[1].items()
+                 if (meta.get("dimension_names") or [None])[0] == "round"}
+        missing = {name: meta for name, meta in along.items() if name not in ds.variables}
         if missing:
-            ds = ds.assign({name: (var.dims, _blank(var.dtype, (1, *var.shape[1:]))) for name, var in missing.items()})
-        new = [str(name) for name in ds.data_vars if str(name) not in along]
+            ds = ds.assign({name: (tuple(meta["dimension_names"]),
+                                   _blank((1, *meta["shape"][1:]), text=meta["data_type"] == "string"))
+                            for name, meta in missing.items()})
+        new = [str(name) for name in ds.variables if str(name) not in along]
         if new:
             n_rounds = self._sizes["round"]
             ds = ds.assign({name: ds[name].astype(np.float64) for name in new if ds[name].dtype.kind in "iub"})
-            earlier = xr.Dataset({name: (ds[name].dims, _blank(ds[name].dtype, (n_rounds, *ds[name].shape[1:])))
+            earlier = xr.Dataset({name: (ds[name].dims, _blank((n_rounds, *ds[name].shape[1:]),
+                                                               text=ds[name].dtype.kind in "OUST"))
                                   for name in new}, attrs=dict(self.attrs))
             self._columns.clear()
             write_zarr(earlier.assign_coords(self._coords()), self.path, mode="a",

@@ -493,15 +493,20 @@ def passive_skill(comp: xr.Dataset, passive: str) -> float | None:
     return skill if math.isfinite(skill) else None
 
 
-def resolution_floor(comp: xr.Dataset, metric: str, passive: str) -> float | None:
-    """The smallest `mse` or `rmse` worth a target: RESOLUTION of the constant predictor's
-    (median over passive's seeds of the final `mse_constant`); None for other metrics."""
+def constant_predictor_error(comp: xr.Dataset, metric: str, passive: str) -> float | None:
+    """The `mse` or `rmse` of predicting the training mean (median over passive's seeds of the
+    final `mse_constant`); None for other metrics or stores without it."""
     if metric not in ("mse", "rmse") or "mse_constant" not in comp:
         return None
     constant = _median(_edge_values(comp, "mse_constant", last=True)[_index(comp, passive)])
     if not (math.isfinite(constant) and constant > 0):
         return None
-    return RESOLUTION * constant if metric == "mse" else math.sqrt(RESOLUTION * constant)
+    return constant if metric == "mse" else math.sqrt(constant)
+
+
+def resolution_floor(constant: float, metric: str) -> float:
+    """The smallest `metric` worth a target (R^2 = 1 - RESOLUTION), given the constant predictor's."""
+    return RESOLUTION * constant if metric == "mse" else math.sqrt(RESOLUTION) * constant
 
 
 def initial_design_value(comp: xr.Dataset, metric: str) -> float:
@@ -544,9 +549,8 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
         notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds), "
                      f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
         candidates = []
-    floor = resolution_floor(comp, metric, passive)
-    if floor is not None:
-        constant_value = floor / (RESOLUTION if metric == "mse" else math.sqrt(RESOLUTION))
+    constant = constant_predictor_error(comp, metric, passive)
+    floor = None if constant is None else resolution_floor(constant, metric)
     if not higher:
         lowest = final if floor is None else max(final, floor)  # below the floor: round-off
         decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
@@ -555,7 +559,7 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
     for target in candidates:
         if floor is not None and target.value < floor:
             notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: it asks for R^2 above "
-                         f"1 - {RESOLUTION:g} (the constant predictor's {metric} is {constant_value:.3g}), where "
+                         f"1 - {RESOLUTION:g} (the constant predictor's {metric} is {constant:.3g}), where "
                          f"counts measure round-off, not learning")
         elif _reaches(start, target.value, higher):
             notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: the initial design "

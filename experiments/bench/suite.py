@@ -313,8 +313,8 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
     result = ProblemResult(problem, "ok")
     if at_target.empty:
         notes.append(f"no passive_final target (passive's final model may lack skill, its error may be below the "
-                     f"resolution compare keeps to, or the initial design "
-                     f"already reaches it): see runs/{problem.name}/verdict.txt")
+                     f"resolution compare keeps to, or the initial design already reaches it): "
+                     f"see runs/{problem.name}/verdict.txt")
     by_strategy = {str(r["strategy"]): r for r in at_target.to_dict(orient="records")}
     target = _float(at_target["target"].iloc[0]) if not at_target.empty else float("nan")
     for strategy in sorted(strategies, key=lambda s: (s != passive, s)):
