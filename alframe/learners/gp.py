@@ -34,10 +34,19 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from threadpoolctl import threadpool_limits
 
 from alframe.learners._shared import row_folds
 from alframe.learners.base import CorrelationOf
+from alframe.learners.marginal_likelihood import SUPPORTED_NU, maximise
 from alframe.learners.sklearn import member_seeds
+
+
+def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
+    """theta (log constant, log lengths (dim,), [log noise]) with every length set to `length`."""
+    theta = np.array(theta, dtype=np.float64)
+    theta[1:1 + dim] = np.log(length)
+    return theta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +55,15 @@ class GaussianProcessCommittee:
 
     Args:
         folds: jackknife folds (>= 2); the committee has twice as many members.
-        nu: smoothness of the Matérn kernel (0.5, 1.5, 2.5 or inf for the squared exponential).
+        nu: smoothness of the Matérn kernel: 0.5, 1.5, 2.5 or inf (the squared exponential).
         max_fit_points: rows the hyperparameters are fitted on (a random subset when n is larger).
         noise: fit a white-noise term (for noisy or slightly rough simulators); its level is
             fitted within [1e-8, 0.5] of the standardised output variance.
+        length_starts: the length scales (in units of the runs' range along each input, the
+            same for every input) the likelihood is maximised from, keeping the best optimum.
+            From long scales alone, a function with narrow features is often explained as
+            white noise (every length at its lower bound, no skill); a short start finds the
+            smooth explanation.
         restarts: extra optimiser starts from random hyperparameters. A refit of a fitted
             committee also starts from its last hyperparameters and keeps the better optimum.
         retune_growth: a refit tunes the hyperparameters again once the runs have grown by
@@ -65,6 +79,7 @@ class GaussianProcessCommittee:
     nu: float = 2.5
     max_fit_points: int = 256
     noise: bool = True
+    length_starts: tuple[float, ...] = (1.0, 0.3)
     restarts: int = 0
     retune_growth: float = 1.2
     fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
@@ -75,8 +90,13 @@ class GaussianProcessCommittee:
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if float(self.nu) not in SUPPORTED_NU:
+            raise ValueError(f"nu must be one of {SUPPORTED_NU} (Matérn 1/2, 3/2, 5/2, squared exponential), got {self.nu}")
         if self.max_fit_points < 2:
             raise ValueError(f"max_fit_points must be >= 2, got {self.max_fit_points}")
+        object.__setattr__(self, "length_starts", tuple(float(v) for v in self.length_starts))
+        if not self.length_starts or not all(0.01 <= v <= 100 for v in self.length_starts):
+            raise ValueError(f"length_starts must be one or more lengths in [0.01, 100], got {self.length_starts}")
         if self.restarts < 0:
             raise ValueError(f"restarts must be >= 0, got {self.restarts}")
         if not self.retune_growth >= 1:
@@ -117,17 +137,22 @@ class GaussianProcessCommittee:
 
     def _tuned_kernel(self, z: np.ndarray, y: np.ndarray, seed: int, previous):
         """The kernel of maximum marginal likelihood on at most `max_fit_points` rows of z (n, dim),
-        from the default start (and `restarts` random ones) and from `previous` when given."""
+        from each of `length_starts` (and `restarts` random starts) and from `previous` when given."""
         rng = np.random.default_rng(seed)
         subset = rng.choice(len(z), self.max_fit_points, replace=False) if len(z) > self.max_fit_points else slice(None)
-        tuned = GaussianProcessRegressor(self._kernel(z.shape[1]), normalize_y=True,
-                                         n_restarts_optimizer=self.restarts, random_state=seed).fit(z[subset], y[subset])
+        z, y = z[subset], y[subset]
+        template = self._kernel(z.shape[1])
+        bounds = template.bounds
+        starts = [_with_lengths(template.theta, z.shape[1], length) for length in self.length_starts]
+        starts += [rng.uniform(bounds[:, 0], bounds[:, 1]) for _ in range(self.restarts)]
         if previous is not None:
-            # The likelihood of a rough function has several optima: keep the better of the two.
-            again = GaussianProcessRegressor(previous, normalize_y=True, random_state=seed).fit(z[subset], y[subset])
-            if again.log_marginal_likelihood_value_ > tuned.log_marginal_likelihood_value_:
-                tuned = again
-        return tuned.kernel_
+            starts.append(previous.theta)  # the likelihood of a rough function has several optima
+        std = y.std(axis=0)
+        y_norm = (y - y.mean(axis=0)) / np.where(std < 10 * np.finfo(float).eps, 1.0, std)
+        # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing.
+        with threadpool_limits(1):
+            theta, _ = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
+        return template.clone_with_theta(theta)
 
     def _jackknife(self, gp: GaussianProcessRegressor, z: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """(kept rows (n,) bool, weights (kept, n_outputs)) of each fold's member, in the
