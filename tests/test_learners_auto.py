@@ -50,22 +50,27 @@ def test_gp_learns_a_smooth_function_and_its_members_centre_on_its_mean():
     np.testing.assert_allclose(members.mean(axis=0), mean, rtol=1e-4, atol=1e-5)
 
 
-def test_gp_leave_one_out_matches_refitting_without_the_row():
+@pytest.mark.parametrize("cv_folds", [5, 25])  # 25: folds of a row or two, close to leave-one-out
+def test_gp_held_out_predictions_match_refitting_without_the_fold(cv_folds):
     x = RNG.uniform(-1, 1, (25, 2))
     y = smooth(x)
-    gp = GaussianProcessCommittee(noise=False).fit(x, y, key=KEY)
-    loo = gp.held_out_predictions()
+    gp = GaussianProcessCommittee(noise=False, cv_folds=cv_folds).fit(x, y, key=KEY)
+    held_out = gp.held_out_predictions()
     fitted, lo, scale, _, _ = gp.fitted
     from sklearn.gaussian_process import GaussianProcessRegressor
 
+    from alframe.learners._shared import row_folds
+
     z = (x - lo) / scale
-    for i in (0, 7, 24):
-        keep = np.arange(len(x)) != i
-        alone = GaussianProcessRegressor(fitted.kernel_, normalize_y=False, optimizer=None)
-        # normalize_y=False on outputs pre-normalised as the full GP did, so only row i is left out
-        y_norm = (y - fitted._y_train_mean) / fitted._y_train_std
-        pred = alone.fit(z[keep], y_norm[keep]).predict(z[i:i + 1]) * fitted._y_train_std + fitted._y_train_mean
-        assert loo[i, 0] == pytest.approx(float(np.ravel(pred)[0]), rel=1e-4, abs=1e-6)
+    folds = row_folds(z, cv_folds)
+    assert len(np.unique(folds)) > 1
+    # normalize_y=False on outputs pre-normalised as the full GP did, so only the fold is left out
+    y_norm = (y - fitted._y_train_mean) / fitted._y_train_std
+    for f in np.unique(folds)[:3]:
+        out = folds == f
+        alone = GaussianProcessRegressor(fitted.kernel_, normalize_y=False, optimizer=None).fit(z[~out], y_norm[~out])
+        pred = alone.predict(z[out]).reshape(-1, 1) * fitted._y_train_std + fitted._y_train_mean
+        np.testing.assert_allclose(held_out[out], pred, rtol=1e-4, atol=1e-6)
 
 
 def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():

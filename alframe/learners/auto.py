@@ -4,13 +4,13 @@ No one family wins everywhere: a Gaussian process is hard to beat on a smooth si
 few runs, an MLP ensemble keeps improving on a smooth one with many, and a forest of
 extremely randomised trees copes with jumps, narrow features and heavy tails that make the
 other two worse than predicting the mean. `AutoCommittee` fits every family from scratch on
-the runs so far, scores each by the error of its held-out predictions (leave-one-out for the
-GP, out-of-fold members for the MLP, out-of-bag trees for the forest: each comes with the fit,
-so choosing costs no extra fits), and keeps the best. It chooses again whenever the data have
-grown by `growth` since the last choice; in between only the chosen family is refitted (the
-MLP warm-started). Positive outputs spanning decades are also tried on a log scale (`gp_log`),
-where a model in the simulator's own units can be worse than predicting the mean; held-out
-errors are always compared in the simulator's units.
+the runs so far, scores each by the error of its held-out predictions (5-fold for the GP, in
+closed form, and for the MLP, whose five members each hold out a fold; out-of-bag trees for
+the forest: each comes with the fit, so choosing costs no extra fits), and keeps the best. It
+chooses again whenever the data have grown by `growth` since the last choice; in between only
+the chosen family is refitted (the MLP warm-started). Positive outputs spanning decades are
+also tried on a log scale (`gp_log`), where a model in the simulator's own units can be worse
+than predicting the mean; held-out errors are always compared in the simulator's units.
 
     >>> committee = AutoCommittee(task="regression", capacity=300)     # doctest: +SKIP
     >>> fitted = committee.fit(x, y, key=jax.random.key(0))             # doctest: +SKIP

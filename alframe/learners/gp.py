@@ -14,10 +14,11 @@ centred on the full GP's mean, so that
 
 and a disagreement score reads both where the runs are sparse and where the outputs change fast.
 
-Kernel hyperparameters are fitted by maximum marginal likelihood on at most
-`max_fit_points` rows (a random subset drawn from the key), then the GP is conditioned on all
-rows with those hyperparameters: the cost of a fit is bounded whatever n is, and the
-conditioning itself is one Cholesky factorisation of n x n.
+Kernel hyperparameters are fitted by maximum marginal likelihood (`alframe.learners.
+marginal_likelihood`, from each of `length_starts`) on at most `max_fit_points` rows (a random
+subset drawn from the key), then the GP is conditioned on all rows with those hyperparameters:
+the cost of a fit is bounded whatever n is, and the conditioning itself is one Cholesky
+factorisation of n x n.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class GaussianProcessCommittee:
             From long scales alone, a function with narrow features is often explained as
             white noise (every length at its lower bound, no skill); a short start finds the
             smooth explanation.
+        cv_folds: folds of `held_out_predictions`. Five, as the default MLP ensemble's five
+            members each hold out a fifth of the runs, so that `AutoCommittee` judges both on
+            models fitted to the same share of the runs; leave-one-out (one row a fold) made a
+            Gaussian process look about 1.5x better than its test error, and win where an
+            MLP ensemble predicted better.
         restarts: extra optimiser starts from random hyperparameters. A refit of a fitted
             committee also starts from its last hyperparameters and keeps the better optimum.
         retune_growth: a refit tunes the hyperparameters again once the runs have grown by
@@ -72,7 +78,8 @@ class GaussianProcessCommittee:
 
     `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs) (outputs share the
     kernel); `predict_members(x)` returns (2 folds, n, n_outputs) float32;
-    `held_out_predictions()` the exact leave-one-out predictions of the training rows (n, n_outputs).
+    `held_out_predictions()` the exact `cv_folds`-fold cross-validated predictions of the
+    training rows (n, n_outputs).
     """
 
     folds: int = 4
@@ -80,6 +87,7 @@ class GaussianProcessCommittee:
     max_fit_points: int = 256
     noise: bool = True
     length_starts: tuple[float, ...] = (1.0, 0.3)
+    cv_folds: int = 5
     restarts: int = 0
     retune_growth: float = 1.2
     fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
@@ -97,6 +105,8 @@ class GaussianProcessCommittee:
         object.__setattr__(self, "length_starts", tuple(float(v) for v in self.length_starts))
         if not self.length_starts or not all(0.01 <= v <= 100 for v in self.length_starts):
             raise ValueError(f"length_starts must be one or more lengths in [0.01, 100], got {self.length_starts}")
+        if self.cv_folds < 2:
+            raise ValueError(f"cv_folds must be >= 2, got {self.cv_folds}")
         if self.restarts < 0:
             raise ValueError(f"restarts must be >= 0, got {self.restarts}")
         if not self.retune_growth >= 1:
@@ -233,13 +243,21 @@ class GaussianProcessCommittee:
         return rho
 
     def held_out_predictions(self) -> np.ndarray:
-        """Exact leave-one-out predictions of the training rows, (n, n_outputs), with the
-        hyperparameters held fixed (Rasmussen & Williams 2006, eq. 5.12)."""
+        """Predictions of the training rows, (n, n_outputs): each fold's rows (`cv_folds` folds,
+        by a hash of each run's inputs) by the GP conditioned on the other folds, with the
+        hyperparameters held fixed. Exact and without refitting: the residual of fold f is
+        [K^-1]_ff^-1 (K^-1 y)_f (leave-one-out is the case of one row per fold; Rasmussen &
+        Williams 2006, eq. 5.12)."""
         if self.fitted is None:
             raise RuntimeError("held_out_predictions called on a committee that was never fitted")
         gp = self.fitted[0]
-        inverse_diag = np.diag(cho_solve((gp.L_, True), np.eye(len(gp.L_))))
-        alpha = gp.alpha_.reshape(len(gp.L_), -1)
-        y_norm = gp.y_train_.reshape(len(gp.L_), -1)
-        loo_norm = y_norm - alpha / inverse_diag[:, None]
-        return loo_norm * np.reshape(gp._y_train_std, (1, -1)) + np.reshape(gp._y_train_mean, (1, -1))
+        n = len(gp.L_)
+        inverse = cho_solve((gp.L_, True), np.eye(n))
+        alpha = gp.alpha_.reshape(n, -1)
+        y_norm = gp.y_train_.reshape(n, -1)
+        folds = row_folds(gp.X_train_, self.cv_folds)
+        held_out = np.empty_like(y_norm)
+        for f in np.unique(folds):
+            rows = folds == f
+            held_out[rows] = y_norm[rows] - np.linalg.solve(inverse[np.ix_(rows, rows)], alpha[rows])
+        return held_out * np.reshape(gp._y_train_std, (1, -1)) + np.reshape(gp._y_train_mean, (1, -1))
