@@ -1,16 +1,17 @@
 """The log marginal likelihood of a Matérn Gaussian process and its gradient, in closed form.
 
 scikit-learn's `GaussianProcessRegressor` differentiates an anisotropic Matérn kernel through an
-(n, n, dim) tensor per evaluation, which dominates a fit (about 13 ms per step at 256 rows and 8
-inputs). For the kernel `GaussianProcessCommittee` uses,
+(n, n, dim) tensor per evaluation, which dominates a fit (about 13 ms an evaluation at 256 rows
+and 8 inputs on 2 cores). For the kernel `GaussianProcessCommittee` uses,
 
     k(a, b) = c * m(r) [+ s * 1(a == b)],   r^2 = sum_d (a_d - b_d)^2 / l_d^2,
 
 the gradient with respect to log l_d is sum_ij P_ij (u_id - u_jd)^2 with P symmetric and
 u = z / l, which is 2 * sum_i u_id^2 (P 1)_i - 2 * u_d' P u_d: two (n, n) x (n, dim) products
-instead of the tensor. The parameters are sklearn's own (`kernel.theta`: log c, log l_1..l_dim,
-log s), so the optimum found here is the kernel sklearn would have found, an order of
-magnitude sooner.
+instead of the tensor (about 2.6 ms an evaluation with one BLAS thread). The parameters are
+sklearn's own (`kernel.theta`: log c, log l_1..l_dim, log s) and the optimiser is the same
+L-BFGS-B within the same bounds, so from the same start it finds the same optimum, about five
+times sooner.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ SUPPORTED_NU = (0.5, 1.5, 2.5, float("inf"))
 
 
 def _shape_and_slope(r: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
-    """m(r) and h(r) = -m'(r) / r for distances r (n, n): dm/dlog l_d = h(r) (z_d / l_d)^2 summed."""
+    """m(r) and h(r) = -m'(r) / r for scaled distances r (n, n), so that
+    dm(r_ab) / dlog l_d = h(r_ab) (a_d - b_d)^2 / l_d^2."""
     if nu == 0.5:
         m = np.exp(-r)
         with np.errstate(divide="ignore", invalid="ignore"):
