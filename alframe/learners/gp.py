@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import warnings
 from typing import Any
 
@@ -41,6 +42,9 @@ from alframe.learners._shared import row_folds
 from alframe.learners.base import CorrelationOf
 from alframe.learners.marginal_likelihood import SUPPORTED_NU, maximise
 from alframe.learners.sklearn import member_seeds
+
+
+_BLAS_LIMIT = threading.Lock()
 
 
 def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
@@ -160,7 +164,9 @@ class GaussianProcessCommittee:
         std = y.std(axis=0)
         y_norm = (y - y.mean(axis=0)) / np.where(std < 10 * np.finfo(float).eps, 1.0, std)
         # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing.
-        with threadpool_limits(1):
+        # The limit is process-wide; the lock keeps two searches (gp and gp_log fitted side by
+        # side) from restoring each other's setting out of order.
+        with _BLAS_LIMIT, threadpool_limits(1):
             theta, _ = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
         return template.clone_with_theta(theta)
 
