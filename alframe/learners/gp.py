@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from alframe.learners._shared import row_folds
 from alframe.learners.base import CorrelationOf
-from alframe.learners.marginal_likelihood import SUPPORTED_NU, maximise
+from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse, maximise
 from alframe.learners.sklearn import member_seeds
 
 
@@ -258,7 +258,7 @@ class GaussianProcessCommittee:
             raise RuntimeError("held_out_predictions called on a committee that was never fitted")
         gp = self.fitted[0]
         n = len(gp.L_)
-        inverse = cho_solve((gp.L_, True), np.eye(n))
+        inverse = cholesky_inverse(gp.L_)
         alpha = gp.alpha_.reshape(n, -1)
         y_norm = gp.y_train_.reshape(n, -1)
         folds = row_folds(gp.X_train_, self.cv_folds)

@@ -47,7 +47,7 @@ def _shape_and_slope(r: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"nu must be one of {SUPPORTED_NU}, got {nu}")
 
 
-def _inverse(lower: np.ndarray) -> np.ndarray:
+def cholesky_inverse(lower: np.ndarray) -> np.ndarray:
     """A^-1 (n, n) from the lower Cholesky factor of A (n, n): a third of the work of solving for I."""
     inverse, info = dpotri(lower, lower=1)
     if info != 0:
@@ -82,7 +82,7 @@ def negative_log_marginal_likelihood(theta: np.ndarray, z: np.ndarray, y: np.nda
     n = len(z)
     value = (0.5 * np.sum(y * alpha) + k * np.sum(np.log(np.diag(factor[0])))
              + 0.5 * k * n * np.log(2.0 * np.pi))
-    inverse = _inverse(factor[0])
+    inverse = cholesky_inverse(factor[0])
     w = alpha @ alpha.T - k * inverse  # d log p = 0.5 tr(w dK)
     gradient = np.empty_like(theta)
     gradient[0] = 0.5 * np.sum(w * (c * m))
