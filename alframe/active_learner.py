@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from alframe.learners.base import Committee, fit_report
+from alframe.learners.coordinates import in_space_coordinates
 from alframe.oracle import Outcome
 from alframe.space import Space
 from alframe.strategies.base import Strategy, not_pending
@@ -112,7 +113,9 @@ class ActiveLearner:
     Args:
         space: the input space.
         committee: the committee; unfitted until the first `refit`, then the latest fit
-            (warm-started from the previous one where the committee supports it).
+            (warm-started from the previous one where the committee supports it). Where the
+            space declares log-scale or periodic inputs, it learns in the space's coordinates
+            (`alframe.learners.coordinates`).
         strategy: chooses the queries.
         candidates: how each ask draws its candidates.
         seed: the seed every key derives from (`round_keys`, `ask_key`).
@@ -142,6 +145,7 @@ class ActiveLearner:
     def __post_init__(self) -> None:
         if self.runs is None:
             raise ValueError("ActiveLearner needs its runs (Runs.empty(dim, n_outputs) for a new run)")
+        self.committee = in_space_coordinates(self.committee, self.space)
 
     @property
     def spent(self) -> float:

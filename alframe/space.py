@@ -55,7 +55,11 @@ class Box:
     Args:
         names: one identifier per input.
         lower, upper: bounds per input, `lower < upper`, both finite.
-        log: names of inputs drawn uniformly in log10 (their bounds must be positive).
+        log: names of inputs drawn uniformly in log10 (their bounds must be positive); the
+            learners see their log10.
+        periodic: names of inputs whose bounds span one period (an angle in [0, 2 pi], a phase,
+            a time of day): the learners see each as (cos, sin) of its phase, so the two ends
+            of its range are neighbours.
 
     Example:
         >>> box = Box(names=("x0", "v0", "t"), lower=(-2, -2, 0), upper=(2, 2, 5))
@@ -67,6 +71,7 @@ class Box:
     lower: tuple[float, ...]
     upper: tuple[float, ...]
     log: tuple[str, ...] = ()
+    periodic: tuple[str, ...] = ()
     _log_mask: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +94,14 @@ class Box:
         for name, lo in zip(names, lower):
             if name in log and lo <= 0:
                 raise ValueError(f"log-scale input {name!r} needs a positive lower bound, got {lo}")
+        periodic = tuple(self.periodic)
+        unknown = [n for n in periodic if n not in names]
+        if unknown:
+            raise ValueError(f"periodic inputs {unknown} are not among the names {list(names)}")
+        both = [n for n in periodic if n in log]
+        if both:
+            raise ValueError(f"inputs {both} are declared both log-scale and periodic; choose one")
+        object.__setattr__(self, "periodic", periodic)
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
@@ -118,6 +131,33 @@ class Box:
         x = np.asarray(x, dtype=np.float64)
         z = np.where(self._log_mask, np.log10(np.where(self._log_mask, np.abs(x), 1.0)), x)
         return (z - lo) / (hi - lo)
+
+    @property
+    def plain(self) -> bool:
+        """Whether every input is linear: no log-scale or periodic ones, so `coordinates` is x."""
+        return not (self.log or self.periodic)
+
+    def coordinates(self, x: np.ndarray) -> np.ndarray:
+        """The inputs as a learner should see them: points (n, dim) -> (n, dim + n_periodic).
+
+        Linear inputs are kept as they are, log-scale ones become log10, and each periodic one
+        becomes the cos and sin of its phase 2 pi (x - lower) / (upper - lower), both columns
+        in its place.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"coordinates needs points of shape (n, {self.dim}), got {x.shape}")
+        columns = []
+        for j, name in enumerate(self.names):
+            column = x[:, j]
+            if name in self.log:
+                columns.append(np.log10(np.maximum(column, np.finfo(float).tiny)))
+            elif name in self.periodic:
+                phase = 2 * np.pi * (column - self.lower[j]) / (self.upper[j] - self.lower[j])
+                columns += [np.cos(phase), np.sin(phase)]
+            else:
+                columns.append(column)
+        return np.stack(columns, axis=1) if columns else np.empty((len(x), 0))
 
     def contains(self, x: np.ndarray) -> np.ndarray:
         """Whether each point, shape (n, dim), lies in the box; returns (n,) bool."""

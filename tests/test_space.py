@@ -31,6 +31,8 @@ def box3(**kwargs) -> Box:
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("c",)), r"'c'"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("a",)), r"'a'.*positive"),
         (dict(names=("a", "b"), lower=(0, -1), upper=(1, 2), log=("b",)), r"'b'.*positive"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), periodic=("c",)), r"periodic.*'c'"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("b",), periodic=("b",)), r"'b'.*both"),
     ],
 )
 def test_box_validation_names_the_input(kwargs, match):
@@ -101,6 +103,22 @@ def test_unit_cube_round_trip_with_log_inputs():
     x = box.from_unit(u)
     np.testing.assert_allclose(box.to_unit(x), u, atol=1e-12)
     np.testing.assert_allclose(box.from_unit([[0.5, 0.5]]), [[1.0, 0.0]], atol=1e-12)
+
+
+def test_coordinates_are_log10_and_phases_and_plain_boxes_keep_x():
+    box = Box(names=("m", "theta", "t"), lower=(1e-2, 0.0, -1.0), upper=(1e2, 2 * np.pi, 1.0),
+              log=("m",), periodic=("theta",))
+    assert not box.plain and box3().plain
+    x = np.array([[1e-2, 0.0, -1.0], [10.0, np.pi / 2, 0.5], [1e2, 2 * np.pi, 1.0]])
+    np.testing.assert_allclose(box.coordinates(x), [[-2.0, 1.0, 0.0, -1.0], [1.0, 0.0, 1.0, 0.5],
+                                                    [2.0, 1.0, 0.0, 1.0]], atol=1e-12)
+    # The two ends of a periodic range are the same point; a plain box's coordinates are x.
+    ends = box.coordinates(np.array([[1.0, 1e-9, 0.0], [1.0, 2 * np.pi - 1e-9, 0.0]]))
+    np.testing.assert_allclose(ends[0], ends[1], atol=1e-8)
+    points = box3().draw(5, seed=0)
+    np.testing.assert_array_equal(box3().coordinates(points), points)
+    with pytest.raises(ValueError, match=r"\(n, 3\)"):
+        box.coordinates(np.zeros((2, 2)))
 
 
 def test_sobol_offsets_continue_one_sequence():

@@ -15,3 +15,6 @@ from alframe.learners.auto import AutoCommittee, default_families  # noqa: E402
 from alframe.learners.transformed import LogOutputs  # noqa: E402
 
 __all__ += ["GaussianProcessCommittee", "AutoCommittee", "default_families", "LogOutputs"]
+from alframe.learners.coordinates import SpaceCoordinates  # noqa: E402
+
+__all__ += ["SpaceCoordinates"]

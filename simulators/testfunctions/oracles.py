@@ -53,9 +53,9 @@ from simulators.testfunctions.functions import (
 )
 
 
-def _oracle(fn, names: Sequence[str], domain, output: str) -> FunctionOracle:
+def _oracle(fn, names: Sequence[str], domain, output: str, periodic: Sequence[str] = ()) -> FunctionOracle:
     lower, upper = domain
-    return FunctionOracle(fn=fn, space=Box(names=tuple(names), lower=lower, upper=upper),
+    return FunctionOracle(fn=fn, space=Box(names=tuple(names), lower=lower, upper=upper, periodic=tuple(periodic)),
                           outputs=OutputSpec(names=(output,)))
 
 
@@ -116,8 +116,9 @@ def make_wing_weight() -> FunctionOracle:
 
 
 def make_robot_arm() -> FunctionOracle:
-    """The robot arm's reach (An & Owen 2001), 4 angles and 4 lengths, output distance."""
-    return _oracle(robot_arm, ROBOT_ARM_NAMES, ROBOT_ARM_DOMAIN, "distance")
+    """The robot arm's reach (An & Owen 2001), 4 angles and 4 lengths, output distance. The
+    angles span one turn each and are declared periodic."""
+    return _oracle(robot_arm, ROBOT_ARM_NAMES, ROBOT_ARM_DOMAIN, "distance", periodic=ROBOT_ARM_NAMES[:4])
 
 
 def make_hartmann6() -> FunctionOracle:

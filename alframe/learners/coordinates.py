@@ -1,0 +1,72 @@
+"""A committee that learns in the input space's own coordinates: log10 of log-scale inputs, the
+phase of periodic ones.
+
+A `Box` may declare inputs that span decades (`log`) or that wrap around (`periodic`: an angle,
+a phase). Every learner would otherwise see them in raw units: a mass drawn log-uniformly over
+four decades crowds its small values into a sliver of the range, and an angle of 0.01 looks as
+far from 2 pi - 0.01 as from pi. `SpaceCoordinates` wraps any committee so that it fits and
+predicts on `space.coordinates(x)` while the loop, the strategies and the store keep the
+simulator's inputs. The run wiring applies it whenever the space declares such inputs
+(`in_space_coordinates`), so every learner, `learner=auto`'s families included, benefits.
+
+    >>> box = Box(names=("theta", "r"), lower=(0, 1), upper=(2 * np.pi, 1e4), periodic=("theta",), log=("r",))
+    >>> committee = in_space_coordinates(GaussianProcessCommittee(), box)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from alframe.learners.auto import SelfValidating
+from alframe.learners.base import CorrelationOf, error_correlation, fit_report
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceCoordinates:
+    """`committee` fitted and asked on `space.coordinates(x)` instead of x.
+
+    Args:
+        committee: any committee.
+        space: a space with `coordinates(x)`: points (n, dim) -> (n, m) (a `Box`).
+
+    `fit(x, y, key=...)` and `predict_members(x)` take the simulator's inputs x (n, dim) and
+    give the wrapped committee's shapes; `held_out_predictions()`, `correlation(points)` and
+    `report()` pass the wrapped committee's through.
+    """
+
+    committee: Any
+    space: Any
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(getattr(self.committee, "is_fitted", True))
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "SpaceCoordinates":
+        return dataclasses.replace(self, committee=self.committee.fit(self.space.coordinates(x), y, key=key))
+
+    def predict_members(self, x: np.ndarray) -> jax.Array:
+        return self.committee.predict_members(self.space.coordinates(x))
+
+    def held_out_predictions(self) -> np.ndarray:
+        if not isinstance(self.committee, SelfValidating):
+            raise RuntimeError(f"{type(self.committee).__name__} gives no held-out predictions")
+        return self.committee.held_out_predictions()
+
+    def correlation(self, points: np.ndarray) -> CorrelationOf | None:
+        """The wrapped committee's error correlation among points (n, dim), or None."""
+        return error_correlation(self.committee, self.space.coordinates(points))
+
+    def report(self) -> dict[str, float | str]:
+        return fit_report(self.committee)
+
+
+def in_space_coordinates(committee: Any, space: Any) -> Any:
+    """`committee` wrapped in `SpaceCoordinates` when `space` declares log-scale or periodic
+    inputs (a `Box` that is not `plain`); otherwise, or when it is wrapped already, unchanged."""
+    if isinstance(committee, SpaceCoordinates) or getattr(space, "plain", True):
+        return committee
+    return SpaceCoordinates(committee, space)
