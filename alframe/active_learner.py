@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from alframe.learners.base import Committee, fit_report
+from alframe.learners.base import Committee, fit_report, start_deferred
 from alframe.learners.coordinates import in_space_coordinates
 from alframe.oracle import Outcome
 from alframe.space import Space
@@ -240,6 +240,7 @@ class ActiveLearner:
                                                       failed=self.runs.x[~self.runs.ok]), candidates)
         if len(selection) > k:
             raise ValueError(f"{type(self.strategy).__name__} chose {len(selection)} points when asked for {k}")
+        start_deferred(self.committee)  # e.g. a choice among families, beside the simulations of these queries
         if selection.cost is None and quote is not None:  # charged as quoted
             selection = Selection(selection.points, selection.indices, quote, selection.stop_reason)
         if selection.cost is not None:

@@ -46,6 +46,22 @@ def fit_report(committee: Committee) -> dict[str, float | str]:
     return dict(committee.report()) if isinstance(committee, Reporting) else {}
 
 
+@runtime_checkable
+class Deferring(Protocol):
+    """A committee that leaves work for later: a choice among families whose fits from scratch
+    can run beside the simulations (`alframe.learners.auto.AutoCommittee`)."""
+
+    def start_deferred(self) -> None:
+        """Start the deferred work in the background; its outcome does not depend on when."""
+        ...
+
+
+def start_deferred(committee: Committee) -> None:
+    """Start a fitted committee's deferred work (see `Deferring`), if it has any."""
+    if isinstance(committee, Deferring):
+        committee.start_deferred()
+
+
 CorrelationOf = Callable[[Any, Any], np.ndarray]
 """rho(rows, cols): the correlation between the rows and the cols (index arrays or slices) of a
 fixed set of points, (n_rows, n_cols)."""

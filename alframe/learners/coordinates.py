@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from alframe.learners.auto import SelfValidating
-from alframe.learners.base import CorrelationOf, error_correlation, fit_report
+from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +34,8 @@ class SpaceCoordinates:
         space: a space with `coordinates(x)`: points (n, dim) -> (n, m) (a `Box`).
 
     `fit(x, y, key=...)` and `predict_members(x)` take the simulator's inputs x (n, dim) and
-    give the wrapped committee's shapes; `held_out_predictions()`, `correlation(points)` and
-    `report()` pass the wrapped committee's through.
+    give the wrapped committee's shapes; `held_out_predictions()`, `correlation(points)`,
+    `report()` and `start_deferred()` pass the wrapped committee's through.
     """
 
     committee: Any
@@ -62,6 +62,9 @@ class SpaceCoordinates:
 
     def report(self) -> dict[str, float | str]:
         return fit_report(self.committee)
+
+    def start_deferred(self) -> None:
+        start_deferred(self.committee)
 
 
 def in_space_coordinates(committee: Any, space: Any) -> Any:
