@@ -6,7 +6,7 @@ a phase). Every learner would otherwise see them in raw units: a mass drawn log-
 four decades crowds its small values into a sliver of the range, and an angle of 0.01 looks as
 far from 2 pi - 0.01 as from pi. `SpaceCoordinates` wraps any committee so that it fits and
 predicts on `space.coordinates(x)` while the loop, the strategies and the store keep the
-simulator's inputs. The run wiring applies it whenever the space declares such inputs
+simulator's inputs. `ActiveLearner` applies it whenever the space declares such inputs
 (`in_space_coordinates`), so every learner, `learner=auto`'s families included, benefits.
 
     >>> box = Box(names=("theta", "r"), lower=(0, 1), upper=(2 * np.pi, 1e4), periodic=("theta",), log=("r",))
