@@ -295,6 +295,22 @@ def test_gp_refits_condition_on_new_runs_and_retune_only_after_growth():
     assert retuned.fitted[4] == 60
 
 
+def test_gp_retune_from_the_last_optimum_only_keeps_it_and_from_every_start_can_leave_it():
+    from simulators.testfunctions.functions import hartmann6
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 6))
+    y = hartmann6(x)
+    # From long length scales alone, Hartmann 6-D's wells are explained as white noise.
+    trapped = GaussianProcessCommittee(length_starts=(1.0,), retune_growth=1.1).fit(x[:200], y[:200], key=KEY)
+    assert np.all(np.exp(trapped.fitted[0].kernel_.theta[1:7]) < 0.011)  # every length at its bound
+    retuned = {flag: dataclasses.replace(trapped, length_starts=(1.0, 0.3), retune_from_last_only=flag).fit(
+        x, y, key=jax.random.key(1)) for flag in (True, False)}
+    assert all(gp.fitted[4] == 300 for gp in retuned.values())  # both tuned again
+    assert np.all(np.exp(retuned[True].fitted[0].kernel_.theta[1:7]) < 0.011)
+    assert np.all(np.exp(retuned[False].fitted[0].kernel_.theta[1:7]) > 0.1)
+
+
 def power_law(x):
     """Positive, spanning about four decades on [0, 1]^3 (the third input inert): linear in log(y)."""
     return ((0.01 + x[:, :1]) ** -2) * (1 + x[:, 1:2])
