@@ -49,6 +49,14 @@ class SelfValidating(Protocol):
         ...
 
 
+def held_out_of(committee: Any) -> np.ndarray:
+    """A fitted committee's held-out predictions of its training rows (see `SelfValidating`), or
+    RuntimeError naming a committee that gives none."""
+    if not isinstance(committee, SelfValidating):
+        raise RuntimeError(f"{type(committee).__name__} gives no held-out predictions")
+    return committee.held_out_predictions()
+
+
 def held_out_error(predicted: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None = None) -> float:
     """Error of held-out predictions against the training targets.
 
@@ -182,28 +190,31 @@ class AutoCommittee:
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "AutoCommittee":
         state = self.state
         if state is None:
-            return self._chosen(self._fit_families(x, y, key), len(x))
+            return self._choose(x, y, key)
         if state.pending is not None:
             pending = state.pending
             outcomes = pending.future.result() if pending.future is not None else self._fit_families(
                 pending.x, pending.y, pending.key)
-            choice = self._chosen(outcomes, len(pending.x))
+            chosen = self._chosen(outcomes, len(pending.x)).state
             try:
-                refitted = choice.state.committee.fit(x, y, key=key)
+                return dataclasses.replace(self, state=chosen._replace(committee=chosen.committee.fit(x, y, key=key)))
             except (RuntimeError, ValueError):
-                return self._chosen(self._fit_families(x, y, key), len(x))
-            return dataclasses.replace(self, state=choice.state._replace(committee=refitted))
+                return self._choose(x, y, key)
         if len(x) >= self.growth * state.n_at_choice and not self.background:
-            return self._chosen(self._fit_families(x, y, key), len(x))
+            return self._choose(x, y, key)
         try:
             refitted = state.committee.fit(x, y, key=key)
         except (RuntimeError, ValueError):  # the chosen family cannot take the new runs (a log scale, a zero output)
-            return self._chosen(self._fit_families(x, y, key), len(x))
+            return self._choose(x, y, key)
         if len(x) < self.growth * state.n_at_choice:
             return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False))
         pending = _Pending(np.array(x, copy=True), np.array(y, copy=True), key)
         return dataclasses.replace(self, state=state._replace(committee=refitted, n_at_choice=len(x), chosen_now=False,
                                                               pending=pending))
+
+    def _choose(self, x: np.ndarray, y: np.ndarray, key: jax.Array) -> "AutoCommittee":
+        """This committee with a choice made now, within the fit, on x (n, dim), y."""
+        return self._chosen(self._fit_families(x, y, key), len(x))
 
     def start_deferred(self) -> None:
         """Start the fits of a pending choice in a thread (see `background`); nothing if none is

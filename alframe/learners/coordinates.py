@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from alframe.learners.auto import SelfValidating
+from alframe.learners.auto import held_out_of
 from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
 
 
@@ -52,9 +52,7 @@ class SpaceCoordinates:
         return self.committee.predict_members(self.space.coordinates(x))
 
     def held_out_predictions(self) -> np.ndarray:
-        if not isinstance(self.committee, SelfValidating):
-            raise RuntimeError(f"{type(self.committee).__name__} gives no held-out predictions")
-        return self.committee.held_out_predictions()
+        return held_out_of(self.committee)
 
     def correlation(self, points: np.ndarray) -> CorrelationOf | None:
         """The wrapped committee's error correlation among points (n, dim), or None."""

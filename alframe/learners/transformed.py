@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alframe.learners.auto import SelfValidating
+from alframe.learners.auto import held_out_of
 from alframe.learners.base import CorrelationOf, error_correlation
 
 
@@ -73,9 +73,7 @@ class LogOutputs:
         (n, n_outputs)."""
         if not self.fitted:
             raise RuntimeError("held_out_predictions called on a committee that was never fitted")
-        if not isinstance(self.committee, SelfValidating):
-            raise RuntimeError(f"{type(self.committee).__name__} gives no held-out predictions")
-        return np.exp(np.asarray(self.committee.held_out_predictions(), dtype=np.float64))
+        return np.exp(np.asarray(held_out_of(self.committee), dtype=np.float64))
 
     def correlation(self, points: np.ndarray) -> CorrelationOf | None:
         """The wrapped committee's error correlation among points (n, dim), or None: a log scale
