@@ -56,7 +56,7 @@ def test_gp_held_out_predictions_match_refitting_without_the_fold(cv_folds):
     y = smooth(x)
     gp = GaussianProcessCommittee(noise=False, cv_folds=cv_folds).fit(x, y, key=KEY)
     held_out = gp.held_out_predictions()
-    fitted, lo, scale, _, _ = gp.fitted
+    fitted, lo, scale = gp.fitted[:3]
     from sklearn.gaussian_process import GaussianProcessRegressor
 
     from alframe.learners._shared import row_folds
@@ -81,7 +81,7 @@ def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():
     part = np.linspace(0.3, 0.9, 51)
     on_plateau = np.concatenate([np.column_stack([part, np.full(51, 0.7)]),     # 3, far from the jump
                                  np.column_stack([-part, np.full(51, -0.7)])])  # 0, far from the jump
-    fitted, lo, scale, _, _ = gp.fitted
+    fitted, lo, scale = gp.fitted[:3]
 
     def beyond_the_gp_variance(points):
         members = np.asarray(gp.predict_members(points), dtype=np.float64)
@@ -286,13 +286,48 @@ def test_auto_pickles_after_fitting():
 def test_gp_refits_condition_on_new_runs_and_retune_only_after_growth():
     x = RNG.uniform(-1, 1, (80, 2))
     y = smooth(x)
-    gp = GaussianProcessCommittee(retune_growth=1.5).fit(x[:40], y[:40], key=KEY)
+    gp = GaussianProcessCommittee(retune_growth=1.5, background_retune=False).fit(x[:40], y[:40], key=KEY)
     kernel = gp.fitted[0].kernel_
     conditioned = gp.fit(x[:50], y[:50], key=KEY)
     assert conditioned.fitted[0].kernel_ == kernel and conditioned.fitted[4] == 40
     assert len(conditioned.fitted[0].X_train_) == 50
     retuned = conditioned.fit(x[:60], y[:60], key=KEY)
     assert retuned.fitted[4] == 60
+
+
+def test_gp_background_retune_lags_one_fit_and_does_not_depend_on_the_thread():
+    import pickle
+
+    x = RNG.uniform(-1, 1, (80, 2))
+    y = smooth(x)
+    first = {flag: GaussianProcessCommittee(retune_growth=1.2, background_retune=flag).fit(x[:40], y[:40], key=KEY)
+             for flag in (True, False)}
+    assert first[True].fitted[0].kernel_ == first[False].fitted[0].kernel_  # the first tune is made in the fit
+    due = {flag: gp.fit(x[:60], y[:60], key=KEY) for flag, gp in first.items()}
+    assert due[True].fitted[0].kernel_ == first[True].fitted[0].kernel_  # conditioned with the last kernel ...
+    assert due[True].fitted.retune is not None and due[True].fitted[4] == 40  # ... its retune left pending
+    assert due[False].fitted.retune is None and due[False].fitted[4] == 60
+    restored = pickle.loads(pickle.dumps(due[True]))  # never started: searched at the next fit
+    due[True].start_deferred()
+    assert due[True].fitted.retune.future is not None and restored.fitted.retune.future is None
+    threaded, unthreaded = (gp.fit(x[:70], y[:70], key=KEY) for gp in (due[True], restored))
+    for gp in (threaded, unthreaded):
+        assert gp.fitted[0].kernel_ == threaded.fitted[0].kernel_ and gp.fitted[4] == 60
+        assert gp.fitted.retune is None  # 70 < 1.2 x 60: not due again
+    np.testing.assert_allclose(threaded.fitted[0].kernel_.theta, due[False].fitted[0].kernel_.theta)  # one fit late
+    np.testing.assert_array_equal(np.asarray(threaded.predict_members(x)), np.asarray(unthreaded.predict_members(x)))
+
+
+def test_auto_starts_the_chosen_gps_retune():
+    x = RNG.uniform(-1, 1, (80, 2))
+    auto = AutoCommittee(families={"gp": GaussianProcessCommittee(retune_growth=1.2)}, growth=10.0)
+    auto = auto.fit(x[:40], smooth(x[:40]), key=KEY).fit(x[:60], smooth(x[:60]), key=KEY)
+    auto.start_deferred()
+    assert auto.state.committee.fitted.retune.future is not None
+    log = LogOutputs(GaussianProcessCommittee(retune_growth=1.2)).fit(x[:40], np.exp(smooth(x[:40])), key=KEY)
+    log = log.fit(x[:60], np.exp(smooth(x[:60])), key=KEY)
+    log.start_deferred()
+    assert log.committee.fitted.retune.future is not None
 
 
 def test_gp_retune_from_the_last_optimum_only_keeps_it_and_from_every_start_can_leave_it():
@@ -302,7 +337,7 @@ def test_gp_retune_from_the_last_optimum_only_keeps_it_and_from_every_start_can_
     x = rng.random((300, 6))
     y = hartmann6(x)
     # From long length scales alone, Hartmann 6-D's wells are explained as white noise.
-    trapped = GaussianProcessCommittee(length_starts=(1.0,), retune_growth=1.1).fit(x[:200], y[:200], key=KEY)
+    trapped = GaussianProcessCommittee(length_starts=(1.0,), retune_growth=1.1, background_retune=False).fit(x[:200], y[:200], key=KEY)
     assert np.all(np.exp(trapped.fitted[0].kernel_.theta[1:7]) < 0.011)  # every length at its bound
     retuned = {flag: dataclasses.replace(trapped, length_starts=(1.0, 0.3), retune_from_last_only=flag).fit(
         x, y, key=jax.random.key(1)) for flag in (True, False)}

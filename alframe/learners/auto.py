@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee, CorrelationOf, error_correlation
+from alframe.learners.base import Committee, CorrelationOf, error_correlation, start_deferred
 
 Task = Literal["regression", "classification"]
 
@@ -217,9 +217,13 @@ class AutoCommittee:
         return self._chosen(self._fit_families(x, y, key), len(x))
 
     def start_deferred(self) -> None:
-        """Start the fits of a pending choice in a thread (see `background`); nothing if none is
-        pending or they have started."""
-        pending = None if self.state is None else self.state.pending
+        """Start the chosen family's deferred work (a Gaussian process's retune, say) and the
+        fits of a pending choice, each in a thread (see `background`); nothing that is not
+        pending or has started."""
+        if self.state is None:
+            return
+        start_deferred(self.state.committee)
+        pending = self.state.pending
         if pending is None or pending.future is not None:
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-choice")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.auto import held_out_of
-from alframe.learners.base import CorrelationOf, error_correlation
+from alframe.learners.base import CorrelationOf, error_correlation, start_deferred
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,8 @@ class LogOutputs:
     `fit(x, y, key=...)` raises ValueError, naming the value, when y (n,) or (n, n_outputs) has a
     value <= 0 (or is too narrow for `min_span`); `predict_members(x)` gives the wrapped
     committee's (members, n, n_outputs) in the simulator's units; `held_out_predictions()` and
-    `correlation(points)` pass the wrapped committee's through (the first exponentiated).
+    `correlation(points)` pass the wrapped committee's through (the first exponentiated), and so
+    does `start_deferred()`.
     """
 
     committee: Any
@@ -81,3 +82,7 @@ class LogOutputs:
         if not self.fitted:
             raise RuntimeError("correlation called on a committee that was never fitted")
         return error_correlation(self.committee, points)
+
+    def start_deferred(self) -> None:
+        """Start the wrapped committee's deferred work (see `alframe.learners.base.Deferring`)."""
+        start_deferred(self.committee)
