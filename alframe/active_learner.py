@@ -206,10 +206,15 @@ class ActiveLearner:
 
     # -- ask --------------------------------------------------------------------------
 
-    def ask(self, n: int, *, pending: np.ndarray | None = None) -> Selection:
+    def ask(self, n: int, *, pending: np.ndarray | None = None, background: bool = True) -> Selection:
         """Up to n new queries chosen by the latest committee, none of them a run told or
         `pending` (m, dim): asked and not yet told, which the strategy also discounts
         around. Charges what choosing cost; never more than the budget leaves.
+
+        With `background`, the committee's deferred work (`alframe.learners.base.Deferring`:
+        a choice among families, a kernel retune) starts once the queries are chosen, to run
+        beside their simulations; pass False where this process ends before the next fit (a
+        command-line ask), which would otherwise wait for work it throws away.
 
         A Selection with no points says why in `stop_reason`.
         """
@@ -240,7 +245,8 @@ class ActiveLearner:
                                                       failed=self.runs.x[~self.runs.ok]), candidates)
         if len(selection) > k:
             raise ValueError(f"{type(self.strategy).__name__} chose {len(selection)} points when asked for {k}")
-        start_deferred(self.committee)  # e.g. a choice among families, beside the simulations of these queries
+        if background:
+            start_deferred(self.committee)
         if selection.cost is None and quote is not None:  # charged as quoted
             selection = Selection(selection.points, selection.indices, quote, selection.stop_reason)
         if selection.cost is not None:

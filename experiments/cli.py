@@ -296,7 +296,8 @@ def ask_queries(campaign: Campaign, n: int) -> tuple[list[list], str]:
                     "tell their results first")
     else:
         pending = campaign.pending_points()
-        selection = learner.ask(n, pending=pending if len(pending) else None)
+        # This process ends before the next tell: work started for later would be lost.
+        selection = learner.ask(n, pending=pending if len(pending) else None, background=False)
         state["round_select_s"] += time.perf_counter() - start
         state["round_charge"] += selection.cost or 0.0
         state["learner"] = learner.state()

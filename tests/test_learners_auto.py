@@ -405,3 +405,27 @@ def test_auto_chooses_again_when_its_family_cannot_take_new_runs():
     again = first.fit(x, y, key=jax.random.key(1))
     assert again.state.chosen_now and again.report()["learner"] != "gp_log"
     assert np.isnan(again.report()["cv_error_gp_log"])
+
+
+def test_the_active_learner_starts_deferred_work_unless_told_not_to():
+    from alframe.active_learner import ActiveLearner, Runs
+    from alframe.oracle import Outcome
+    from alframe.space import Box
+    from alframe.strategies.reduction import VarianceReduction
+
+    def outcome(x):
+        n = len(x)
+        return Outcome(smooth(x), np.ones(n, bool), np.full(n, "", dtype=object), np.zeros(n))
+
+    box = Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1))
+    x = RNG.uniform(-1, 1, (60, 2))
+    learner = ActiveLearner(box, GaussianProcessCommittee(folds=2, retune_growth=1.2), VarianceReduction(),
+                            runs=Runs.empty(2, 1), budget=100)
+    learner.tell(x[:40], outcome(x[:40]))
+    learner.refit()
+    learner.tell(x[40:], outcome(x[40:]))
+    learner.refit()  # 60 >= 1.2 x 40: a retune falls due and waits
+    learner.ask(2, background=False)
+    assert learner.committee.fitted.retune.future is None
+    learner.ask(2)
+    assert learner.committee.fitted.retune.future is not None
