@@ -44,18 +44,52 @@ class Candidates:
         method: "uniform", "sobol" or "lhs". Sobol candidates continue one sequence across
             rounds (offset = runs so far), so with `size` equal to the batch size and
             `RandomSampling` the loop samples a single Sobol design.
+        failure_neighbours: leave out candidates whose this many nearest runs are mostly
+            failed (see `clear_of_failures`); None keeps every candidate.
     """
 
     size: int = 2000
     method: str = "uniform"
+    failure_neighbours: int | None = 5
 
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, int | np.integer) or self.size < 1:
             raise ValueError(f"candidates.size must be an integer >= 1, got {self.size!r}")
+        if self.failure_neighbours is not None and (isinstance(self.failure_neighbours, bool) or not isinstance(
+                self.failure_neighbours, int | np.integer) or self.failure_neighbours < 1):
+            raise ValueError(f"candidates.failure_neighbours must be an integer >= 1 or null, "
+                             f"got {self.failure_neighbours!r}")
 
     def draw(self, space, *, seed: int, n_runs: int) -> np.ndarray:
         """Candidates (size, dim) for a run that has made (or started) `n_runs` runs."""
         return space.draw(self.size, seed=seed, method=self.method, offset=n_runs)
+
+    def clear_of_failures(self, space, candidates: np.ndarray, runs_x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Which candidates (n, dim) lie outside the regions where runs fail, (n,) bool: those
+        whose `failure_neighbours` nearest runs (runs_x (m, dim), ok (m,)) are not mostly failed.
+
+        A simulator that fails over a region of its inputs (a code that does not converge
+        there) spends a run on every query there and learns nothing from it; once the region
+        has shown itself by a few failures nearby, no strategy proposes it again, passive
+        sampling included. A failure here and there among successes (a lost node) removes
+        nothing. Distances are measured in the space's coordinates (log10 of log-scale inputs,
+        the phase of periodic ones), each scaled to the candidates' range. All True without a
+        failed run or with `failure_neighbours` None.
+        """
+        candidates = np.asarray(candidates, dtype=np.float64)
+        ok = np.asarray(ok, dtype=bool)
+        if self.failure_neighbours is None or ok.all() or len(candidates) == 0:
+            return np.ones(len(candidates), dtype=bool)
+        coordinates = getattr(space, "coordinates", None)
+        a, b = (candidates, np.asarray(runs_x, np.float64)) if coordinates is None else (
+            coordinates(candidates), coordinates(np.asarray(runs_x, np.float64)))
+        lo, hi = a.min(axis=0), a.max(axis=0)
+        width = np.where(hi > lo, hi - lo, 1.0)
+        a, b = (a - lo) / width, (b - lo) / width
+        d2 = np.sum(a**2, axis=1)[:, None] + np.sum(b**2, axis=1)[None, :] - 2.0 * a @ b.T  # (n, m)
+        k = min(self.failure_neighbours, len(b))
+        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        return (~ok)[nearest].sum(axis=1) * 2 <= k
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
@@ -230,6 +264,9 @@ class ActiveLearner:
         candidates = self.candidates.draw(self.space, seed=self.seed, n_runs=n_started)
         taken = self.runs.x if pending is None or not len(pending) else np.vstack([self.runs.x, pending])
         candidates = candidates[not_pending(candidates, taken)]  # never rerun an input
+        clear = self.candidates.clear_of_failures(self.space, candidates, self.runs.x, self.runs.ok)
+        if clear.sum() >= min(n, len(candidates)):  # else failures are everywhere: let the strategy judge
+            candidates = candidates[clear]
         if len(candidates) == 0:
             return Selection.stop(dim, "no candidates left", cost=0.0 if self.charging else None)
         k = min(n, len(candidates))

@@ -19,6 +19,7 @@ import zarr
 from alframe.learners import MLPCommittee
 from alframe.loop import ActiveLearningLoop, Candidates, LoopError, draw_test_set, target_met
 from alframe.oracle import FunctionOracle, Outcome, OutputSpec
+from alframe.space import Box
 from alframe.store import StoreMismatchError
 from alframe.strategies import QueryByCommittee, RandomSampling, committee_variance
 from tests.conftest import make_box, make_committee, make_loop, make_oracle, target_fn, without_timing
@@ -364,6 +365,39 @@ def test_loop_validation(kwargs, match):
         make_loop(**kwargs)
     with pytest.raises(ValueError, match="candidates.size"):
         Candidates(size=0)
+
+
+def test_candidates_clear_of_failures_drop_a_failing_region_and_keep_lone_failures():
+    from alframe.space import Box
+
+    box = Box(names=("a", "b", "c"), lower=(0, 0, 0), upper=(1, 1, 1))
+    rng = np.random.default_rng(0)
+    runs = rng.random((200, 3))
+    candidates = rng.random((1000, 3))
+    inside = candidates[:, 0] > 0.7
+    clear = Candidates().clear_of_failures(box, candidates, runs, runs[:, 0] <= 0.7)
+    assert clear[candidates[:, 0] < 0.55].all() and clear[~inside].mean() > 0.95 and clear[inside].mean() < 0.1
+    scattered = rng.random(200) > 0.05  # lost nodes, not a region
+    assert Candidates().clear_of_failures(box, candidates, runs, scattered).mean() > 0.99
+    assert Candidates(failure_neighbours=None).clear_of_failures(box, candidates, runs, runs[:, 0] <= 0.7).all()
+    assert Candidates().clear_of_failures(box, candidates, runs, np.ones(200, bool)).all()
+    with pytest.raises(ValueError, match="candidates.failure_neighbours must be an integer >= 1 or null, got 0"):
+        Candidates(failure_neighbours=0)
+
+
+def test_no_strategy_keeps_running_where_the_simulator_fails(tmp_path):
+    def fails_on_the_right(x):
+        return np.where(x[:, :1] > 0.5, np.nan, np.sin(3 * x[:, :1]) + x[:, 1:2])
+
+    box = Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1))
+    oracle = FunctionOracle(fails_on_the_right, box, OutputSpec(("y",)))
+    runs = {}
+    for neighbours in (5, None):
+        ds = make_loop(oracle=oracle, strategy=RandomSampling(), budget=80, test_size=50,
+                       candidates=Candidates(size=200, failure_neighbours=neighbours)).run(tmp_path / f"{neighbours}")
+        runs[neighbours] = int((~ds["ok"].values.astype(bool)).sum())
+    # A quarter of the box fails: random runs keep paying for it; after the first failures, nothing does.
+    assert runs[None] >= 15 and runs[5] <= runs[None] // 2
 
 
 # -- determinism and identity -------------------------------------------------------------
