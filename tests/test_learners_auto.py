@@ -300,8 +300,8 @@ def test_gp_background_retune_lags_one_fit_and_does_not_depend_on_the_thread():
 
     x = RNG.uniform(-1, 1, (80, 2))
     y = smooth(x)
-    first = {flag: GaussianProcessCommittee(retune_growth=1.2, background_retune=flag).fit(x[:40], y[:40], key=KEY)
-             for flag in (True, False)}
+    first = {flag: GaussianProcessCommittee(retune_growth=1.2, max_fit_points=30, background_retune=flag).fit(
+        x[:40], y[:40], key=KEY) for flag in (True, False)}
     assert first[True].fitted[0].kernel_ == first[False].fitted[0].kernel_  # the first tune is made in the fit
     due = {flag: gp.fit(x[:60], y[:60], key=KEY) for flag, gp in first.items()}
     assert due[True].fitted[0].kernel_ == first[True].fitted[0].kernel_  # conditioned with the last kernel ...
@@ -316,15 +316,19 @@ def test_gp_background_retune_lags_one_fit_and_does_not_depend_on_the_thread():
         assert gp.fitted.retune is None  # 70 < 1.2 x 60: not due again
     np.testing.assert_allclose(threaded.fitted[0].kernel_.theta, due[False].fitted[0].kernel_.theta)  # one fit late
     np.testing.assert_array_equal(np.asarray(threaded.predict_members(x)), np.asarray(unthreaded.predict_members(x)))
+    # Runs no more than max_fit_points: the search is cheap and made within the fit.
+    small = GaussianProcessCommittee(retune_growth=1.2, max_fit_points=60).fit(x[:40], y[:40], key=KEY)
+    small = small.fit(x[:60], y[:60], key=KEY)
+    assert small.fitted.retune is None and small.fitted[4] == 60
 
 
 def test_auto_starts_the_chosen_gps_retune():
     x = RNG.uniform(-1, 1, (80, 2))
-    auto = AutoCommittee(families={"gp": GaussianProcessCommittee(retune_growth=1.2)}, growth=10.0)
+    auto = AutoCommittee(families={"gp": GaussianProcessCommittee(retune_growth=1.2, max_fit_points=30)}, growth=10.0)
     auto = auto.fit(x[:40], smooth(x[:40]), key=KEY).fit(x[:60], smooth(x[:60]), key=KEY)
     auto.start_deferred()
     assert auto.state.committee.fitted.retune.future is not None
-    log = LogOutputs(GaussianProcessCommittee(retune_growth=1.2)).fit(x[:40], np.exp(smooth(x[:40])), key=KEY)
+    log = LogOutputs(GaussianProcessCommittee(retune_growth=1.2, max_fit_points=30)).fit(x[:40], np.exp(smooth(x[:40])), key=KEY)
     log = log.fit(x[:60], np.exp(smooth(x[:60])), key=KEY)
     log.start_deferred()
     assert log.committee.fitted.retune.future is not None
@@ -419,7 +423,7 @@ def test_the_active_learner_starts_deferred_work_unless_told_not_to():
 
     box = Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1))
     x = RNG.uniform(-1, 1, (60, 2))
-    learner = ActiveLearner(box, GaussianProcessCommittee(folds=2, retune_growth=1.2), VarianceReduction(),
+    learner = ActiveLearner(box, GaussianProcessCommittee(folds=2, retune_growth=1.2, max_fit_points=30), VarianceReduction(),
                             runs=Runs.empty(2, 1), budget=100)
     learner.tell(x[:40], outcome(x[:40]))
     learner.refit()

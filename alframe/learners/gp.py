@@ -118,14 +118,17 @@ class GaussianProcessCommittee:
         retune_growth: a refit tunes the hyperparameters again once the runs have grown by
             this factor since they were last tuned; in between it only conditions on the new
             runs (one Cholesky factorisation), which keeps a round cheap at large n.
-        background_retune: a retune that falls due is made beside the simulations: the fit
-            conditions on the runs with the last hyperparameters, `start_deferred()` (which
-            `ActiveLearner.ask` calls once the strategy has chosen) searches the likelihood on
-            those runs in a thread, and the next fit conditions with the kernel it found
-            (waiting for it if need be, searching then if it never started). The kernel thus
-            lags one fit, and no round pays for the search (0.36 s at 1,000 runs) unless the
-            simulations are quicker. The outcome is the same however long anything takes.
-            False: tune within the fit.
+        background_retune: a retune that falls due once the runs outnumber `max_fit_points`
+            is made beside the simulations: the fit conditions on the runs with the last
+            hyperparameters, `start_deferred()` (which `ActiveLearner.ask` calls once the
+            strategy has chosen) searches the likelihood on those runs in a thread, and the
+            next fit conditions with the kernel it found (waiting for it if need be, searching
+            then if it never started). The kernel thus lags one fit, and no round pays for the
+            search (0.36 s at 1,000 runs) unless the simulations are quicker. The outcome is
+            the same however long anything takes. With fewer runs the search is cheap and a
+            batch changes the kernel most (deferring it there cost the quick benchmark suite
+            more runs than it saved time), so it is made within the fit. False: always within
+            the fit.
 
     `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs) (outputs share the
     kernel); `predict_members(x)` returns (2 folds, n, n_outputs) float32;
@@ -200,7 +203,7 @@ class GaussianProcessCommittee:
                 kernel, n_at_tune = last.gp.kernel_, last.n_at_tune
             retune = None
             if last is not None and len(z) >= self.retune_growth * n_at_tune:
-                if self.background_retune:
+                if self.background_retune and len(z) > self.max_fit_points:
                     retune = _Retune(z, y, seed, kernel)
                 else:
                     kernel, n_at_tune = self._tuned_kernel(z, y, seed, kernel), len(z)
