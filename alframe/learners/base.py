@@ -48,8 +48,9 @@ def fit_report(committee: Committee) -> dict[str, float | str]:
 
 @runtime_checkable
 class Deferring(Protocol):
-    """A committee that leaves work for later: a choice among families whose fits from scratch
-    can run beside the simulations (`alframe.learners.auto.AutoCommittee`)."""
+    """A committee that leaves work for later, to run beside the simulations: a choice among
+    families whose fits from scratch (`alframe.learners.auto.AutoCommittee`), a Gaussian
+    process's kernel retune (`alframe.learners.gp.GaussianProcessCommittee`)."""
 
     def start_deferred(self) -> None:
         """Start the deferred work in the background; its outcome does not depend on when."""
