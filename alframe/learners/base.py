@@ -48,8 +48,8 @@ def fit_report(committee: Committee) -> dict[str, float | str]:
 
 @runtime_checkable
 class Deferring(Protocol):
-    """A committee that leaves work for later, to run beside the simulations: a choice among
-    families whose fits from scratch (`alframe.learners.auto.AutoCommittee`), a Gaussian
+    """A committee that leaves work for later, to run beside the simulations: the fits from
+    scratch of a choice among families (`alframe.learners.auto.AutoCommittee`), a Gaussian
     process's kernel retune (`alframe.learners.gp.GaussianProcessCommittee`)."""
 
     def start_deferred(self) -> None:
