@@ -86,10 +86,14 @@ class Candidates:
         lo, hi = a.min(axis=0), a.max(axis=0)
         width = np.where(hi > lo, hi - lo, 1.0)
         a, b = (a - lo) / width, (b - lo) / width
-        d2 = np.sum(a**2, axis=1)[:, None] + np.sum(b**2, axis=1)[None, :] - 2.0 * a @ b.T  # (n, m)
         k = min(self.failure_neighbours, len(b))
-        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        return (~ok)[nearest].sum(axis=1) * 2 <= k
+        failed_near = np.empty(len(a), dtype=np.int64)
+        b2 = np.sum(b**2, axis=1)[None, :]
+        for start in range(0, len(a), 2048):  # (2048, m) distances at a time, whatever the pool
+            rows = a[start:start + 2048]
+            d2 = np.sum(rows**2, axis=1)[:, None] + b2 - 2.0 * rows @ b.T
+            failed_near[start:start + 2048] = (~ok)[np.argpartition(d2, k - 1, axis=1)[:, :k]].sum(axis=1)
+        return failed_near * 2 <= k
 
 
 def round_keys(seed: int, round_index: int) -> tuple[jax.Array, jax.Array]:
