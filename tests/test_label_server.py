@@ -164,7 +164,8 @@ def test_a_killed_server_loses_no_label_and_asks_nothing_twice(tmp_path, cache):
         assert status["labels"] == 9
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        # The server first lets a fit under way finish (LabelSession.close waits up to 120 s).
+        process.wait(timeout=180)
     data = xr.open_zarr(run_dir / "run.zarr")
     assert data.sizes["sample"] == 9 and len(np.unique(data["x"].values, axis=0)) == 9
 
