@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import io
 import json
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -523,6 +524,10 @@ def label_studio_import(run_dir: str | Path, path: str | Path) -> str:
         return import_annotations(campaign, path) + "; " + status_line(campaign)
 
 
+def _stop_serving(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int, lease_s: float) -> str:
     """Serve the labelling page until interrupted; a one-line summary."""
     from experiments.label_server import LabelSession, serve
@@ -537,11 +542,16 @@ def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         print(f"alframe: labelling {run_dir} at http://{shown}:{server.server_address[1]}/ "
               f"({status_line(campaign)}); Ctrl-C stops", file=sys.stderr, flush=True)
+        # Started in the background of a script (`alframe label RUN &`), a process inherits SIGINT
+        # ignored; Ctrl-C, `kill -INT` and a plain `kill` all stop the server cleanly.
+        previous = {signum: signal.signal(signum, _stop_serving) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             server.server_close()
             session.close()
         return f"stopped; {session.labelled_this_session} labels this time; " + status_line(campaign)
