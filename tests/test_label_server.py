@@ -166,7 +166,11 @@ def test_a_killed_server_loses_no_label_and_asks_nothing_twice(tmp_path, cache):
         assert status["labels"] == 9
     finally:
         process.send_signal(signal.SIGINT)  # stops it all the same
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # no server left behind by a failing test
+            raise
     data = xr.open_zarr(run_dir / "run.zarr")
     assert data.sizes["sample"] == 9 and len(np.unique(data["x"].values, axis=0)) == 9
 
