@@ -25,6 +25,7 @@ from alframe.learners.coordinates import in_space_coordinates
 from alframe.oracle import Outcome
 from alframe.space import Space
 from alframe.strategies.base import Strategy, not_pending
+from alframe.strategies.diversity import unit_scale
 from alframe.strategies.selection import Selection, as_selection
 
 # (fitted committee, training outputs (n, n_outputs)) -> the round's metrics
@@ -83,9 +84,7 @@ class Candidates:
         coordinates = getattr(space, "coordinates", None)
         a, b = (candidates, np.asarray(runs_x, np.float64)) if coordinates is None else (
             coordinates(candidates), coordinates(np.asarray(runs_x, np.float64)))
-        lo, hi = a.min(axis=0), a.max(axis=0)
-        width = np.where(hi > lo, hi - lo, 1.0)
-        a, b = (a - lo) / width, (b - lo) / width
+        a, b = unit_scale(a, a), unit_scale(b, a)
         k = min(self.failure_neighbours, len(b))
         failed_near = np.empty(len(a), dtype=np.int64)
         b2 = np.sum(b**2, axis=1)[None, :]

@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee, CorrelationOf, error_correlation, start_deferred
+from alframe.learners.base import Committee, CorrelationOf, error_correlation, in_background, start_deferred
 
 Task = Literal["regression", "classification"]
 
@@ -226,9 +226,7 @@ class AutoCommittee:
         pending = self.state.pending
         if pending is None or pending.future is not None:
             return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-choice")
-        pending.future = pool.submit(self._fit_families, pending.x, pending.y, pending.key)
-        pool.shutdown(wait=False)  # its thread ends with the fits
+        pending.future = in_background(self._fit_families, pending.x, pending.y, pending.key, name="alframe-choice")
 
     def _fit_families(self, x: np.ndarray, y: np.ndarray, key: jax.Array) -> list[tuple[str, Any, float, str]]:
         """Every family fitted from scratch on x, y: [(name, fitted or None, held-out error or NaN,

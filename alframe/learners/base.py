@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import jax
@@ -55,6 +56,15 @@ class Deferring(Protocol):
     def start_deferred(self) -> None:
         """Start the deferred work in the background; its outcome does not depend on when."""
         ...
+
+
+def in_background(work: Callable[..., Any], *args: Any, name: str) -> Future:
+    """work(*args) started in a thread of its own (named `name`) that ends with it: deferred
+    work's future (see `Deferring`)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    future = pool.submit(work, *args)
+    pool.shutdown(wait=False)
+    return future
 
 
 def start_deferred(committee: Committee) -> None:

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import jax
@@ -40,7 +40,7 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from alframe.learners._shared import row_folds
-from alframe.learners.base import CorrelationOf
+from alframe.learners.base import CorrelationOf, in_background
 from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse, maximise
 from alframe.learners.sklearn import member_seeds
 
@@ -68,11 +68,13 @@ class _Retune:
     previous: Any
     future: Future | None = dataclasses.field(default=None, compare=False)
 
+    def search(self, committee: "GaussianProcessCommittee"):
+        """The kernel `committee` finds on these runs."""
+        return committee._tuned_kernel(self.z, self.y, self.seed, self.previous)
+
     def result(self, committee: "GaussianProcessCommittee"):
         """The searched kernel: the thread's, or searched now by `committee` if none started."""
-        if self.future is not None:
-            return self.future.result()
-        return committee._tuned_kernel(self.z, self.y, self.seed, self.previous)
+        return self.future.result() if self.future is not None else self.search(committee)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "future": None}  # a restored run searches again: the same outcome
@@ -216,9 +218,7 @@ class GaussianProcessCommittee:
         retune = None if self.fitted is None else self.fitted.retune
         if retune is None or retune.future is not None:
             return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-retune")
-        retune.future = pool.submit(self._tuned_kernel, retune.z, retune.y, retune.seed, retune.previous)
-        pool.shutdown(wait=False)  # its thread ends with the search
+        retune.future = in_background(retune.search, self, name="alframe-retune")
 
     def _tuned_kernel(self, z: np.ndarray, y: np.ndarray, seed: int, previous):
         """The kernel of maximum marginal likelihood on at most `max_fit_points` rows of z (n, dim),
