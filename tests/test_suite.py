@@ -3,6 +3,7 @@ synthetic verdicts, and one tiny real problem end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 import xarray as xr
 
 from experiments.bench.suite import (
+    HELD_OUT,
     LEADERBOARD_COLUMNS,
     MOCCA_TABLE,
     PROBLEMS,
+    TUNING,
     Problem,
     ProblemResult,
     SuiteError,
@@ -74,11 +77,15 @@ def fake_table(*, qbc=None, random=None, extra_rows=()) -> pd.DataFrame:
 
 
 def test_the_problem_table_covers_the_suite():
-    assert set(PROBLEMS) == {"ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10", "wing_weight",
-                             "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
-                             "heteroscedastic_sine", "potential1d", "mocca"}
+    assert TUNING == ("ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10", "wing_weight",
+                      "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
+                      "heteroscedastic_sine", "potential1d", "mocca")
+    assert HELD_OUT == ("sobol_g", "welch", "dette_pepelyshev", "gramacy_lee", "franke", "currin", "branin",
+                        "sir_epidemic")
+    assert set(PROBLEMS) == set(TUNING) | set(HELD_OUT)
     not_smooth = {name for name, p in PROBLEMS.items() if not p.smooth}
-    assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca"}
+    assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca",
+                          "sobol_g", "gramacy_lee"}
     for name, p in PROBLEMS.items():
         assert p.quick_budget < p.budget and (p.test_size, p.quick_test_size) == (1000, 500), name
         if "experiment=compare" in p.select:
@@ -254,7 +261,24 @@ def test_bad_arguments_exit_with_one_line(tmp_path, capsys):
     assert "unknown problem(s) ['nope']" in capsys.readouterr().err
     assert main(["--problems", "friedman", "--strategies", "qbc", "--out", str(tmp_path)]) == 2
     assert "must include the passive baseline 'random'" in capsys.readouterr().err
+    assert main(["--problems", "friedman", "--held-out", "--out", str(tmp_path)]) == 2
+    assert "give --problems or --held-out, not both" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_held_out_problems_are_summarised_apart():
+    table = fake_table()
+    comp = step_comp([40, 60, 80, 60], [20, 30, 40, 30])
+    tuned = problem_result(problem(), table, comp, budget=BUDGET)
+    held = problem_result(dataclasses.replace(problem(), name="unseen", held_out=True), table, comp, budget=BUDGET)
+    assert [r["held_out"] for r in held.rows] == [True, True] and not tuned.rows[0]["held_out"]
+    lines = summary_lines([tuned, held])
+    first, second = lines.index("Problems the defaults were chosen on:"), lines.index(
+        "Held-out problems (never used to choose a default):")
+    assert first < second
+    assert sum(line.startswith("- median ratio vs random") for line in lines) == 2
+    assert lines[:first] == [] and "unseen (held out)" in leaderboard_markdown([tuned, held], title="T")
+    assert summary_lines([held]) == summary_lines([tuned])  # one set alone: no headings
 
 
 def test_a_problem_without_its_data_is_skipped_with_the_reason(tmp_path, capsys):

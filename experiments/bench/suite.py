@@ -1,7 +1,7 @@
 """The benchmark suite: active against passive sampling on problems nobody tuned for.
 
     python -m experiments.bench.suite [--quick] [--seeds N] [--first-seed S] [--strategies random,qbc]
-        [--problems a,b] [--out DIR] [--jobs 2] [-- extra Hydra overrides for every problem]
+        [--problems a,b | --held-out] [--out DIR] [--jobs 2] [-- extra Hydra overrides for every problem]
 
 Each problem x strategy x seed is one run of `experiments.run`: one Hydra sweep per problem
 (`experiment=compare`, or the MOCCA preset), into OUT/runs/PROBLEM, with the budgets, batch
@@ -11,8 +11,13 @@ there; the suite then writes OUT/leaderboard.{csv,json,md,png}: for every proble
 the simulations needed to reach passive sampling's final test error, the ratio to passive's
 need, paired tests both ways and the final R^2.
 
+By default the suite runs the problems the defaults were chosen on; `--held-out` runs the
+held-out problems instead, which no default, preset or budget was chosen by, so that their
+verdict says how the defaults fare on simulators nobody tuned them for.
+
 OUT is results/bench/suite by default, results/bench/suite_quick with --quick (the two modes'
-budgets differ, and a run resumes only with the settings it was started with).
+budgets differ, and a run resumes only with the settings it was started with), and
+suite_held_out[_quick] for the held-out problems.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
 REPO = Path(__file__).resolve().parents[2]
 PASSIVE = "random"
 DEFAULT_STRATEGY = "qbc"
-KINDS = ("smooth", "discontinuous", "sharp", "heteroscedastic", "classification")
+KINDS = ("smooth", "kinked", "discontinuous", "sharp", "heteroscedastic", "classification")
 SLOW_RATIO = 1.5  # the summary lists problems where the default strategy saves less than this
 LOW_R2 = 0.9      # ... and smooth problems whose final R^2 stays below this
 LOG_TAIL = 15     # lines of a failed sweep's log shown on stderr
@@ -67,6 +72,9 @@ class Problem:
             own test set).
         needs: a file the problem reads; the problem is skipped, with the reason, when absent.
         what: one line on what the problem tests.
+        held_out: a problem no default was chosen on. The held-out problems run only when asked
+            for (`--held-out`, or by name) and are summarised apart, so that their verdict says
+            how the defaults fare on simulators they were not tuned for.
     """
 
     name: str
@@ -81,6 +89,7 @@ class Problem:
     quick_test_size: int = 500
     needs: Path | None = None
     what: str = ""
+    held_out: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -106,7 +115,7 @@ class Problem:
         }
 
 
-def _function(name: str, kind: str, budget: int, quick_budget: int, what: str, **settings) -> Problem:
+def _function(name: str, kind: str, budget: int, quick_budget: int, what: str, **settings: Any) -> Problem:
     return Problem(name=name, kind=kind, select=("experiment=compare", f"simulator={name}"), budget=budget,
                    quick_budget=quick_budget, what=what, **settings)
 
@@ -134,7 +143,23 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
               batch_size=20),
     Problem(name="mocca", kind="classification", select=("experiment=mocca_bhs", "learner=auto"), budget=400, quick_budget=200,
             needs=MOCCA_TABLE, what="MOCCA pool: which cluster models host a black-hole subsystem (F1)"),
+    # Held out: no default, preset or budget above was chosen by looking at these; their
+    # budgets were fixed before their first run.
+    _function("sobol_g", "kinked", 300, 150, "8-D product of V-shaped factors of very unequal weight",
+              held_out=True),
+    _function("welch", "smooth", 400, 200, "20-D: a few strong inputs with interactions, many weak, two inert",
+              n_initial=40, held_out=True),
+    _function("dette_pepelyshev", "smooth", 300, 150, "8-D, strongly curved in three inputs", held_out=True),
+    _function("gramacy_lee", "sharp", 300, 150, "6-D, ever faster oscillation as x1 -> 1, two inert inputs",
+              held_out=True),
+    _function("franke", "smooth", 150, 80, "2-D: two bumps, a ridge and a dip", held_out=True),
+    _function("currin", "smooth", 150, 80, "2-D exponential, steep near one edge", held_out=True),
+    _function("branin", "smooth", 150, 80, "2-D curved valley with three minima", held_out=True),
+    _function("sir_epidemic", "smooth", 300, 150,
+              "SIR epidemic, 3 inputs (one log-scaled), 12 outputs over many orders of magnitude", held_out=True),
 )}
+TUNING = tuple(name for name, problem in PROBLEMS.items() if not problem.held_out)
+HELD_OUT = tuple(name for name, problem in PROBLEMS.items() if problem.held_out)
 
 
 # -- running ----------------------------------------------------------------------------
@@ -179,7 +204,7 @@ def eta_seconds(elapsed: float, done_work: float, left_work: float) -> float:
 REQUIRED_COLUMNS = ("target", "strategy", "median_simulations", "ratio_vs_passive")
 OPTIONAL_COLUMNS = ("target_kind", "censored", "ratio_bound", "median_bound", "p_value", "p_worse", "r2",
                     "final_metric", "seeds", "seeds_reached")
-LEADERBOARD_COLUMNS = ("problem", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric", "target",
+LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric", "target",
                        "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive", "censored",
                        "ratio_bound", "p_better", "p_worse", "default", "note")
 
@@ -329,7 +354,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
         if ratio_bound == "?":
             own.append("both medians are bounds: the ratio is undetermined")
         result.rows.append({
-            "problem": problem.name, "kind": problem.kind, "smooth": problem.smooth, "strategy": strategy,
+            "problem": problem.name, "held_out": problem.held_out, "kind": problem.kind, "smooth": problem.smooth, "strategy": strategy,
             "task": task, "budget": int(budget),
             "seeds": int(row["seeds"]) if "seeds" in row else seeds_total,
             "metric": metric, "target": target, "r2": r2, "final_metric": final,
@@ -371,7 +396,18 @@ def _ratio_text(row: Mapping[str, Any]) -> str:
 
 def summary_lines(results: Sequence[ProblemResult], *, default_strategy: str = DEFAULT_STRATEGY,
                   passive: str = PASSIVE) -> list[str]:
-    """The leaderboard's verdict in a few lines (markdown bullet points)."""
+    """The leaderboard's verdict in a few lines (markdown bullet points); the tuning and the
+    held-out problems each get their own when both are there."""
+    sets = {held_out: [res for res in results if res.problem.held_out == held_out] for held_out in (False, True)}
+    if not sets[False] or not sets[True]:
+        return _set_summary(results, default_strategy=default_strategy, passive=passive)
+    return ["Problems the defaults were chosen on:", "", *_set_summary(sets[False], default_strategy=default_strategy,
+                                                                      passive=passive),
+            "", "Held-out problems (never used to choose a default):", "",
+            *_set_summary(sets[True], default_strategy=default_strategy, passive=passive)]
+
+
+def _set_summary(results: Sequence[ProblemResult], *, default_strategy: str, passive: str) -> list[str]:
     rows = [r for res in results for r in res.rows]
     default = [r for r in rows if r["strategy"] == default_strategy]
     rated = [r for r in default if math.isfinite(r["ratio_vs_passive"]) and r["ratio_bound"] != "?"]
@@ -418,7 +454,7 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
         for r in res.rows:
             strategy = f"**{r['strategy']}**" if r["default"] else r["strategy"]
             lines.append("| " + " | ".join([
-                r["problem"], r["kind"], strategy, str(r["budget"]), str(r["seeds"]), r["metric"],
+                r["problem"] + (" (held out)" if r.get("held_out") else ""), r["kind"], strategy, str(r["budget"]), str(r["seeds"]), r["metric"],
                 _fmt(r["target"]), _count_text(r), _ratio_text(r), _fmt(r["r2"], ".2f"),
                 _fmt(r["p_better"]), _fmt(r["p_worse"]), r["note"].replace("|", "/"),
             ]) + " |")
@@ -477,7 +513,8 @@ def leaderboard_plot(results: Sequence[ProblemResult], path: Path, *, passive: s
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylim(low, high)
     ax.set_xticks(range(len(shown)))
-    ax.set_xticklabels([res.problem.name + ("" if res.problem.smooth else "*") for res in shown],
+    ax.set_xticklabels([res.problem.name + ("" if res.problem.smooth else "*") + (" (held out)" if res.problem.held_out
+                                                                                  else "") for res in shown],
                        rotation=35, ha="right")
     ax.set_xlim(-0.6, max(len(shown), 1) - 0.4)
     ax.set_ylabel(f"{passive} need / strategy need (per seed)")
@@ -592,19 +629,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seeds first-seed .. first-seed + seeds - 1: report settings chosen on other seeds")
     parser.add_argument("--strategies", default=f"{PASSIVE},{DEFAULT_STRATEGY}",
                         help=f"strategy configs, comma-separated; must include {PASSIVE} (default: %(default)s)")
-    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated (default: all): "
-                        + ", ".join(PROBLEMS))
+    parser.add_argument("--problems", default=None, help="comma-separated, from all problems (default: the tuning "
+                        "set): " + ", ".join(PROBLEMS))
+    parser.add_argument("--held-out", action="store_true",
+                        help="run the held-out problems, on which no default was chosen: " + ", ".join(HELD_OUT))
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: results/bench/suite, or results/bench/suite_quick)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once within a problem (hydra.launcher.n_jobs)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every problem (after --)")
     args = parser.parse_args(argv)
     try:
-        names = _names(args.problems, "problems")
+        if args.problems is not None and args.held_out:
+            raise SuiteError("give --problems or --held-out, not both")
+        names = (_names(args.problems, "problems") if args.problems is not None
+                 else list(HELD_OUT if args.held_out else TUNING))
         unknown = [n for n in names if n not in PROBLEMS]
         if unknown:
             raise SuiteError(f"unknown problem(s) {unknown}; choose from {', '.join(PROBLEMS)}")
-        out = args.out or Path("results/bench/suite_quick" if args.quick else "results/bench/suite")
+        default_out = "results/bench/suite" + ("_held_out" if args.held_out else "") + ("_quick" if args.quick else "")
+        out = args.out or Path(default_out)
         seeds = args.seeds if args.seeds is not None else (2 if args.quick else 8)
         command_line = "python -m experiments.bench.suite " + " ".join(sys.argv[1:] if argv is None else argv)
         results = run_suite([PROBLEMS[n] for n in names], quick=args.quick, seeds=seeds,

@@ -24,6 +24,12 @@ the original paper.
 | `make_hartmann6()` | 6, [0, 1]^6 | four narrow anisotropic wells, near zero elsewhere |
 | `make_environmental()` | 4 | a vector output: 30 concentrations (5 places x 6 times), one sharp just after a spill |
 | `make_heteroscedastic_sine()` | 1, [0, 1] | noise sd rising 0.5 -> 1.5 across the box; `heteroscedastic_sine_test_set` is the noise-free mean |
+| `make_sobol_g()` | 8, [0, 1]^8 | a product of kinked factors of very unequal weight |
+| `make_welch()` | 20, [-0.5, 0.5]^20 | many inputs: a few strong ones with interactions, many weak, two inert |
+| `make_dette_pepelyshev()` | 8, [0, 1]^8 | strong curvature in three inputs, gentle in five |
+| `make_gramacy_lee()` | 6, [0, 1]^6 | flat, then ever faster oscillation along one input; two inert inputs |
+| `make_franke()`, `make_currin()`, `make_branin()` | 2 | classic smooth surfaces (bumps, a steep edge, a curved valley) |
+| `make_sir_epidemic()` | 3, one on a log scale | an epidemic's infected fraction at 12 days, outputs over many orders of magnitude |
 """
 
 from simulators.testfunctions.functions import (
@@ -48,16 +54,24 @@ from simulators.testfunctions.functions import (
 from simulators.testfunctions.oracles import (
     heteroscedastic_sine_test_set,
     make_borehole,
+    make_branin,
+    make_currin,
+    make_dette_pepelyshev,
     make_environmental,
+    make_franke,
     make_friedman,
     make_genz_discontinuous,
     make_genz_gaussian_peak,
+    make_gramacy_lee,
     make_hartmann6,
     make_heteroscedastic_sine,
     make_ishigami,
     make_otl_circuit,
     make_piston,
     make_robot_arm,
+    make_sir_epidemic,
+    make_sobol_g,
+    make_welch,
     make_wing_weight,
 )
 
@@ -77,16 +91,24 @@ __all__ = [
     "friedman",
     "heteroscedastic_sine_test_set",
     "make_borehole",
+    "make_branin",
+    "make_currin",
+    "make_dette_pepelyshev",
     "make_environmental",
+    "make_franke",
     "make_friedman",
     "make_genz_discontinuous",
     "make_genz_gaussian_peak",
+    "make_gramacy_lee",
     "make_hartmann6",
     "make_heteroscedastic_sine",
     "make_ishigami",
     "make_otl_circuit",
     "make_piston",
     "make_robot_arm",
+    "make_sir_epidemic",
+    "make_sobol_g",
+    "make_welch",
     "make_wing_weight",
     "otl_circuit",
     "piston",

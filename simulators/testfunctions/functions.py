@@ -430,3 +430,184 @@ def environmental(x: np.ndarray) -> np.ndarray:
 def environmental_output_names() -> tuple[str, ...]:
     """Names of `environmental`'s 30 outputs, e.g. "C_s0.5_t31", in its column order."""
     return tuple(f"C_s{s:g}_t{t:g}" for s in ENVIRONMENTAL_PLACES for t in ENVIRONMENTAL_TIMES)
+
+
+# -- Sobol' G-function ----------------------------------------------------------------------
+
+SOBOL_G_A = (0.0, 1.0, 4.5, 9.0, 99.0, 99.0, 99.0, 99.0)
+SOBOL_G_NAMES = tuple(f"x{i}" for i in range(1, len(SOBOL_G_A) + 1))
+
+
+def sobol_g(x: np.ndarray) -> np.ndarray:
+    """Sobol's G-function on [0, 1]^8: (n, 8) -> (n,).
+
+    f = prod_i (|4 x_i - 2| + a_i) / (1 + a_i) with a = (0, 1, 4.5, 9, 99, 99, 99, 99): a
+    product of V-shaped factors, each with a kink at x_i = 1/2. The smaller a_i, the more
+    input i matters (the last four barely do); with a_1 = 0 the function is zero on the whole
+    plane x1 = 1/2. Its mean over the cube is 1.
+
+    Ref: A. Saltelli, I. M. Sobol', "About the use of rank transformation in sensitivity
+    analysis of model output", Reliab. Eng. Syst. Saf. 50 (1995) 225-239; VLSE "gfunc".
+    """
+    x = _columns(x, SOBOL_G_NAMES, "sobol_g")
+    a = np.asarray(SOBOL_G_A)
+    return np.prod((np.abs(4 * x - 2) + a) / (1 + a), axis=1)
+
+
+# -- Welch et al. (1992), 20-D ---------------------------------------------------------------
+
+WELCH_NAMES = tuple(f"x{i}" for i in range(1, 21))
+WELCH_DOMAIN: Domain = ((-0.5,) * 20, (0.5,) * 20)
+
+
+def welch(x: np.ndarray) -> np.ndarray:
+    """Welch et al.'s screening function on [-0.5, 0.5]^20: (n, 20) -> (n,).
+
+    f = 5 x12 / (1 + x1) + 5 (x4 - x20)^2 + x5 + 40 x19^3 - 5 x19 + 0.05 x2 + 0.08 x3 - 0.03 x6
+        + 0.03 x7 - 0.09 x9 - 0.01 x10 - 0.07 x11 + 0.25 x13^2 - 0.04 x14 + 0.06 x15 - 0.01 x17
+        - 0.03 x18:
+    a few strong inputs with interactions and a cubic, a dozen weak linear ones, x8 and x16
+    inert.
+
+    Ref: W. J. Welch, R. J. Buck, J. Sacks, H. P. Wynn, T. J. Mitchell, M. D. Morris,
+    "Screening, predicting, and computer experiments", Technometrics 34 (1992) 15-25; VLSE
+    "welchetal92".
+    """
+    x = _columns(x, WELCH_NAMES, "welch")
+    c = {i + 1: x[:, i] for i in range(20)}
+    return (5 * c[12] / (1 + c[1]) + 5 * (c[4] - c[20]) ** 2 + c[5] + 40 * c[19] ** 3 - 5 * c[19]
+            + 0.05 * c[2] + 0.08 * c[3] - 0.03 * c[6] + 0.03 * c[7] - 0.09 * c[9] - 0.01 * c[10]
+            - 0.07 * c[11] + 0.25 * c[13] ** 2 - 0.04 * c[14] + 0.06 * c[15] - 0.01 * c[17] - 0.03 * c[18])
+
+
+# -- Dette & Pepelyshev (2010), 8-D ------------------------------------------------------------
+
+DETTE_PEPELYSHEV_NAMES = tuple(f"x{i}" for i in range(1, 9))
+
+
+def dette_pepelyshev(x: np.ndarray) -> np.ndarray:
+    """Dette & Pepelyshev's 8-D function on [0, 1]^8: (n, 8) -> (n,).
+
+    f = 4 (x1 - 2 + 8 x2 - 8 x2^2)^2 + (3 - 4 x2)^2 + 16 sqrt(x3 + 1) (2 x3 - 1)^2
+        + sum_{i=4}^{8} i ln(1 + sum_{j=3}^{i} x_j):
+    strongly curved in x1..x3, gently logarithmic in the rest.
+
+    Ref: H. Dette, A. Pepelyshev, "Generalized Latin hypercube design for computer
+    experiments", Technometrics 52 (2010) 421-429; VLSE "detpep108d".
+    """
+    x = _columns(x, DETTE_PEPELYSHEV_NAMES, "dette_pepelyshev")
+    x1, x2, x3 = x[:, 0], x[:, 1], x[:, 2]
+    partial = np.cumsum(x[:, 2:], axis=1)[:, 1:]  # sum_{j=3}^{i} x_j for i = 4..8, (n, 5)
+    return (4 * (x1 - 2 + 8 * x2 - 8 * x2**2) ** 2 + (3 - 4 * x2) ** 2 + 16 * np.sqrt(x3 + 1) * (2 * x3 - 1) ** 2
+            + np.sum(np.arange(4, 9) * np.log1p(partial), axis=1))
+
+
+# -- Gramacy & Lee (2009), 6-D ----------------------------------------------------------------
+
+GRAMACY_LEE_NAMES = tuple(f"x{i}" for i in range(1, 7))
+
+
+def gramacy_lee(x: np.ndarray) -> np.ndarray:
+    """Gramacy & Lee's 6-D function on [0, 1]^6: (n, 6) -> (n,).
+
+    f = exp(sin((0.9 (x1 + 0.48))^10)) + x2 x3 + x4: flat in x1 over most of its range, then
+    oscillating ever faster as x1 -> 1; x5 and x6 are inert.
+
+    Ref: R. B. Gramacy, H. K. H. Lee, "Adaptive design and analysis of supercomputer
+    experiments", Technometrics 51 (2009) 130-145; VLSE "grlee09".
+    """
+    x = _columns(x, GRAMACY_LEE_NAMES, "gramacy_lee")
+    return np.exp(np.sin((0.9 * (x[:, 0] + 0.48)) ** 10)) + x[:, 1] * x[:, 2] + x[:, 3]
+
+
+# -- Franke, Currin and Branin: 2-D -----------------------------------------------------------
+
+PLANE_NAMES = ("x1", "x2")
+BRANIN_DOMAIN: Domain = ((-5.0, 0.0), (10.0, 15.0))
+
+
+def franke(x: np.ndarray) -> np.ndarray:
+    """Franke's bivariate test function on [0, 1]^2: (n, 2) -> (n,): two Gaussian bumps, a
+    broad ridge and a small dip.
+
+    Ref: R. Franke, "A critical comparison of some methods for interpolation of scattered
+    data", Naval Postgraduate School report NPS-53-79-003 (1979); VLSE "franke2d".
+    """
+    x1, x2 = (9 * _columns(x, PLANE_NAMES, "franke")).T
+    return (0.75 * np.exp(-((x1 - 2) ** 2) / 4 - (x2 - 2) ** 2 / 4)
+            + 0.75 * np.exp(-((x1 + 1) ** 2) / 49 - (x2 + 1) / 10)
+            + 0.5 * np.exp(-((x1 - 7) ** 2) / 4 - (x2 - 3) ** 2 / 4)
+            - 0.2 * np.exp(-((x1 - 4) ** 2) - (x2 - 7) ** 2))
+
+
+def currin(x: np.ndarray) -> np.ndarray:
+    """Currin et al.'s exponential function on [0, 1]^2: (n, 2) -> (n,).
+
+    f = (1 - exp(-1 / (2 x2))) (2300 x1^3 + 1900 x1^2 + 2092 x1 + 60) / (100 x1^3 + 500 x1^2
+    + 4 x1 + 20), steep near x2 = 0 (where the first factor tends to 1).
+
+    Ref: C. Currin, T. Mitchell, M. Morris, D. Ylvisaker, "Bayesian prediction of
+    deterministic functions, with applications to the design and analysis of computer
+    experiments", J. Am. Stat. Assoc. 86 (1991) 953-963; VLSE "curretal88exp".
+    """
+    x1, x2 = _columns(x, PLANE_NAMES, "currin").T
+    with np.errstate(divide="ignore"):
+        decay = -np.expm1(-1 / (2 * x2))  # x2 = 0 gives 1, the limit
+    return decay * (2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60) / (100 * x1**3 + 500 * x1**2 + 4 * x1 + 20)
+
+
+def branin(x: np.ndarray) -> np.ndarray:
+    """The Branin-Hoo function on [-5, 10] x [0, 15]: (n, 2) -> (n,).
+
+    f = (x2 - 5.1 x1^2 / (4 pi^2) + 5 x1 / pi - 6)^2 + 10 (1 - 1 / (8 pi)) cos x1 + 10, with
+    three global minima of 0.397887 (at (-pi, 12.275), (pi, 2.275) and (9.42478, 2.475)).
+
+    Ref: F. H. Branin, "Widely convergent method for finding multiple solutions of simultaneous
+    nonlinear equations", IBM J. Res. Dev. 16 (1972) 504-522; VLSE "branin".
+    """
+    x1, x2 = _columns(x, PLANE_NAMES, "branin").T
+    return ((x2 - 5.1 * x1**2 / (4 * np.pi**2) + 5 * x1 / np.pi - 6) ** 2
+            + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x1) + 10)
+
+
+# -- An SIR epidemic --------------------------------------------------------------------------
+
+SIR_NAMES = ("beta", "gamma", "i0")
+SIR_DOMAIN: Domain = ((0.15, 0.05, 1e-4), (0.6, 0.25, 1e-2))
+SIR_DAYS = tuple(float(d) for d in range(10, 130, 10))
+SIR_STEPS_PER_DAY = 10
+
+
+def sir_epidemic(x: np.ndarray) -> np.ndarray:
+    """The infected fraction of a population at days 10, 20, ..., 120: (n, 3) -> (n, 12).
+
+    The Kermack-McKendrick SIR model, s' = -beta s i, i' = beta s i - gamma i, from
+    (s, i) = (1 - i0, i0) at day 0, with transmission rate `beta` and recovery rate `gamma`
+    [1/day] (basic reproduction number beta / gamma from 0.6 to 12) and initial infected
+    fraction `i0`. Integrated by classical Runge-Kutta with 10 steps a day, vectorised over
+    runs. Outputs span many orders of magnitude: an outbreak peaks within weeks where
+    beta / gamma is large and dies out where it is below 1.
+
+    Ref: W. O. Kermack, A. G. McKendrick, "A contribution to the mathematical theory of
+    epidemics", Proc. R. Soc. Lond. A 115 (1927) 700-721.
+    """
+    beta, gamma, i0 = _columns(x, SIR_NAMES, "sir_epidemic").T
+    s, i = 1.0 - i0, i0.copy()
+    dt = 1.0 / SIR_STEPS_PER_DAY
+
+    def slope(s, i):
+        infections = beta * s * i
+        return -infections, infections - gamma * i
+
+    out, step = [], 0
+    for day in SIR_DAYS:
+        while step < round(day * SIR_STEPS_PER_DAY):
+            k1 = slope(s, i)
+            k2 = slope(s + dt / 2 * k1[0], i + dt / 2 * k1[1])
+            k3 = slope(s + dt / 2 * k2[0], i + dt / 2 * k2[1])
+            k4 = slope(s + dt * k3[0], i + dt * k3[1])
+            s = s + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+            i = i + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+            step += 1
+        out.append(i)
+    return np.stack(out, axis=1)

@@ -16,10 +16,13 @@ from alframe.space import Box
 from simulators.testfunctions.functions import (
     BOREHOLE_DOMAIN,
     BOREHOLE_NAMES,
+    BRANIN_DOMAIN,
+    DETTE_PEPELYSHEV_NAMES,
     ENVIRONMENTAL_DOMAIN,
     ENVIRONMENTAL_NAMES,
     ENVIRONMENTAL_PLACES,
     ENVIRONMENTAL_TIMES,
+    GRAMACY_LEE_NAMES,
     HARTMANN6_NAMES,
     HETEROSCEDASTIC_DOMAIN,
     HETEROSCEDASTIC_NAMES,
@@ -29,26 +32,41 @@ from simulators.testfunctions.functions import (
     OTL_NAMES,
     PISTON_DOMAIN,
     PISTON_NAMES,
+    PLANE_NAMES,
     ROBOT_ARM_DOMAIN,
     ROBOT_ARM_NAMES,
     SEED_LIMIT,
+    SIR_DAYS,
+    SIR_DOMAIN,
+    SIR_NAMES,
+    SOBOL_G_NAMES,
+    WELCH_DOMAIN,
+    WELCH_NAMES,
     WING_DOMAIN,
     WING_NAMES,
     HeteroscedasticSine,
     Ishigami,
     borehole,
+    branin,
+    currin,
+    dette_pepelyshev,
     environmental,
     environmental_output_names,
+    franke,
     friedman,
     friedman_names,
     genz_discontinuous_function,
     genz_gaussian_peak_function,
     genz_names,
+    gramacy_lee,
     hartmann6,
     otl_circuit,
     piston,
     robot_arm,
     sine_mean,
+    sir_epidemic,
+    sobol_g,
+    welch,
     wing_weight,
 )
 
@@ -161,3 +179,52 @@ def heteroscedastic_sine_test_set(n: int = 1000, seed: int = 0) -> tuple[np.ndar
     lower, upper = HETEROSCEDASTIC_DOMAIN
     x = Box(names=HETEROSCEDASTIC_NAMES, lower=lower, upper=upper).draw(n, seed=_check_seed(seed), method="uniform")
     return x, sine_mean(x)[:, None]
+
+
+def _unit_cube(fn, names: Sequence[str], output: str = "y") -> FunctionOracle:
+    return _oracle(fn, names, ((0.0,) * len(names), (1.0,) * len(names)), output)
+
+
+def make_sobol_g() -> FunctionOracle:
+    """Sobol's G-function on [0, 1]^8 (a = 0, 1, 4.5, 9, 99, 99, 99, 99), output y."""
+    return _unit_cube(sobol_g, SOBOL_G_NAMES)
+
+
+def make_welch() -> FunctionOracle:
+    """Welch et al.'s (1992) 20-input screening function on [-0.5, 0.5]^20, output y."""
+    return _oracle(welch, WELCH_NAMES, WELCH_DOMAIN, "y")
+
+
+def make_dette_pepelyshev() -> FunctionOracle:
+    """Dette & Pepelyshev's (2010) 8-input curved function on [0, 1]^8, output y."""
+    return _unit_cube(dette_pepelyshev, DETTE_PEPELYSHEV_NAMES)
+
+
+def make_gramacy_lee() -> FunctionOracle:
+    """Gramacy & Lee's (2009) 6-input function on [0, 1]^6 (x5, x6 inert), output y."""
+    return _unit_cube(gramacy_lee, GRAMACY_LEE_NAMES)
+
+
+def make_franke() -> FunctionOracle:
+    """Franke's (1979) bivariate function on [0, 1]^2, output y."""
+    return _unit_cube(franke, PLANE_NAMES)
+
+
+def make_currin() -> FunctionOracle:
+    """Currin et al.'s (1991) exponential function on [0, 1]^2, output y."""
+    return _unit_cube(currin, PLANE_NAMES)
+
+
+def make_branin() -> FunctionOracle:
+    """The Branin-Hoo function on [-5, 10] x [0, 15], output y."""
+    return _oracle(branin, PLANE_NAMES, BRANIN_DOMAIN, "y")
+
+
+def make_sir_epidemic() -> FunctionOracle:
+    """An SIR epidemic: inputs beta, gamma [1/day] and the initial infected fraction i0 (drawn
+    on a log scale); 12 outputs, the infected fraction at days 10, 20, ..., 120 (the day as
+    each output's coordinate)."""
+    lower, upper = SIR_DOMAIN
+    return FunctionOracle(fn=sir_epidemic, space=Box(names=SIR_NAMES, lower=lower, upper=upper, log=("i0",)),
+                          outputs=OutputSpec(names=tuple(f"infected_day{d:g}" for d in SIR_DAYS), coords=SIR_DAYS,
+                                             coord_name="day", units="fraction of the population"))

@@ -44,6 +44,16 @@ from simulators.testfunctions.functions import (
     robot_arm,
     wing_weight,
 )
+from simulators.testfunctions.functions import (
+    branin,
+    currin,
+    dette_pepelyshev,
+    franke,
+    gramacy_lee,
+    sir_epidemic,
+    sobol_g,
+    welch,
+)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -73,6 +83,13 @@ CONFIGS = {
     "wing_weight": (10, "weight", (120.0, 500.0)),
     "robot_arm": (8, "distance", (0.0, 4.0)),
     "hartmann6": (6, "y", (-3.33, 0.0)),
+    "sobol_g": (8, "y", (0.0, 2 * 3 / 2 * 5.5 / 5 * 10 / 10 * 1.01**4)),  # each factor <= (2 + a) / (1 + a)
+    "welch": (20, "y", (-12.0, 12.0)),
+    "dette_pepelyshev": (8, "y", (0.0, 200.0)),
+    "gramacy_lee": (6, "y", (0.0, math.e + 2.0)),
+    "franke": (2, "y", (-0.2, 1.3)),
+    "currin": (2, "y", (0.0, 14.0)),
+    "branin": (2, "y", (0.397, 309.0)),
 }
 
 
@@ -251,6 +268,68 @@ def test_environmental_config_has_thirty_named_outputs_with_coordinates():
     assert oracle.outputs.names[2] == "C_s0.5_t31" and oracle.outputs.coords[2] == "s=0.5 t=31"
     outcome = oracle.run(oracle.space.draw(64, seed=0))
     assert outcome.y.shape == (64, 30) and outcome.ok.all() and np.all(outcome.y > 0)
+
+
+def test_sobol_g_vanishes_on_its_first_kink_and_has_mean_one():
+    x = np.random.default_rng(0).uniform(size=(200_000, 8))
+    assert sobol_g(np.full((1, 8), 0.5))[0] == 0.0
+    assert sobol_g(np.zeros((1, 8)))[0] == pytest.approx(2 * 1.5 * 6.5 / 5.5 * 11 / 10 * (101 / 100) ** 4)
+    assert sobol_g(x).mean() == pytest.approx(1.0, abs=0.01)
+
+
+def test_welch_terms_and_inert_inputs():
+    assert welch(np.zeros((1, 20)))[0] == 0.0
+    e = np.eye(20) * 0.5
+    # x12 = 0.5 alone gives 5 x12 / (1 + x1) = 2.5; x19 = 0.5 gives 40/8 - 2.5; x8 and x16 do nothing.
+    assert welch(e[[11, 18, 7, 15]]).tolist() == pytest.approx([2.5, 2.5, 0.0, 0.0])
+
+
+def test_dette_pepelyshev_at_the_origin_and_a_corner():
+    # 4 (-2)^2 + 3^2 + 16 (1)(1) = 41 at the origin; at x = 1: 4 (1 - 2)^2 + 1 + 16 sqrt 2 + sum_i i ln(1 + i - 2)
+    assert dette_pepelyshev(np.zeros((1, 8)))[0] == pytest.approx(41.0)
+    corner = 4 + 1 + 16 * math.sqrt(2) + sum(i * math.log(i - 1) for i in range(4, 9))
+    assert dette_pepelyshev(np.ones((1, 8)))[0] == pytest.approx(corner)
+
+
+def test_gramacy_lee_is_flat_in_x1_then_oscillates_and_ignores_x5_x6():
+    x = np.zeros((3, 6))
+    x[:, 0] = [0.0, 0.1, 0.3]
+    assert np.ptp(gramacy_lee(x)) < 0.05  # (0.9 (x1 + 0.48))^10 <= 0.03 for x1 <= 0.3
+    near_one = np.zeros((200, 6))
+    near_one[:, 0] = np.linspace(0.9, 1.0, 200)
+    assert np.ptp(gramacy_lee(near_one)) > 1.5
+    moved = np.zeros((1, 6))
+    moved[0, 4:] = 0.7
+    assert gramacy_lee(moved)[0] == gramacy_lee(np.zeros((1, 6)))[0]
+
+
+def test_the_plane_functions_at_known_points():
+    assert branin(np.array([[-math.pi, 12.275], [math.pi, 2.275], [9.42478, 2.475]])) == pytest.approx(0.397887, abs=1e-5)
+    # Currin: x2 -> 0 makes the first factor 1, leaving 60 / 20 at x1 = 0.
+    assert currin(np.array([[0.0, 0.0], [0.5, 0.5]])) == pytest.approx([3.0, (1 - math.exp(-1)) * 1868.5 / 159.5])
+    assert franke(np.array([[2 / 9, 2 / 9]]))[0] == pytest.approx(
+        0.75 + 0.75 * math.exp(-9 / 49 - 0.3) + 0.5 * math.exp(-25 / 4 - 1 / 4) - 0.2 * math.exp(-4 - 25))
+
+
+def test_sir_epidemic_matches_an_ode_solver_and_conserves_people():
+    from scipy.integrate import solve_ivp
+
+    x = np.array([[0.4, 0.1, 1e-3], [0.15, 0.25, 1e-2], [0.6, 0.05, 1e-4]])
+    y = sir_epidemic(x)
+    assert y.shape == (3, 12) and np.all(y > 0) and np.all(y < 1)
+    for (beta, gamma, i0), row in zip(x, y):
+        exact = solve_ivp(lambda t, u, b=beta, g=gamma: [-b * u[0] * u[1], b * u[0] * u[1] - g * u[1]], (0, 120),
+                          [1 - i0, i0], t_eval=np.arange(10, 130, 10), rtol=1e-10, atol=1e-15).y[1]
+        assert row == pytest.approx(exact, rel=1e-5, abs=1e-12)
+    assert np.all(np.diff(y[1]) < 0)  # beta / gamma < 1: the infection only dies out
+
+
+def test_sir_config_has_twelve_daily_outputs_and_a_log_input():
+    oracle = instantiate(composed("simulator=sir_epidemic").simulator)
+    assert oracle.space.names == ("beta", "gamma", "i0") and oracle.space.log == ("i0",)
+    assert oracle.outputs.coords == tuple(float(d) for d in range(10, 130, 10)) and oracle.outputs.coord_name == "day"
+    outcome = oracle.run(oracle.space.draw(64, seed=1))
+    assert outcome.y.shape == (64, 12) and outcome.ok.all() and np.all(outcome.y > 0)
 
 
 # -- domains and errors -------------------------------------------------------------------
