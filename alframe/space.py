@@ -60,6 +60,10 @@ class Box:
         periodic: names of inputs whose bounds span one period (an angle in [0, 2 pi], a phase,
             a time of day): the learners see each as (cos, sin) of its phase, so the two ends
             of its range are neighbours.
+        integer: names of inputs that take whole numbers only (a grid resolution, a number of
+            particles or species): their bounds must be whole numbers and are both included,
+            draws are uniform over those values (over their log10 with `log`, rounded to the
+            nearest whole number), and the simulator receives them as floats with no fraction.
 
     Example:
         >>> box = Box(names=("x0", "v0", "t"), lower=(-2, -2, 0), upper=(2, 2, 5))
@@ -72,6 +76,7 @@ class Box:
     upper: tuple[float, ...]
     log: tuple[str, ...] = ()
     periodic: tuple[str, ...] = ()
+    integer: tuple[str, ...] = ()
     _log_mask: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,7 +106,18 @@ class Box:
         both = [n for n in periodic if n in log]
         if both:
             raise ValueError(f"inputs {both} are declared both log-scale and periodic; choose one")
+        integer = tuple(self.integer)
+        unknown = [n for n in integer if n not in names]
+        if unknown:
+            raise ValueError(f"integer inputs {unknown} are not among the names {list(names)}")
+        both = [n for n in integer if n in periodic]
+        if both:
+            raise ValueError(f"inputs {both} are declared both integer and periodic; choose one")
+        for name, lo, hi in zip(names, lower, upper):
+            if name in integer and not (lo.is_integer() and hi.is_integer()):
+                raise ValueError(f"integer input {name!r} needs whole-number bounds, got [{lo:g}, {hi:g}]")
         object.__setattr__(self, "periodic", periodic)
+        object.__setattr__(self, "integer", integer)
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
@@ -119,11 +135,19 @@ class Box:
         return lo, hi
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
-        """Map points of the unit cube, shape (n, dim), to the box."""
+        """Map points of the unit cube, shape (n, dim), to the box (integer inputs to one of
+        their values, each value taking an equal share of the cube's side)."""
         lo, hi = self._scaled_bounds()
-        z = lo + np.asarray(u, dtype=np.float64) * (hi - lo)
+        u = np.asarray(u, dtype=np.float64)
+        z = lo + u * (hi - lo)
         # Only log-scale columns are exponentiated: 10**z of a linear column may overflow.
-        return np.where(self._log_mask, 10.0 ** np.where(self._log_mask, z, 0.0), z)
+        x = np.where(self._log_mask, 10.0 ** np.where(self._log_mask, z, 0.0), z)
+        for j, name in enumerate(self.names):
+            if name in self.integer:
+                low, high = self.lower[j], self.upper[j]
+                whole = np.rint(x[:, j]) if name in self.log else np.floor(low + u[:, j] * (high - low + 1))
+                x[:, j] = np.clip(whole, low, high)
+        return x
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         """Map points of the box, shape (n, dim), to the unit cube."""
@@ -160,9 +184,12 @@ class Box:
         return np.stack(columns, axis=1) if columns else np.empty((len(x), 0))
 
     def contains(self, x: np.ndarray) -> np.ndarray:
-        """Whether each point, shape (n, dim), lies in the box; returns (n,) bool."""
+        """Whether each point, shape (n, dim), lies in the box (integer inputs at whole numbers);
+        returns (n,) bool."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        return np.all((x >= np.array(self.lower)) & (x <= np.array(self.upper)), axis=1)
+        inside = (x >= np.array(self.lower)) & (x <= np.array(self.upper))
+        whole = np.array([name in self.integer for name in self.names])
+        return np.all(inside & (~whole | (x == np.round(x))), axis=1)
 
     def draw(self, n: int, *, seed: int, method: DrawMethod = "uniform", offset: int = 0) -> np.ndarray:
         """Draw `n` points, shape (n, dim).

@@ -329,6 +329,21 @@ def test_a_vector_output_loop_stores_per_output_metrics_and_its_description(tmp_
     assert ds["mse"].values[-1] < 0.5 * ds["mse_per_output"].values[-1, 1]
 
 
+def test_a_simulator_with_a_whole_number_input_only_ever_receives_whole_numbers(tmp_path):
+    seen = []
+
+    def layered(x):
+        seen.append(x[:, 1].copy())
+        return np.sin(3 * x[:, :1]) + 0.1 * x[:, 1:]
+
+    box = Box(names=("x", "layers"), lower=(0, 1), upper=(1, 6), integer=("layers",))
+    oracle = FunctionOracle(fn=layered, space=box, outputs=OutputSpec(names=("y",)))
+    ds = make_loop(oracle=oracle, budget=30, test_size=50).run(tmp_path / "run.zarr")
+    layers = np.concatenate(seen)
+    assert len(layers) == 30 + 50 and np.all(layers == np.round(layers)) and set(layers) <= set(range(1, 7))
+    assert np.all(ds["x"].values[:, 1] == np.round(ds["x"].values[:, 1]))
+
+
 def test_the_test_set_is_run_in_chunks_and_is_the_same_set(tmp_path):
     oracle = RecordingOracle(make_oracle())
     x, y = draw_test_set(oracle, 120, seed=4)

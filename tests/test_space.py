@@ -33,6 +33,9 @@ def box3(**kwargs) -> Box:
         (dict(names=("a", "b"), lower=(0, -1), upper=(1, 2), log=("b",)), r"'b'.*positive"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), periodic=("c",)), r"periodic.*'c'"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("b",), periodic=("b",)), r"'b'.*both"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("c",)), r"integer.*'c'"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2.5), integer=("b",)), r"'b'.*whole-number bounds.*2.5"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("b",), periodic=("b",)), r"'b'.*integer and periodic"),
     ],
 )
 def test_box_validation_names_the_input(kwargs, match):
@@ -238,3 +241,18 @@ def test_pool_draw_rejects_negative_n():
 
 def test_draw_methods_constant():
     assert set(DRAW_METHODS) == set(METHODS)
+
+
+@pytest.mark.parametrize("method", DRAW_METHODS)
+def test_integer_inputs_draw_every_whole_value_evenly(method):
+    box = Box(names=("cells", "x", "particles"), lower=(2, 0, 10), upper=(4, 1, 100_000),
+              integer=("cells", "particles"), log=("particles",))
+    x = box.draw(30_000, seed=3, method=method)
+    values, counts = np.unique(x[:, 0], return_counts=True)
+    assert values.tolist() == [2.0, 3.0, 4.0] and counts.min() > 0.95 * counts.max()
+    assert np.all(x[:, 2] == np.round(x[:, 2])) and x[:, 2].min() >= 10 and x[:, 2].max() <= 100_000
+    decades = np.histogram(np.log10(x[:, 2]), bins=[1, 2, 3, 4, 5])[0]
+    assert decades.min() > 0.9 * decades.max()  # log-uniform, then rounded
+    assert len(np.unique(x[:, 1])) == len(x)  # the continuous input stays continuous
+    assert box.contains(x).all()
+    assert box.contains(np.array([[2.5, 0.5, 100.0], [2.0, 0.5, 100.5]])).tolist() == [False, False]
