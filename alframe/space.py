@@ -18,6 +18,7 @@ from scipy.stats import qmc
 
 DrawMethod = Literal["uniform", "sobol", "lhs"]
 DRAW_METHODS: tuple[str, ...] = ("uniform", "sobol", "lhs")
+MAX_CATEGORIES = 64
 
 
 @runtime_checkable
@@ -64,6 +65,10 @@ class Box:
             particles or species): their bounds must be whole numbers and are both included,
             draws are uniform over those values (over their log10 with `log`, rounded to the
             nearest whole number), and the simulator receives them as floats with no fraction.
+        categorical: names of inputs whose whole values label unordered options (a choice of
+            equation of state, of solver, of initial condition): drawn like `integer` ones, and
+            the learners see each as one indicator column per value, so no option is nearer to
+            one than to another. Bounds are whole numbers, e.g. 0 and the number of options - 1.
 
     Example:
         >>> box = Box(names=("x0", "v0", "t"), lower=(-2, -2, 0), upper=(2, 2, 5))
@@ -77,6 +82,7 @@ class Box:
     log: tuple[str, ...] = ()
     periodic: tuple[str, ...] = ()
     integer: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
     _log_mask: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,11 +119,23 @@ class Box:
         both = [n for n in integer if n in periodic]
         if both:
             raise ValueError(f"inputs {both} are declared both integer and periodic; choose one")
+        categorical = tuple(self.categorical)
+        unknown = [n for n in categorical if n not in names]
+        if unknown:
+            raise ValueError(f"categorical inputs {unknown} are not among the names {list(names)}")
+        both = [n for n in categorical if n in log or n in periodic or n in integer]
+        if both:
+            raise ValueError(f"categorical inputs {both} are also declared log, periodic or integer; choose one")
         for name, lo, hi in zip(names, lower, upper):
-            if name in integer and not (lo.is_integer() and hi.is_integer()):
-                raise ValueError(f"integer input {name!r} needs whole-number bounds, got [{lo:g}, {hi:g}]")
+            if name in integer + categorical and not (lo.is_integer() and hi.is_integer()):
+                kind = "integer" if name in integer else "categorical"
+                raise ValueError(f"{kind} input {name!r} needs whole-number bounds, got [{lo:g}, {hi:g}]")
+            if name in categorical and hi - lo + 1 > MAX_CATEGORIES:
+                raise ValueError(f"categorical input {name!r} has {hi - lo + 1:.0f} options; at most "
+                                 f"{MAX_CATEGORIES} are supported (declare it integer if its values are ordered)")
         object.__setattr__(self, "periodic", periodic)
         object.__setattr__(self, "integer", integer)
+        object.__setattr__(self, "categorical", categorical)
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
@@ -143,7 +161,7 @@ class Box:
         # Only log-scale columns are exponentiated: 10**z of a linear column may overflow.
         x = np.where(self._log_mask, 10.0 ** np.where(self._log_mask, z, 0.0), z)
         for j, name in enumerate(self.names):
-            if name in self.integer:
+            if name in self.integer or name in self.categorical:
                 low, high = self.lower[j], self.upper[j]
                 whole = np.rint(x[:, j]) if name in self.log else np.floor(low + u[:, j] * (high - low + 1))
                 x[:, j] = np.clip(whole, low, high)
@@ -158,15 +176,17 @@ class Box:
 
     @property
     def plain(self) -> bool:
-        """Whether every input is linear: no log-scale or periodic ones, so `coordinates` is x."""
-        return not (self.log or self.periodic)
+        """Whether every input is linear: no log-scale, periodic or categorical ones, so
+        `coordinates` is x."""
+        return not (self.log or self.periodic or self.categorical)
 
     def coordinates(self, x: np.ndarray) -> np.ndarray:
-        """The inputs as a learner should see them: points (n, dim) -> (n, dim + n_periodic).
+        """The inputs as a learner should see them: points (n, dim) -> (n, m), m = dim +
+        n_periodic + sum over categorical inputs of (their number of options - 1).
 
-        Linear inputs are kept as they are, log-scale ones become log10, and each periodic one
+        Linear inputs are kept as they are, log-scale ones become log10, each periodic one
         becomes the cos and sin of its phase 2 pi (x - lower) / (upper - lower), both columns
-        in its place.
+        in its place, and each categorical one an indicator column per option.
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -179,6 +199,9 @@ class Box:
             elif name in self.periodic:
                 phase = 2 * np.pi * (column - self.lower[j]) / (self.upper[j] - self.lower[j])
                 columns += [np.cos(phase), np.sin(phase)]
+            elif name in self.categorical:
+                options = np.arange(self.lower[j], self.upper[j] + 1)
+                columns += list((column[None, :] == options[:, None]).astype(np.float64))
             else:
                 columns.append(column)
         return np.stack(columns, axis=1) if columns else np.empty((len(x), 0))
@@ -188,7 +211,7 @@ class Box:
         returns (n,) bool."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         inside = (x >= np.array(self.lower)) & (x <= np.array(self.upper))
-        whole = np.array([name in self.integer for name in self.names])
+        whole = np.array([name in self.integer or name in self.categorical for name in self.names])
         return np.all(inside & (~whole | (x == np.round(x))), axis=1)
 
     def draw(self, n: int, *, seed: int, method: DrawMethod = "uniform", offset: int = 0) -> np.ndarray:

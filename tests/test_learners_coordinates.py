@@ -51,6 +51,24 @@ def test_a_log_scale_input_is_learned_in_decades():
     assert r2["wrapped"] > 0.99 and r2["raw"] < 0.9, r2
 
 
+def test_a_categorical_input_is_learned_as_unordered_options():
+    # Option 1 is not "between" options 0 and 2: as a number the GP must bend through it; as
+    # indicators each option is its own level.
+    box = Box(names=("solver", "x"), lower=(0, 0), upper=(2, 1), categorical=("solver",))
+
+    def f(x):
+        level = np.array([0.0, 5.0, 0.5])[x[:, 0].astype(int)]
+        return (level + np.sin(3 * x[:, 1]))[:, None]
+
+    x, test = box.draw(45, seed=1, method="sobol"), box.draw(300, seed=2)
+    assert set(np.unique(x[:, 0])) == {0.0, 1.0, 2.0}
+    wrapped = SpaceCoordinates(GaussianProcessCommittee(folds=2), box).fit(x, f(x), key=KEY)
+    raw = GaussianProcessCommittee(folds=2).fit(x, f(x), key=KEY)
+    error = {name: float(np.mean((np.asarray(c.predict_members(test)).mean(0) - f(test)) ** 2))
+             for name, c in (("wrapped", wrapped), ("raw", raw))}
+    assert error["wrapped"] < 1e-3 and error["wrapped"] < error["raw"], error
+
+
 def test_the_active_learner_wraps_only_where_the_space_declares_coordinates():
     plain = Box(names=("a", "b"), lower=(0, 0), upper=(1, 1))
     gp = GaussianProcessCommittee(folds=2)

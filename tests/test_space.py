@@ -34,6 +34,10 @@ def box3(**kwargs) -> Box:
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), periodic=("c",)), r"periodic.*'c'"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("b",), periodic=("b",)), r"'b'.*both"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("c",)), r"integer.*'c'"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), categorical=("c",)), r"categorical.*'c'"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), categorical=("b",), log=("b",)), r"'b'.*also declared"),
+        (dict(names=("a", "b"), lower=(0, 0.5), upper=(1, 2), categorical=("b",)), r"categorical input 'b'.*whole"),
+        (dict(names=("a", "b"), lower=(0, 0), upper=(1, 99), categorical=("b",)), r"'b' has 100 options"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2.5), integer=("b",)), r"'b'.*whole-number bounds.*2.5"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("b",), periodic=("b",)), r"'b'.*integer and periodic"),
     ],
@@ -256,3 +260,14 @@ def test_integer_inputs_draw_every_whole_value_evenly(method):
     assert len(np.unique(x[:, 1])) == len(x)  # the continuous input stays continuous
     assert box.contains(x).all()
     assert box.contains(np.array([[2.5, 0.5, 100.0], [2.0, 0.5, 100.5]])).tolist() == [False, False]
+
+
+def test_categorical_inputs_are_drawn_evenly_and_seen_as_indicators():
+    box = Box(names=("eos", "x", "phase"), lower=(1, 0, 0), upper=(3, 1, 1), categorical=("eos",), periodic=("phase",))
+    x = box.draw(3000, seed=0, method="sobol")
+    values, counts = np.unique(x[:, 0], return_counts=True)
+    assert values.tolist() == [1.0, 2.0, 3.0] and np.ptp(counts) <= 3  # a Sobol sequence is near even
+    coords = box.coordinates(x)
+    assert coords.shape == (3000, 3 + 1 + 2) and not box.plain
+    np.testing.assert_array_equal(coords[:, :3], (x[:, :1] == [1.0, 2.0, 3.0]).astype(float))
+    np.testing.assert_array_equal(coords[:, 3], x[:, 1])

@@ -1,13 +1,14 @@
 """A committee that learns in the input space's own coordinates: log10 of log-scale inputs, the
-phase of periodic ones.
+phase of periodic ones, an indicator per option of categorical ones.
 
-A `Box` may declare inputs that span decades (`log`) or that wrap around (`periodic`: an angle,
-a phase). Every learner would otherwise see them in raw units: a mass drawn log-uniformly over
-four decades crowds its small values into a sliver of the range, and an angle of 0.01 looks as
-far from 2 pi - 0.01 as from pi. `SpaceCoordinates` wraps any committee so that it fits and
-predicts on `space.coordinates(x)` while the loop, the strategies and the store keep the
-simulator's inputs. `ActiveLearner` applies it whenever the space declares such inputs
-(`in_space_coordinates`), so every learner, `learner=auto`'s families included, benefits.
+A `Box` may declare inputs that span decades (`log`), that wrap around (`periodic`: an angle,
+a phase) or that name unordered options (`categorical`). Every learner would otherwise see them
+in raw units: a mass drawn log-uniformly over four decades crowds its small values into a
+sliver of the range, an angle of 0.01 looks as far from 2 pi - 0.01 as from pi, and option 2
+of a choice looks nearer to option 1 than to option 4. `SpaceCoordinates` wraps any committee
+so that it fits and predicts on `space.coordinates(x)` while the loop, the strategies and the
+store keep the simulator's inputs. `ActiveLearner` applies it whenever the space declares such
+inputs (`in_space_coordinates`), so every learner, `learner=auto`'s families included, benefits.
 
     >>> box = Box(names=("theta", "r"), lower=(0, 1), upper=(2 * np.pi, 1e4), periodic=("theta",), log=("r",))
     >>> committee = in_space_coordinates(GaussianProcessCommittee(), box)   # doctest: +SKIP
@@ -66,8 +67,8 @@ class SpaceCoordinates:
 
 
 def in_space_coordinates(committee: Any, space: Any) -> Any:
-    """`committee` wrapped in `SpaceCoordinates` when `space` declares log-scale or periodic
-    inputs (a `Box` that is not `plain`); otherwise, or when it is wrapped already, unchanged."""
+    """`committee` wrapped in `SpaceCoordinates` when `space` declares log-scale, periodic or
+    categorical inputs (a `Box` that is not `plain`); otherwise, or when it is wrapped already, unchanged."""
     if isinstance(committee, SpaceCoordinates) or getattr(space, "plain", True):
         return committee
     return SpaceCoordinates(committee, space)
