@@ -29,17 +29,20 @@ class ExternalSimulator:
         task: "regression" or "classification".
         classes: class names, for classification.
         log: names of inputs spanned on a log scale.
+        periodic, integer, categorical: names of inputs of those kinds (see `alframe.space.Box`).
     """
 
     def __init__(self, inputs: Mapping[str, Sequence[float]], outputs: Sequence[str] = ("y",),
-                 task: str = "regression", classes: Sequence[str] | None = None, log: Sequence[str] = ()):
+                 task: str = "regression", classes: Sequence[str] | None = None, log: Sequence[str] = (),
+                 periodic: Sequence[str] = (), integer: Sequence[str] = (), categorical: Sequence[str] = ()):
         if not inputs:
             raise ValueError("an ExternalSimulator needs at least one input: {name: [lower, upper]}")
         for name, bounds in inputs.items():
             if len(bounds) != 2:
                 raise ValueError(f"input {name!r}: bounds must be [lower, upper], got {list(bounds)!r}")
         self.space = Box(names=tuple(inputs), lower=tuple(float(b[0]) for b in inputs.values()),
-                         upper=tuple(float(b[1]) for b in inputs.values()), log=tuple(log))
+                         upper=tuple(float(b[1]) for b in inputs.values()), log=tuple(log),
+                         periodic=tuple(periodic), integer=tuple(integer), categorical=tuple(categorical))
         self.outputs = OutputSpec(names=tuple(outputs), task=task, classes=None if classes is None else tuple(classes))
 
     def run(self, queries: np.ndarray) -> Outcome:

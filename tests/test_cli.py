@@ -136,15 +136,15 @@ def test_a_tell_killed_after_its_commit_finishes_on_the_next_call(tmp_path, monk
 def test_an_external_simulator_records_disagreement_without_a_test_set(tmp_path):
     run_dir = tmp_path / "run"
     overrides = ["simulator=external", "simulator.inputs={a:[0,1],b:[10,20]}", "simulator.outputs=[flux]",
-                 "learner=gp", "budget=30", "n_initial=10", "batch_size=10", "progress=false"]
+                 "simulator.integer=[b]", "learner=gp", "budget=30", "n_initial=10", "batch_size=10", "progress=false"]
     header, rows, _ = cli.ask(run_dir, 10, overrides)
     assert header == ["query_id", "a", "b"]
     x = np.array([row[1:] for row in rows])
-    assert np.all((x[:, 1] >= 10) & (x[:, 1] <= 20))
+    assert np.all((x[:, 1] >= 10) & (x[:, 1] <= 20)) and np.all(x[:, 1] == np.round(x[:, 1]))
     (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in rows))
     cli.tell(run_dir, tmp_path / "r.csv")
     _, more, _ = cli.ask(run_dir, 10)
-    assert len(more) == 10
+    assert len(more) == 10 and all(float(r[2]).is_integer() for r in more)
     (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in more))
     cli.tell(run_dir, tmp_path / "r.csv")
     ds = xr.open_zarr(run_dir / "run.zarr")
