@@ -91,6 +91,30 @@ def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():
     assert beyond_the_gp_variance(on_jump) > 10 * beyond_the_gp_variance(on_plateau) > 0
 
 
+def test_gp_restarts_length_scales_stuck_at_their_bound():
+    from alframe.learners.gp import REVIVED_LENGTH, _revived
+
+    template = GaussianProcessCommittee()._kernel(3)
+    bounds = template.bounds
+    theta = np.array([0.0, np.log(0.5), bounds[2, 1], np.log(2.0), np.log(1e-3)])
+    start = _revived(theta, bounds, 3, noise=True)
+    np.testing.assert_allclose(np.exp(start), [1.0, 0.5, REVIVED_LENGTH, 2.0, 1e-6])
+    assert _revived(np.array([0.0, 0.0, 0.0, 0.0, np.log(1e-3)]), bounds, 3, noise=True) is None
+    assert theta[2] == bounds[2, 1]  # the optimum itself is left as it was
+
+
+def test_gp_finds_the_weak_inputs_of_the_wing_weight_model():
+    # From these 80 runs, every start of the likelihood search sends four lengths to their bound
+    # and calls the inputs' weak effects noise (test mse 2.6); restarting them finds 0.54.
+    from simulators.testfunctions import make_wing_weight
+
+    oracle = make_wing_weight()
+    x, test = oracle.space.draw(80, seed=4), oracle.space.draw(1000, seed=99)
+    y, y_test = oracle.run(x).y, oracle.run(test).y
+    gp = GaussianProcessCommittee().fit(x, y, key=KEY)
+    assert np.mean((np.asarray(gp.predict_members(test)).mean(axis=0) - y_test) ** 2) < 1.0
+
+
 def test_gp_bad_settings_and_data_raise():
     with pytest.raises(ValueError, match="folds"):
         GaussianProcessCommittee(folds=1)

@@ -55,6 +55,31 @@ def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
     return theta
 
 
+REVIVED_LENGTH = 3.0
+"""Where `_revived` restarts a length scale stuck at its upper bound (in units of the runs' range)."""
+
+
+def _revived(theta: np.ndarray, bounds: np.ndarray, dim: int, noise: bool) -> np.ndarray | None:
+    """A second start for an optimum theta (log constant, log lengths (dim,), [log noise]) whose
+    length scales reached their upper bound, or None if none did.
+
+    A length at its bound declares the input inert, and there the likelihood is flat in it: the
+    optimiser never comes back, even when the input has a weak but real effect that the fit
+    then calls noise (seen on a 10-input wing-weight model, where such an optimum predicted
+    5-20x worse than the one this start finds). The start sets those lengths to
+    `REVIVED_LENGTH` and the noise no higher than 1e-6; the better of the two optima is kept.
+    """
+    lengths = slice(1, 1 + dim)
+    stuck = theta[lengths] >= bounds[lengths, 1] - np.log(2.0)
+    if not stuck.any():
+        return None
+    start = np.array(theta, dtype=np.float64)
+    start[lengths][stuck] = np.log(REVIVED_LENGTH)
+    if noise:
+        start[-1] = min(start[-1], np.log(1e-6))
+    return start
+
+
 @dataclasses.dataclass
 class _Retune:
     """A kernel search on scaled inputs z (n, dim) and outputs y (n, outputs), starting from the
@@ -242,7 +267,12 @@ class GaussianProcessCommittee:
         # The limit is process-wide; the lock keeps two searches (gp and gp_log fitted side by
         # side) from restoring each other's setting out of order.
         with _BLAS_LIMIT, threadpool_limits(1):
-            theta, _ = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
+            theta, value = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
+            revived = _revived(theta, bounds, z.shape[1], self.noise)
+            if revived is not None:
+                again, better = maximise(z, y_norm, [revived], bounds, nu=float(self.nu), noise=self.noise)
+                if better > value:
+                    theta = again
         return template.clone_with_theta(theta)
 
     def _jackknife(self, gp: GaussianProcessRegressor, z: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
