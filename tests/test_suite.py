@@ -205,8 +205,8 @@ def test_leaderboard_files_print_bounds_and_the_summary(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
 
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "| smoothish | smooth | **qbc** | 100 | 4 | mse | 0.5 | 30 | >= 2.00 | 0.90 |" in md
-    assert "| late | sharp | **qbc** | 100 | 4 | mse | 0.5 | > 100 | <= 0.59 | 0.50 | 0.99 | 0.01 |" in md
+    assert "| smoothish | smooth | **qbc** | 100 | 4 | mse | 0.5 | 30 | >= 2.00 | - | 0.90 |" in md
+    assert "| late | sharp | **qbc** | 100 | 4 | mse | 0.5 | > 100 | <= 0.59 | - | 0.50 | 0.99 | 0.01 |" in md
     assert "| flat | smooth | **qbc** |" in md and "n/a" in md and "no passive_final target" in md
     assert "- median ratio vs random for `qbc` over 2 problems: 1.30 (2 of the ratios are bounds" in md
     assert "- without a ratio for `qbc`: flat" in md
@@ -227,6 +227,22 @@ def test_leaderboard_files_print_bounds_and_the_summary(tmp_path):
     assert late_qbc["censored"] is True and late_qbc["ratio_vs_passive"] == pytest.approx(60 / 101)
     csv = pd.read_csv(tmp_path / "leaderboard.csv")
     assert list(csv.columns) == list(LEADERBOARD_COLUMNS) and len(csv) == 6
+
+
+def test_the_final_error_ratio_compares_errors_at_the_same_budget():
+    comp = step_comp([40, 60, 80, None], [20, 30, 40, None])  # one seed of each never gets below 1
+    comp["mse"] = comp["mse"] + 0.1
+    result = problem_result(problem(), fake_table(qbc={"final_metric": 0.05}, random={"final_metric": 0.1}), comp,
+                            budget=BUDGET)
+    random, qbc = result.rows
+    assert random["final_error_vs_passive"] == pytest.approx(1.0)
+    assert qbc["final_error_vs_passive"] == pytest.approx(0.1 / 0.05)  # passive's median final: 0.1
+    assert "- median over 1 problem of random's final error over `qbc`'s, at the same budget: 2.00" in \
+        summary_lines([result])
+    f1 = comp.rename({"mse": "f1"})
+    f1.attrs["metric"] = "f1"
+    scored = problem_result(problem(), fake_table(qbc={"final_metric": 0.9}).assign(metric="f1"), f1, budget=BUDGET)
+    assert math.isnan(scored.rows[1]["final_error_vs_passive"])  # higher is better: no error ratio
 
 
 def test_a_table_without_the_newer_columns_degrades_with_a_note():

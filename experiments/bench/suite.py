@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from experiments.compare import json_value
+from experiments.compare import is_higher_better, json_value
 
 # The table the MOCCA pool reads; without it the problem is skipped rather than fetched.
 from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
@@ -205,7 +205,8 @@ REQUIRED_COLUMNS = ("target", "strategy", "median_simulations", "ratio_vs_passiv
 OPTIONAL_COLUMNS = ("target_kind", "censored", "ratio_bound", "median_bound", "p_value", "p_worse", "r2",
                     "final_metric", "seeds", "seeds_reached")
 LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric", "target",
-                       "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive", "censored",
+                       "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive",
+                       "final_error_vs_passive", "censored",
                        "ratio_bound", "p_better", "p_worse", "default", "note")
 
 
@@ -342,12 +343,15 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
                      f"see runs/{problem.name}/verdict.txt")
     by_strategy = {str(r["strategy"]): r for r in at_target.to_dict(orient="records")}
     target = _float(at_target["target"].iloc[0]) if not at_target.empty else float("nan")
+    passive_final = final_median(comp, metric, passive) if metric in comp else float("nan")
+    lower_is_better = not is_higher_better(comp, metric)
     for strategy in sorted(strategies, key=lambda s: (s != passive, s)):
         row = by_strategy.get(strategy, {})
         ratio_bound = _text(row.get("ratio_bound"))
         censored = bool(ratio_bound) if "ratio_bound" in row else _is_true(row.get("censored"))
         r2 = _float(row["r2"]) if "r2" in row else final_median(comp, "r2", strategy)
         final = _float(row["final_metric"]) if "final_metric" in row else final_median(comp, metric, strategy)
+        error_ratio = passive_final / final if lower_is_better and final > 0 else float("nan")
         own = list(notes)
         if strategy == passive:
             own.append("the passive baseline")
@@ -361,6 +365,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
             "median_simulations": _float(row.get("median_simulations")),
             "median_bound": _text(row.get("median_bound")),
             "ratio_vs_passive": _float(row.get("ratio_vs_passive")),
+            "final_error_vs_passive": error_ratio,
             "censored": censored, "ratio_bound": ratio_bound,
             "p_better": _float(row.get("p_value")), "p_worse": _float(row.get("p_worse")),
             "default": strategy == default_strategy, "note": "; ".join(own),
@@ -419,6 +424,10 @@ def _set_summary(results: Sequence[ProblemResult], *, default_strategy: str, pas
                      + (f" ({bounds} of the ratios are bounds, counted at their value)" if bounds else ""))
     else:
         lines.append(f"- no problem gave `{default_strategy}` a ratio vs {passive}")
+    errors = [r["final_error_vs_passive"] for r in default if math.isfinite(r.get("final_error_vs_passive", math.nan))]
+    if errors:
+        lines.append(f"- median over {_plural(len(errors), 'problem')} of {passive}'s final error over "
+                     f"`{default_strategy}`'s, at the same budget: {np.median(errors):.2f}")
     unrated = [r["problem"] for r in default if r not in rated]
     if unrated:
         lines.append(f"- without a ratio for `{default_strategy}`: {', '.join(unrated)}")
@@ -447,7 +456,8 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
                          default_strategy: str = DEFAULT_STRATEGY) -> str:
     """The leaderboard table (bounds printed as such, R^2 beside every ratio) and its summary."""
     columns = ["problem", "kind", "strategy", "budget", "seeds", "metric", "target (passive final)",
-               "simulations (median)", "ratio vs passive", "R^2", "p better", "p worse", "note"]
+               "simulations (median)", "ratio vs passive", "final error: passive / it", "R^2", "p better", "p worse",
+               "note"]
     lines = [f"# {title}", "", *(f"{h}  " for h in header), *([""] if header else []),
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for res in results:
@@ -455,14 +465,16 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
             strategy = f"**{r['strategy']}**" if r["default"] else r["strategy"]
             lines.append("| " + " | ".join([
                 r["problem"] + (" (held out)" if r.get("held_out") else ""), r["kind"], strategy, str(r["budget"]), str(r["seeds"]), r["metric"],
-                _fmt(r["target"]), _count_text(r), _ratio_text(r), _fmt(r["r2"], ".2f"),
+                _fmt(r["target"]), _count_text(r), _ratio_text(r),
+                _fmt(r.get("final_error_vs_passive", math.nan), ".2f"), _fmt(r["r2"], ".2f"),
                 _fmt(r["p_better"]), _fmt(r["p_worse"]), r["note"].replace("|", "/"),
             ]) + " |")
     lines += ["", "Simulations: median over seeds to reach passive's final error for good; `> budget` when "
               "fewer than half the seeds reach it, `>=` when the median averages a reached count with an "
               "unreached one. Ratio: passive's median need / the strategy's (`>=`/`<=`: a bound, since a "
-              "count was cut off by the budget). p better / p worse: one-sided paired Wilcoxon tests over "
-              "seeds. R^2: median final R^2 on the test set. kind `smooth` marks the problems a decent "
+              "count was cut off by the budget). Final error: passive's median final error over the "
+              "strategy's, at the same budget (metrics where lower is better). p better / p worse: one-sided "
+              "paired Wilcoxon tests over seeds. R^2: median final R^2 on the test set. kind `smooth` marks the problems a decent "
               "emulator should fit.", "", "## Summary", "", *summary_lines(results, default_strategy=default_strategy)]
     return "\n".join(lines) + "\n"
 
