@@ -19,6 +19,10 @@ from scipy.stats import qmc
 DrawMethod = Literal["uniform", "sobol", "lhs"]
 DRAW_METHODS: tuple[str, ...] = ("uniform", "sobol", "lhs")
 MAX_CATEGORIES = 64
+# The kinds of input a Box may declare (by field), and the pairs no input may be both of.
+_KINDS = {"log-scale": "log", "periodic": "periodic", "integer": "integer", "categorical": "categorical"}
+_EXCLUSIVE = (("log-scale", "periodic"), ("integer", "periodic"), ("categorical", "log-scale"),
+              ("categorical", "periodic"), ("categorical", "integer"))
 
 
 @runtime_checkable
@@ -89,7 +93,6 @@ class Box:
         names = _check_names(self.names)
         lower = tuple(float(v) for v in self.lower)
         upper = tuple(float(v) for v in self.upper)
-        log = tuple(self.log)
         if len(lower) != len(names) or len(upper) != len(names):
             raise ValueError(
                 f"Box has {len(names)} names but {len(lower)} lower and {len(upper)} upper bounds"
@@ -99,34 +102,19 @@ class Box:
                 raise ValueError(f"bounds of input {name!r} must be finite, got [{lo}, {hi}]")
             if not lo < hi:
                 raise ValueError(f"input {name!r} needs lower < upper, got [{lo}, {hi}]")
-        unknown = [n for n in log if n not in names]
-        if unknown:
-            raise ValueError(f"log-scale inputs {unknown} are not among the names {list(names)}")
-        for name, lo in zip(names, lower):
+        kinds = {kind: tuple(getattr(self, field_name)) for kind, field_name in _KINDS.items()}
+        for kind, declared in kinds.items():
+            unknown = [n for n in declared if n not in names]
+            if unknown:
+                raise ValueError(f"{kind} inputs {unknown} are not among the names {list(names)}")
+        for first, second in _EXCLUSIVE:
+            both = [n for n in kinds[first] if n in kinds[second]]
+            if both:
+                raise ValueError(f"inputs {both} are declared both {first} and {second}; choose one")
+        log, periodic, integer, categorical = kinds.values()
+        for name, lo, hi in zip(names, lower, upper):
             if name in log and lo <= 0:
                 raise ValueError(f"log-scale input {name!r} needs a positive lower bound, got {lo}")
-        periodic = tuple(self.periodic)
-        unknown = [n for n in periodic if n not in names]
-        if unknown:
-            raise ValueError(f"periodic inputs {unknown} are not among the names {list(names)}")
-        both = [n for n in periodic if n in log]
-        if both:
-            raise ValueError(f"inputs {both} are declared both log-scale and periodic; choose one")
-        integer = tuple(self.integer)
-        unknown = [n for n in integer if n not in names]
-        if unknown:
-            raise ValueError(f"integer inputs {unknown} are not among the names {list(names)}")
-        both = [n for n in integer if n in periodic]
-        if both:
-            raise ValueError(f"inputs {both} are declared both integer and periodic; choose one")
-        categorical = tuple(self.categorical)
-        unknown = [n for n in categorical if n not in names]
-        if unknown:
-            raise ValueError(f"categorical inputs {unknown} are not among the names {list(names)}")
-        both = [n for n in categorical if n in log or n in periodic or n in integer]
-        if both:
-            raise ValueError(f"categorical inputs {both} are also declared log, periodic or integer; choose one")
-        for name, lo, hi in zip(names, lower, upper):
             if name in integer + categorical and not (lo.is_integer() and hi.is_integer()):
                 kind = "integer" if name in integer else "categorical"
                 raise ValueError(f"{kind} input {name!r} needs whole-number bounds, got [{lo:g}, {hi:g}]")
