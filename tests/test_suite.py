@@ -22,6 +22,7 @@ from experiments.bench.suite import (
     Problem,
     ProblemResult,
     SuiteError,
+    error_slope,
     eta_seconds,
     final_median,
     leaderboard_markdown,
@@ -205,8 +206,8 @@ def test_leaderboard_files_print_bounds_and_the_summary(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
 
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "| smoothish | smooth | **qbc** | 100 | 4 | mse | 0.5 | 30 | >= 2.00 | - | 0.90 |" in md
-    assert "| late | sharp | **qbc** | 100 | 4 | mse | 0.5 | > 100 | <= 0.59 | - | 0.50 | 0.99 | 0.01 |" in md
+    assert "| smoothish | smooth | **qbc** | 100 | 4 | mse | 0.5 | 30 | >= 2.00 | - | - | 0.90 |" in md
+    assert "| late | sharp | **qbc** | 100 | 4 | mse | 0.5 | > 100 | <= 0.59 | - | - | 0.50 | 0.99 | 0.01 |" in md
     assert "| flat | smooth | **qbc** |" in md and "n/a" in md and "no passive_final target" in md
     assert "- median ratio vs random for `qbc` over 2 problems: 1.30 (2 of the ratios are bounds" in md
     assert "- without a ratio for `qbc`: flat" in md
@@ -243,6 +244,18 @@ def test_the_final_error_ratio_compares_errors_at_the_same_budget():
     f1.attrs["metric"] = "f1"
     scored = problem_result(problem(), fake_table(qbc={"final_metric": 0.9}).assign(metric="f1"), f1, budget=BUDGET)
     assert math.isnan(scored.rows[1]["final_error_vs_passive"])  # higher is better: no error ratio
+
+
+def test_the_error_slope_reads_a_power_law_from_the_second_half_of_the_budget():
+    comp = step_comp([40, 60], [20, 30])
+    curve = 5.0 * GRID.astype(float) ** -2.0
+    comp["mse"] = comp["mse"] * 0 + curve  # every seed and strategy: 5 n^-2
+    comp["mse"][1, 0, :3] = 100.0  # early rounds do not count
+    assert error_slope(comp, "mse", "random", BUDGET) == pytest.approx(2.0)
+    assert math.isnan(error_slope(comp, "mse", "random", 10 * BUDGET))  # too few rounds past half of it
+    assert math.isnan(error_slope(comp, "f1", "random", BUDGET))
+    row = problem_result(problem(), fake_table(), comp, budget=BUDGET).rows[0]
+    assert row["passive_error_slope"] == pytest.approx(2.0)
 
 
 def test_a_table_without_the_newer_columns_degrades_with_a_note():

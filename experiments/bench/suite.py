@@ -29,6 +29,7 @@ import math
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +207,7 @@ OPTIONAL_COLUMNS = ("target_kind", "censored", "ratio_bound", "median_bound", "p
                     "final_metric", "seeds", "seeds_reached")
 LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric", "target",
                        "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive",
-                       "final_error_vs_passive", "censored",
+                       "final_error_vs_passive", "passive_error_slope", "censored",
                        "ratio_bound", "p_better", "p_worse", "default", "note")
 
 
@@ -250,6 +251,26 @@ def _last_finite(values: np.ndarray) -> np.ndarray:
     for i, j in zip(*np.nonzero(np.isfinite(values).any(axis=-1))):
         out[i, j] = values[i, j][np.isfinite(values[i, j])][-1]
     return out
+
+
+def error_slope(comp: xr.Dataset, name: str, strategy: str, budget: int) -> float:
+    """How steeply `strategy`'s median error `name` falls over the second half of the budget:
+    minus the slope of log error against log simulations (error ~ n^-slope); NaN with fewer than
+    three such rounds. A strategy whose final error is k times lower is then worth about
+    k^(1 / slope) times fewer runs: the steeper the fall, the less a lower error saves."""
+    if name not in comp or strategy not in [str(s) for s in comp.strategy.values]:
+        return float("nan")
+    n = np.asarray(comp["n_labeled"].values, dtype=np.float64)
+    values = np.asarray(comp[name].sel(strategy=strategy).values, dtype=np.float64)
+    if values.ndim != 2:
+        return float("nan")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rounds
+        curve = np.nanmedian(values, axis=0)
+    used = (n >= budget / 2) & np.isfinite(curve) & (curve > 0)
+    if used.sum() < 3:
+        return float("nan")
+    return float(-np.polyfit(np.log(n[used]), np.log(curve[used]), 1)[0])
 
 
 def final_median(comp: xr.Dataset, name: str, strategy: str) -> float:
@@ -345,6 +366,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
     target = _float(at_target["target"].iloc[0]) if not at_target.empty else float("nan")
     passive_final = final_median(comp, metric, passive) if metric in comp else float("nan")
     lower_is_better = not is_higher_better(comp, metric)
+    slope = error_slope(comp, metric, passive, budget) if lower_is_better else float("nan")
     for strategy in sorted(strategies, key=lambda s: (s != passive, s)):
         row = by_strategy.get(strategy, {})
         ratio_bound = _text(row.get("ratio_bound"))
@@ -365,7 +387,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
             "median_simulations": _float(row.get("median_simulations")),
             "median_bound": _text(row.get("median_bound")),
             "ratio_vs_passive": _float(row.get("ratio_vs_passive")),
-            "final_error_vs_passive": error_ratio,
+            "final_error_vs_passive": error_ratio, "passive_error_slope": slope,
             "censored": censored, "ratio_bound": ratio_bound,
             "p_better": _float(row.get("p_value")), "p_worse": _float(row.get("p_worse")),
             "default": strategy == default_strategy, "note": "; ".join(own),
@@ -456,8 +478,8 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
                          default_strategy: str = DEFAULT_STRATEGY) -> str:
     """The leaderboard table (bounds printed as such, R^2 beside every ratio) and its summary."""
     columns = ["problem", "kind", "strategy", "budget", "seeds", "metric", "target (passive final)",
-               "simulations (median)", "ratio vs passive", "final error: passive / it", "R^2", "p better", "p worse",
-               "note"]
+               "simulations (median)", "ratio vs passive", "final error: passive / it", "passive error slope", "R^2",
+               "p better", "p worse", "note"]
     lines = [f"# {title}", "", *(f"{h}  " for h in header), *([""] if header else []),
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for res in results:
@@ -466,14 +488,17 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
             lines.append("| " + " | ".join([
                 r["problem"] + (" (held out)" if r.get("held_out") else ""), r["kind"], strategy, str(r["budget"]), str(r["seeds"]), r["metric"],
                 _fmt(r["target"]), _count_text(r), _ratio_text(r),
-                _fmt(r.get("final_error_vs_passive", math.nan), ".2f"), _fmt(r["r2"], ".2f"),
+                _fmt(r.get("final_error_vs_passive", math.nan), ".2f"),
+                _fmt(r.get("passive_error_slope", math.nan), ".2f"), _fmt(r["r2"], ".2f"),
                 _fmt(r["p_better"]), _fmt(r["p_worse"]), r["note"].replace("|", "/"),
             ]) + " |")
     lines += ["", "Simulations: median over seeds to reach passive's final error for good; `> budget` when "
               "fewer than half the seeds reach it, `>=` when the median averages a reached count with an "
               "unreached one. Ratio: passive's median need / the strategy's (`>=`/`<=`: a bound, since a "
               "count was cut off by the budget). Final error: passive's median final error over the "
-              "strategy's, at the same budget (metrics where lower is better). p better / p worse: one-sided "
+              "strategy's, at the same budget (metrics where lower is better). Passive error slope: s in "
+              "passive's median error ~ n^-s over the second half of the budget; an error k times lower is "
+              "worth about k^(1/s) times fewer runs. p better / p worse: one-sided "
               "paired Wilcoxon tests over seeds. R^2: median final R^2 on the test set. kind `smooth` marks the problems a decent "
               "emulator should fit.", "", "## Summary", "", *summary_lines(results, default_strategy=default_strategy)]
     return "\n".join(lines) + "\n"
