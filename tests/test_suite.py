@@ -320,6 +320,13 @@ def test_a_problem_without_its_data_is_skipped_with_the_reason(tmp_path, capsys)
     assert "- skipped: pool (" in (tmp_path / "leaderboard.md").read_text()
 
 
+def test_verdicts_only_skips_a_problem_that_never_ran(tmp_path):
+    results = run_suite([problem("toy")], quick=True, seeds=1, strategies=["random", "qbc"], out=tmp_path,
+                        verdicts_only=True)
+    assert results[0].status == "skipped" and "run the suite without --verdicts-only first" in results[0].reason
+    assert not (tmp_path / "runs" / "toy").exists()
+
+
 @pytest.mark.slow
 def test_one_tiny_problem_end_to_end(tmp_path):
     tiny = Problem(name="friedman", kind="smooth", select=("experiment=compare", "simulator=friedman"), budget=30,
@@ -334,3 +341,9 @@ def test_one_tiny_problem_end_to_end(tmp_path):
     # A tiny run's passive model may have no skill, and then there is no passive_final target.
     assert qbc["ratio_vs_passive"] is not None or "no passive_final target" in qbc["note"]
     assert qbc["r2"] is not None and qbc["metric"] == "mse"
+    # The same leaderboard from the verdict the sweep left, running nothing.
+    (tmp_path / "leaderboard.json").rename(tmp_path / "first.json")
+    again = run_suite([tiny], quick=False, seeds=1, strategies=["random", "qbc"], out=tmp_path, verdicts_only=True)
+    assert again[0].status == "ok" and again[0].seconds < 30
+    assert json.loads((tmp_path / "leaderboard.json").read_text()) == json.loads((tmp_path / "first.json").read_text())
+    assert "nothing ran" in (tmp_path / "leaderboard.md").read_text()

@@ -1,7 +1,7 @@
 """The benchmark suite: active against passive sampling on problems nobody tuned for.
 
     python -m experiments.bench.suite [--quick] [--seeds N] [--first-seed S] [--strategies random,qbc]
-        [--problems a,b | --held-out] [--out DIR] [--jobs 2] [-- extra Hydra overrides for every problem]
+        [--problems a,b | --held-out] [--out DIR] [--jobs 2] [--verdicts-only] [-- extra Hydra overrides]
 
 Each problem x strategy x seed is one run of `experiments.run`: one Hydra sweep per problem
 (`experiment=compare`, or the MOCCA preset), into OUT/runs/PROBLEM, with the budgets, batch
@@ -9,7 +9,9 @@ sizes and test sizes of `PROBLEMS`. Runs resume from their stores, so running th
 recomputes nothing finished. After each sweep `experiments.compare.compare` writes its verdict
 there; the suite then writes OUT/leaderboard.{csv,json,md,png}: for every problem and strategy
 the simulations needed to reach passive sampling's final test error, the ratio to passive's
-need, paired tests both ways and the final R^2.
+need, paired tests both ways, the final R^2, each strategy's final error against passive's and
+how steeply passive's error falls. `--verdicts-only` runs nothing and rewrites the leaderboard
+from the verdicts already in OUT.
 
 By default the suite runs the problems the defaults were chosen on; `--held-out` runs the
 held-out problems instead, which no default, preset or budget was chosen by, so that their
@@ -582,14 +584,17 @@ def write_leaderboard(results: Sequence[ProblemResult], out: Path, *, title: str
 
 
 def run_problem(problem: Problem, *, quick: bool, seeds: int, strategies: Sequence[str], out: Path, jobs: int,
-                extra: Sequence[str] = (), first_seed: int = 0) -> ProblemResult:
-    """Sweep one problem (resuming what is there), compare, and turn the verdict into rows."""
+                extra: Sequence[str] = (), first_seed: int = 0, verdicts_only: bool = False) -> ProblemResult:
+    """Sweep one problem (resuming what is there), compare, and turn the verdict into rows; with
+    `verdicts_only`, read the verdict an earlier sweep left in OUT/runs/PROBLEM instead."""
     from experiments.compare import compare
 
     start = time.perf_counter()
     if problem.needs is not None and not Path(problem.needs).exists():
         return ProblemResult(problem, "skipped", f"{Path(problem.needs).resolve()} is absent")
     sweep_dir = (out / "runs" / problem.name).resolve()
+    if verdicts_only:
+        return _earlier_verdict(problem, sweep_dir, quick=quick, start=start)
     log = (out / "logs" / f"{problem.name}.log").resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
     command = sweep_command(problem, quick=quick, seeds=seeds, strategies=strategies, sweep_dir=sweep_dir,
@@ -616,8 +621,28 @@ def run_problem(problem: Problem, *, quick: bool, seeds: int, strategies: Sequen
     return result
 
 
+def _earlier_verdict(problem: Problem, sweep_dir: Path, *, quick: bool, start: float) -> ProblemResult:
+    """The rows of the verdict (summary.csv, comparison.zarr) a finished sweep left in sweep_dir."""
+    summary, comparison = sweep_dir / "summary.csv", sweep_dir / "comparison.zarr"
+    if not (summary.exists() and comparison.exists()):
+        return ProblemResult(problem, "skipped", f"no verdict in {sweep_dir} (summary.csv and comparison.zarr); "
+                             f"run the suite without --verdicts-only first")
+    try:
+        table = pd.read_csv(summary, keep_default_na=False, na_values=[""])
+        comp = xr.open_zarr(comparison, consolidated=True).load()
+        budget = (int(table["budget"].iloc[0]) if "budget" in table.columns and len(table)
+                  else int(comp.attrs.get("budget", problem.settings(quick)["budget"])))
+        result = problem_result(problem, table, comp, budget=budget)
+    except Exception as exc:  # noqa: BLE001 - one problem's broken verdict must not stop the others
+        return ProblemResult(problem, "failed", f"reading {sweep_dir}: {type(exc).__name__}: {exc}",
+                             seconds=time.perf_counter() - start)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 def run_suite(problems: Sequence[Problem], *, quick: bool, seeds: int, strategies: Sequence[str], out: Path,
-              jobs: int = 2, extra: Sequence[str] = (), command_line: str = "", first_seed: int = 0) -> list[ProblemResult]:
+              jobs: int = 2, extra: Sequence[str] = (), command_line: str = "", first_seed: int = 0,
+              verdicts_only: bool = False) -> list[ProblemResult]:
     """Run every problem in turn, one progress line each on stderr, then write the leaderboard."""
     if PASSIVE not in strategies:
         raise SuiteError(f"--strategies must include the passive baseline {PASSIVE!r}, got {','.join(strategies)}")
@@ -629,10 +654,11 @@ def run_suite(problems: Sequence[Problem], *, quick: bool, seeds: int, strategie
     start = time.perf_counter()
     results = []
     for i, problem in enumerate(problems):
-        print(f"[suite] {i + 1}/{len(problems)} {problem.name}: running ({_plural(seeds, 'seed')} x "
+        doing = "reading its verdict" if verdicts_only else "running"
+        print(f"[suite] {i + 1}/{len(problems)} {problem.name}: {doing} ({_plural(seeds, 'seed')} x "
               f"{','.join(strategies)}, budget {problem.settings(quick)['budget']})", file=sys.stderr, flush=True)
         result = run_problem(problem, quick=quick, seeds=seeds, strategies=strategies, out=out, jobs=jobs, extra=extra,
-                             first_seed=first_seed)
+                             first_seed=first_seed, verdicts_only=verdicts_only)
         results.append(result)
         elapsed = time.perf_counter() - start
         eta = eta_seconds(elapsed, sum(work[: i + 1]), sum(work[i + 1:]))
@@ -643,7 +669,8 @@ def run_suite(problems: Sequence[Problem], *, quick: bool, seeds: int, strategie
             print(f"[suite] {problem.name} {result.status}: {result.reason}", file=sys.stderr, flush=True)
     header = [f"`{command_line}`" if command_line else "",
               f"mode: {'quick' if quick else 'full'}, {_plural(seeds, 'seed')}, strategies {', '.join(strategies)}, "
-              f"default `{DEFAULT_STRATEGY}` in bold; total {_duration(time.perf_counter() - start)}"]
+              f"default `{DEFAULT_STRATEGY}` in bold; total {_duration(time.perf_counter() - start)}",
+              "verdicts read from the runs already in this folder; nothing ran" if verdicts_only else ""]
     paths = write_leaderboard(results, out, title="Benchmark suite: active against passive sampling",
                               header=[h for h in header if h])
     print(f"[suite] leaderboard: {', '.join(str(p) for p in paths)}", file=sys.stderr)
@@ -673,6 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: results/bench/suite, or results/bench/suite_quick)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once within a problem (hydra.launcher.n_jobs)")
+    parser.add_argument("--verdicts-only", action="store_true",
+                        help="run nothing: rewrite the leaderboard from the verdicts an earlier run left in OUT")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every problem (after --)")
     args = parser.parse_args(argv)
     try:
@@ -689,7 +718,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command_line = "python -m experiments.bench.suite " + " ".join(sys.argv[1:] if argv is None else argv)
         results = run_suite([PROBLEMS[n] for n in names], quick=args.quick, seeds=seeds,
                             strategies=_names(args.strategies, "strategies"), out=out, jobs=args.jobs,
-                            extra=args.overrides, command_line=command_line.strip(), first_seed=args.first_seed)
+                            extra=args.overrides, command_line=command_line.strip(), first_seed=args.first_seed,
+                            verdicts_only=args.verdicts_only)
     except SuiteError as exc:
         print(f"suite: error: {exc}", file=sys.stderr)
         return 2
