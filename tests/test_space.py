@@ -35,11 +35,13 @@ def box3(**kwargs) -> Box:
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), log=("b",), periodic=("b",)), r"'b'.*both"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("c",)), r"integer.*'c'"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), categorical=("c",)), r"categorical.*'c'"),
-        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), categorical=("b",), log=("b",)), r"'b'.*both categorical and log-scale"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), categorical=("b",), log=("b",)),
+         r"'b'.*both categorical and log-scale"),
         (dict(names=("a", "b"), lower=(0, 0.5), upper=(1, 2), categorical=("b",)), r"categorical input 'b'.*whole"),
         (dict(names=("a", "b"), lower=(0, 0), upper=(1, 99), categorical=("b",)), r"'b' has 100 options"),
         (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2.5), integer=("b",)), r"'b'.*whole-number bounds.*2.5"),
-        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("b",), periodic=("b",)), r"'b'.*integer and periodic"),
+        (dict(names=("a", "b"), lower=(0, 1), upper=(1, 2), integer=("b",), periodic=("b",)),
+         r"'b'.*integer and periodic"),
     ],
 )
 def test_box_validation_names_the_input(kwargs, match):

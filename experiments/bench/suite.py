@@ -207,8 +207,8 @@ def eta_seconds(elapsed: float, done_work: float, left_work: float) -> float:
 REQUIRED_COLUMNS = ("target", "strategy", "median_simulations", "ratio_vs_passive")
 OPTIONAL_COLUMNS = ("target_kind", "censored", "ratio_bound", "median_bound", "p_value", "p_worse", "r2",
                     "final_metric", "seeds", "seeds_reached")
-LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric", "target",
-                       "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive",
+LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric",
+                       "target", "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive",
                        "final_error_vs_passive", "passive_error_slope", "censored",
                        "ratio_bound", "p_better", "p_worse", "default", "note")
 
@@ -382,7 +382,8 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
         if ratio_bound == "?":
             own.append("both medians are bounds: the ratio is undetermined")
         result.rows.append({
-            "problem": problem.name, "held_out": problem.held_out, "kind": problem.kind, "smooth": problem.smooth, "strategy": strategy,
+            "problem": problem.name, "held_out": problem.held_out, "kind": problem.kind, "smooth": problem.smooth,
+            "strategy": strategy,
             "task": task, "budget": int(budget),
             "seeds": int(row["seeds"]) if "seeds" in row else seeds_total,
             "metric": metric, "target": target, "r2": r2, "final_metric": final,
@@ -430,10 +431,10 @@ def summary_lines(results: Sequence[ProblemResult], *, default_strategy: str = D
     sets = {held_out: [res for res in results if res.problem.held_out == held_out] for held_out in (False, True)}
     if not sets[False] or not sets[True]:
         return _set_summary(results, default_strategy=default_strategy, passive=passive)
-    return ["Problems the defaults were chosen on:", "", *_set_summary(sets[False], default_strategy=default_strategy,
-                                                                      passive=passive),
-            "", "Held-out problems (never used to choose a default):", "",
-            *_set_summary(sets[True], default_strategy=default_strategy, passive=passive)]
+    tuning = _set_summary(sets[False], default_strategy=default_strategy, passive=passive)
+    held_out = _set_summary(sets[True], default_strategy=default_strategy, passive=passive)
+    return ["Problems the defaults were chosen on:", "", *tuning,
+            "", "Held-out problems (never used to choose a default):", "", *held_out]
 
 
 def _set_summary(results: Sequence[ProblemResult], *, default_strategy: str, passive: str) -> list[str]:
@@ -488,7 +489,8 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
         for r in res.rows:
             strategy = f"**{r['strategy']}**" if r["default"] else r["strategy"]
             lines.append("| " + " | ".join([
-                r["problem"] + (" (held out)" if r.get("held_out") else ""), r["kind"], strategy, str(r["budget"]), str(r["seeds"]), r["metric"],
+                r["problem"] + (" (held out)" if r.get("held_out") else ""), r["kind"], strategy, str(r["budget"]),
+                str(r["seeds"]), r["metric"],
                 _fmt(r["target"]), _count_text(r), _ratio_text(r),
                 _fmt(r.get("final_error_vs_passive", math.nan), ".2f"),
                 _fmt(r.get("passive_error_slope", math.nan), ".2f"), _fmt(r["r2"], ".2f"),
@@ -500,8 +502,8 @@ def leaderboard_markdown(results: Sequence[ProblemResult], *, title: str, header
               "count was cut off by the budget). Final error: passive's median final error over the "
               "strategy's, at the same budget (metrics where lower is better). Passive error slope: s in "
               "passive's median error ~ n^-s over the second half of the budget; an error k times lower is "
-              "worth about k^(1/s) times fewer runs. p better / p worse: one-sided "
-              "paired Wilcoxon tests over seeds. R^2: median final R^2 on the test set. kind `smooth` marks the problems a decent "
+              "worth about k^(1/s) times fewer runs. p better / p worse: one-sided paired Wilcoxon tests "
+              "over seeds. R^2: median final R^2 on the test set. kind `smooth` marks the problems a decent "
               "emulator should fit.", "", "## Summary", "", *summary_lines(results, default_strategy=default_strategy)]
     return "\n".join(lines) + "\n"
 
