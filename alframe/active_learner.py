@@ -28,6 +28,8 @@ from alframe.strategies.base import Strategy, not_pending
 from alframe.strategies.diversity import unit_scale
 from alframe.strategies.selection import Selection, as_selection
 
+_DISTANCE_BLOCK = 2048  # candidates whose distances to the runs are held in memory at once
+
 # (fitted committee, training outputs (n, n_outputs)) -> the round's metrics
 Evaluate = Callable[[Committee, np.ndarray], Mapping[str, Any]]
 
@@ -88,10 +90,10 @@ class Candidates:
         k = min(self.failure_neighbours, len(b))
         failed_near = np.empty(len(a), dtype=np.int64)
         b2 = np.sum(b**2, axis=1)[None, :]
-        for start in range(0, len(a), 2048):  # (2048, m) distances at a time, whatever the pool
-            rows = a[start:start + 2048]
-            d2 = np.sum(rows**2, axis=1)[:, None] + b2 - 2.0 * rows @ b.T
-            failed_near[start:start + 2048] = (~ok)[np.argpartition(d2, k - 1, axis=1)[:, :k]].sum(axis=1)
+        for start in range(0, len(a), _DISTANCE_BLOCK):  # (block, m) distances at a time, whatever the pool
+            block = slice(start, start + _DISTANCE_BLOCK)
+            d2 = np.sum(a[block] ** 2, axis=1)[:, None] + b2 - 2.0 * a[block] @ b.T
+            failed_near[block] = (~ok)[np.argpartition(d2, k - 1, axis=1)[:, :k]].sum(axis=1)
         return failed_near * 2 <= k
 
 

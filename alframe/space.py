@@ -149,7 +149,7 @@ class Box:
         # Only log-scale columns are exponentiated: 10**z of a linear column may overflow.
         x = np.where(self._log_mask, 10.0 ** np.where(self._log_mask, z, 0.0), z)
         for j, name in enumerate(self.names):
-            if name in self.integer or name in self.categorical:
+            if name in self._whole:
                 low, high = self.lower[j], self.upper[j]
                 whole = np.rint(x[:, j]) if name in self.log else np.floor(low + u[:, j] * (high - low + 1))
                 x[:, j] = np.clip(whole, low, high)
@@ -161,6 +161,11 @@ class Box:
         x = np.asarray(x, dtype=np.float64)
         z = np.where(self._log_mask, np.log10(np.where(self._log_mask, np.abs(x), 1.0)), x)
         return (z - lo) / (hi - lo)
+
+    @property
+    def _whole(self) -> tuple[str, ...]:
+        """The inputs that take whole numbers only: integer and categorical ones."""
+        return self.integer + self.categorical
 
     @property
     def plain(self) -> bool:
@@ -199,7 +204,7 @@ class Box:
         returns (n,) bool."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         inside = (x >= np.array(self.lower)) & (x <= np.array(self.upper))
-        whole = np.array([name in self.integer or name in self.categorical for name in self.names])
+        whole = np.array([name in self._whole for name in self.names])
         return np.all(inside & (~whole | (x == np.round(x))), axis=1)
 
     def draw(self, n: int, *, seed: int, method: DrawMethod = "uniform", offset: int = 0) -> np.ndarray:

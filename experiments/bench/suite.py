@@ -260,12 +260,10 @@ def error_slope(comp: xr.Dataset, name: str, strategy: str, budget: int) -> floa
     minus the slope of log error against log simulations (error ~ n^-slope); NaN with fewer than
     three such rounds. A strategy whose final error is k times lower is then worth about
     k^(1 / slope) times fewer runs: the steeper the fall, the less a lower error saves."""
-    if name not in comp or strategy not in [str(s) for s in comp.strategy.values]:
+    values = _curves(comp, name, strategy)
+    if values is None:
         return float("nan")
     n = np.asarray(comp["n_labeled"].values, dtype=np.float64)
-    values = np.asarray(comp[name].sel(strategy=strategy).values, dtype=np.float64)
-    if values.ndim != 2:
-        return float("nan")
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rounds
         curve = np.nanmedian(values, axis=0)
@@ -275,12 +273,18 @@ def error_slope(comp: xr.Dataset, name: str, strategy: str, budget: int) -> floa
     return float(-np.polyfit(np.log(n[used]), np.log(curve[used]), 1)[0])
 
 
+def _curves(comp: xr.Dataset, name: str, strategy: str) -> np.ndarray | None:
+    """`strategy`'s per-round variable `name`, (seed, n_labeled) float64; None if absent."""
+    if name not in comp or strategy not in [str(s) for s in comp.strategy.values]:
+        return None
+    values = np.asarray(comp[name].sel(strategy=strategy).values, dtype=np.float64)
+    return values if values.ndim == 2 else None
+
+
 def final_median(comp: xr.Dataset, name: str, strategy: str) -> float:
     """Median over seeds of `strategy`'s final value of the per-round variable `name`; NaN if absent."""
-    if name not in comp or strategy not in [str(s) for s in comp.strategy.values]:
-        return float("nan")
-    values = comp[name].sel(strategy=strategy).values
-    return _median(_last_finite(values[None])[0]) if values.ndim == 2 else float("nan")
+    values = _curves(comp, name, strategy)
+    return float("nan") if values is None else _median(_last_finite(values[None])[0])
 
 
 def seed_ratios(comp: xr.Dataset, *, metric: str, target: float, strategy: str, budget: int,
@@ -611,16 +615,21 @@ def run_problem(problem: Problem, *, quick: bool, seeds: int, strategies: Sequen
     try:
         with log.open("a") as stream, contextlib.redirect_stdout(stream):
             table = compare(sweep_dir, passive=PASSIVE, retrain=False)
-        comp = xr.open_zarr(sweep_dir / "comparison.zarr", consolidated=True).load()
-        # The runs' own budget: extra overrides may have replaced the table's.
-        budget = (int(table["budget"].iloc[0]) if "budget" in table.columns and len(table)
-                  else int(comp.attrs.get("budget", problem.settings(quick)["budget"])))
-        result = problem_result(problem, table, comp, budget=budget)
+        result = _verdict_rows(problem, table, sweep_dir, quick=quick)
     except Exception as exc:  # noqa: BLE001 - one problem's broken verdict must not stop the others
         return ProblemResult(problem, "failed", f"compare: {type(exc).__name__}: {exc}; log: {log}",
                              seconds=time.perf_counter() - start)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _verdict_rows(problem: Problem, table: pd.DataFrame, sweep_dir: Path, *, quick: bool) -> ProblemResult:
+    """problem_result of compare's table and the comparison.zarr it wrote into sweep_dir."""
+    comp = xr.open_zarr(sweep_dir / "comparison.zarr", consolidated=True).load()
+    # The runs' own budget: extra overrides may have replaced the table's.
+    budget = (int(table["budget"].iloc[0]) if "budget" in table.columns and len(table)
+              else int(comp.attrs.get("budget", problem.settings(quick)["budget"])))
+    return problem_result(problem, table, comp, budget=budget)
 
 
 def _earlier_verdict(problem: Problem, sweep_dir: Path, *, quick: bool, start: float) -> ProblemResult:
@@ -630,11 +639,8 @@ def _earlier_verdict(problem: Problem, sweep_dir: Path, *, quick: bool, start: f
         return ProblemResult(problem, "skipped", f"no verdict in {sweep_dir} (summary.csv and comparison.zarr); "
                              f"run the suite without --verdicts-only first")
     try:
-        table = pd.read_csv(summary, keep_default_na=False, na_values=[""])
-        comp = xr.open_zarr(comparison, consolidated=True).load()
-        budget = (int(table["budget"].iloc[0]) if "budget" in table.columns and len(table)
-                  else int(comp.attrs.get("budget", problem.settings(quick)["budget"])))
-        result = problem_result(problem, table, comp, budget=budget)
+        result = _verdict_rows(problem, pd.read_csv(summary, keep_default_na=False, na_values=[""]), sweep_dir,
+                               quick=quick)
     except Exception as exc:  # noqa: BLE001 - one problem's broken verdict must not stop the others
         return ProblemResult(problem, "failed", f"reading {sweep_dir}: {type(exc).__name__}: {exc}",
                              seconds=time.perf_counter() - start)
