@@ -256,6 +256,38 @@ def test_a_background_choice_takes_effect_at_the_next_fit_with_the_same_outcome(
         np.testing.assert_array_equal(np.asarray(again.predict_members(x)), np.asarray(taken.predict_members(x)))
 
 
+def test_a_choice_on_many_runs_takes_effect_after_its_delay_with_the_same_outcome():
+    import pickle
+
+    x = RNG.uniform(-1, 1, (150, 2))
+    y = smooth(x)
+    families = small_families()
+    first = AutoCommittee(families=families, growth=1.5, delay=3, delay_from=80).fit(x[:60], y[:60], key=KEY)
+    started = first.fit(x[:90], y[:90], key=jax.random.key(2))  # 90 > delay_from: three fits later
+    assert started.state.pending.fits_left == 3
+    started.start_deferred()
+    restored = pickle.loads(pickle.dumps(started))
+    between = started.fit(x[:100], y[:100], key=jax.random.key(3))
+    assert not between.state.chosen_now and between.state.pending.fits_left == 2
+    assert between.state.pending.future is started.state.pending.future  # the same fits, still under way
+    assert between.state.name == first.state.name  # the family in use, refitted on the 100 runs
+    between = between.fit(x[:110], y[:110], key=jax.random.key(4))
+    taken = between.fit(x[:120], y[:120], key=jax.random.key(5))
+    assert taken.state.chosen_now and taken.state.pending is None and taken.state.n_at_choice == 90
+    at_once = AutoCommittee(families=families, background=False)._chosen(
+        first._fit_families(x[:90], y[:90], jax.random.key(2)), 90)
+    assert taken.report() == at_once.report()
+    # Never started (a restored run): the fit that takes it makes the fits, with the same outcome.
+    again = restored
+    for n, k in ((100, 3), (110, 4), (120, 5)):
+        again = again.fit(x[:n], y[:n], key=jax.random.key(k))
+    assert again.report() == taken.report()
+    np.testing.assert_array_equal(np.asarray(again.predict_members(x)), np.asarray(taken.predict_members(x)))
+    # On no more than delay_from runs: at the next fit.
+    assert AutoCommittee(families=families, growth=1.5, delay=3, delay_from=90).fit(x[:60], y[:60], key=KEY).fit(
+        x[:90], y[:90], key=KEY).state.pending.fits_left == 1
+
+
 def test_auto_is_deterministic_for_a_key_and_leaves_the_receiver_unchanged():
     x = RNG.uniform(-1, 1, (50, 2))
     auto = AutoCommittee(families=small_families())
@@ -344,6 +376,75 @@ def test_gp_background_retune_lags_one_fit_and_does_not_depend_on_the_thread():
     small = GaussianProcessCommittee(retune_growth=1.2, max_fit_points=60).fit(x[:40], y[:40], key=KEY)
     small = small.fit(x[:60], y[:60], key=KEY)
     assert small.fitted.retune is None and small.fitted[4] == 60
+
+
+def test_gp_retune_on_many_runs_is_used_after_its_delay():
+    x = RNG.uniform(-1, 1, (90, 2))
+    y = smooth(x)
+    gp = GaussianProcessCommittee(retune_growth=1.2, max_fit_points=30, retune_delay=3, retune_delay_from=50)
+    first = gp.fit(x[:40], y[:40], key=KEY)
+    due = first.fit(x[:60], y[:60], key=KEY)  # 60 > retune_delay_from: used three fits later
+    assert due.fitted.retune.fits_left == 3 and due.fitted[4] == 40
+    due.start_deferred()
+    kept = due.fit(x[:62], y[:62], key=KEY).fit(x[:66], y[:66], key=KEY)
+    assert kept.fitted[0].kernel_ == first.fitted[0].kernel_  # the last kernel in between ...
+    assert kept.fitted.retune.fits_left == 1 and kept.fitted[4] == 40  # ... and no second retune started
+    used = kept.fit(x[:70], y[:70], key=KEY)
+    assert used.fitted.retune is None and used.fitted[4] == 60  # 70 < 1.2 x 60: not due again
+    searched_now = GaussianProcessCommittee(retune_growth=1.2, max_fit_points=30, background_retune=False).fit(
+        x[:40], y[:40], key=KEY).fit(x[:60], y[:60], key=KEY)
+    np.testing.assert_allclose(used.fitted[0].kernel_.theta, searched_now.fitted[0].kernel_.theta)
+    with pytest.raises(ValueError, match="retune_delay"):
+        GaussianProcessCommittee(retune_delay=0)
+
+
+def test_kernel_searches_side_by_side_hold_blas_to_one_thread_until_the_last_ends():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from alframe.learners.gp import _ONE_BLAS_THREAD
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = blas_threads()
+    inside, release = threading.Event(), threading.Event()
+
+    def search():
+        with _ONE_BLAS_THREAD:
+            inside.set()
+            release.wait(10)
+
+    other = threading.Thread(target=search)
+    other.start()
+    inside.wait(10)
+    with _ONE_BLAS_THREAD:  # a second search starts while the first runs, without waiting for it
+        assert blas_threads() <= {1}
+    assert blas_threads() <= {1}  # the first still runs
+    release.set()
+    other.join(10)
+    assert blas_threads() == before
+
+
+def test_background_work_that_can_wait_runs_at_a_lower_priority():
+    import os
+
+    from alframe.learners.base import BACKGROUND_NICENESS, in_background
+
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, 0)
+
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no per-thread scheduling priority on this platform")
+    import threading
+
+    def own():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert in_background(own, name="test").result() == niceness()
+    assert in_background(own, name="test", yielding=True).result() == min(niceness() + BACKGROUND_NICENESS, 19)
+    assert niceness() == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # this thread's unchanged
 
 
 def test_auto_starts_the_chosen_gps_retune():

@@ -10,8 +10,9 @@ the forest: each comes with the fit, so choosing costs no extra fits), and keeps
 chooses again whenever the data have grown by `growth` since the last choice; in between only
 the chosen family is refitted (the MLP warm-started). Every choice but the first is made in the
 background, while the strategy chooses and the simulations run, and takes effect at the next
-fit: a round never waits for all the families' fits from scratch (about 1.6 s at 1,000 runs on
-2 cores) unless the simulations take less time than they do. Positive outputs spanning decades are
+fit (past `delay_from` runs, `delay` fits later): a round never waits for all the families'
+fits from scratch (about 1.5 s at 1,000 runs on 2 cores) unless the simulations take less time
+than they do. Positive outputs spanning decades are
 also tried on a log scale (`gp_log`), where a model in the simulator's own units can be worse
 than predicting the mean; held-out errors are always compared in the simulator's units.
 
@@ -116,6 +117,7 @@ class _Pending:
     x: np.ndarray
     y: np.ndarray
     key: jax.Array
+    fits_left: int = 1  # the fit that takes the choice: 1 the next, 2 the one after, ...
     future: Future | None = dataclasses.field(default=None, compare=False)
 
     def __getstate__(self) -> dict:
@@ -152,6 +154,13 @@ class AutoCommittee:
             round waits for every family's fit from scratch unless the simulations are quicker
             than those fits. The outcome is the same however long anything takes. False:
             choose within the fit.
+        delay, delay_from: a background choice started on more than `delay_from` runs takes
+            effect `delay` fits later instead of at the next one (the fits in between refit the
+            family in use), and its fits run at a lower scheduling priority. A choice's fits
+            take longer than a round (about 1.5 s at 1,000 runs on 2 cores, mostly the MLP's):
+            where simulations take no time, the next round would wait for all of them, while
+            spread over the rounds in between they take the cycles those rounds leave. One
+            batch among hundreds of runs hardly changes which family wins.
 
     A family whose fit or held-out prediction fails at a choice (too few rows to hold any
     out, say) sits that choice out. `fit(x, y, key=...)` and `predict_members(x)` take and
@@ -165,6 +174,8 @@ class AutoCommittee:
     growth: float = 1.5
     capacity: int = 1024
     background: bool = True
+    delay: int = 3
+    delay_from: int = 512
     state: _Choice | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +187,10 @@ class AutoCommittee:
             raise ValueError(f"growth must be > 1, got {self.growth}")
         if self.families is not None and not self.families:
             raise ValueError("families must name at least one committee (or be None for the defaults)")
+        if self.delay < 1:
+            raise ValueError(f"delay must be >= 1 fit, got {self.delay}")
+        if self.delay_from < 0:
+            raise ValueError(f"delay_from must be >= 0 runs, got {self.delay_from}")
 
     def candidates(self) -> dict[str, Any]:
         """The families chosen among, name -> unfitted committee."""
@@ -191,6 +206,14 @@ class AutoCommittee:
         state = self.state
         if state is None:
             return self._choose(x, y, key)
+        if state.pending is not None and state.pending.fits_left > 1:
+            try:
+                refitted = state.committee.fit(x, y, key=key)
+            except (RuntimeError, ValueError):
+                return self._choose(x, y, key)
+            pending = dataclasses.replace(state.pending, fits_left=state.pending.fits_left - 1)
+            return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False,
+                                                                  pending=pending))
         if state.pending is not None:
             pending = state.pending
             outcomes = pending.future.result() if pending.future is not None else self._fit_families(
@@ -208,7 +231,8 @@ class AutoCommittee:
             return self._choose(x, y, key)
         if len(x) < self.growth * state.n_at_choice:
             return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False))
-        pending = _Pending(np.array(x, copy=True), np.array(y, copy=True), key)
+        pending = _Pending(np.array(x, copy=True), np.array(y, copy=True), key,
+                           fits_left=self.delay if len(x) > self.delay_from else 1)
         return dataclasses.replace(self, state=state._replace(committee=refitted, n_at_choice=len(x), chosen_now=False,
                                                               pending=pending))
 
@@ -226,7 +250,8 @@ class AutoCommittee:
         pending = self.state.pending
         if pending is None or pending.future is not None:
             return
-        pending.future = in_background(self._fit_families, pending.x, pending.y, pending.key, name="alframe-choice")
+        pending.future = in_background(self._fit_families, pending.x, pending.y, pending.key, name="alframe-choice",
+                                       yielding=pending.fits_left > 1)
 
     def _fit_families(self, x: np.ndarray, y: np.ndarray, key: jax.Array) -> list[tuple[str, Any, float, str]]:
         """Every family fitted from scratch on x, y: [(name, fitted or None, held-out error or NaN,

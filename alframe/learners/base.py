@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -58,11 +60,28 @@ class Deferring(Protocol):
         ...
 
 
-def in_background(work: Callable[..., Any], *args: Any, name: str) -> Future:
+BACKGROUND_NICENESS = 10
+"""How much lower than the loop's own the scheduling priority of deferred work is (Linux)."""
+
+
+def _yielding(work: Callable[..., Any], *args: Any) -> Any:
+    """work(*args) at a lower scheduling priority, inherited by the threads it starts: on 2
+    cores a round's own fit and selection then run at full speed beside deferred work, which
+    takes the cycles they leave. Where a thread's priority cannot be set, at the same one."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                       os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS)
+    except (AttributeError, OSError):
+        pass
+    return work(*args)
+
+
+def in_background(work: Callable[..., Any], *args: Any, name: str, yielding: bool = False) -> Future:
     """work(*args) started in a thread of its own (named `name`) that ends with it: deferred
-    work's future (see `Deferring`)."""
+    work's future (see `Deferring`). `yielding`: at a lower scheduling priority, for work not
+    needed until a later round."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-    future = pool.submit(work, *args)
+    future = pool.submit(_yielding, work, *args) if yielding else pool.submit(work, *args)
     pool.shutdown(wait=False)
     return future
 

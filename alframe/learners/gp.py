@@ -45,7 +45,32 @@ from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse,
 from alframe.learners.sklearn import member_seeds
 
 
-_BLAS_LIMIT = threading.Lock()
+class _OneBlasThread:
+    """Holds BLAS to one thread while any kernel search runs. The limit is process-wide, so it
+    is set when the first search starts and lifted when the last one ends: searches running
+    side by side (a retune beside a choice's fits, gp beside gp_log) neither wait for each
+    other nor restore each other's setting out of order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._searches = 0
+        self._limiter = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._searches == 0:
+                self._limiter = threadpool_limits(1)
+            self._searches += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._searches -= 1
+            if self._searches == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
@@ -91,6 +116,7 @@ class _Retune:
     y: np.ndarray
     seed: int
     previous: Any
+    fits_left: int = 1  # the fit that takes the kernel: 1 the next, 2 the one after, ...
     future: Future | None = dataclasses.field(default=None, compare=False)
 
     def search(self, committee: "GaussianProcessCommittee"):
@@ -150,12 +176,19 @@ class GaussianProcessCommittee:
             hyperparameters, `start_deferred()` (which `ActiveLearner.ask` calls once the
             strategy has chosen) searches the likelihood on those runs in a thread, and the
             next fit conditions with the kernel it found (waiting for it if need be, searching
-            then if it never started). The kernel thus lags one fit, and no round pays for the
-            search (0.36 s at 1,000 runs) unless the simulations are quicker. The outcome is
-            the same however long anything takes. With fewer runs the search is cheap and a
-            batch changes the kernel most (deferring it there cost the quick benchmark suite
-            more runs than it saved time), so it is made within the fit. False: always within
-            the fit.
+            then if it never started; but see `retune_delay`). The kernel thus lags one fit,
+            and no round pays for the search (0.36 s at 1,000 runs) unless the simulations are
+            quicker. The outcome is the same however long anything takes. With fewer runs the
+            search is cheap and a batch changes the kernel most (deferring it there cost the
+            quick benchmark suite more runs than it saved time), so it is made within the fit.
+            False: always within the fit.
+        retune_delay, retune_delay_from: a background retune on more than `retune_delay_from`
+            runs is used `retune_delay` fits later instead of at the next one (the fits in
+            between keep the last kernel), and its search runs at a lower scheduling priority
+            (`alframe.learners.base.in_background`). Where simulations take no time, the round
+            after it then does not wait for it, and the one that uses it waits for what is
+            left (see `AutoCommittee.delay`); a batch of 10 among 500 runs hardly changes the
+            kernel.
 
     `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs) (outputs share the
     kernel); `predict_members(x)` returns (2 folds, n, n_outputs) float32;
@@ -173,6 +206,8 @@ class GaussianProcessCommittee:
     retune_from_last_only: bool = False
     retune_growth: float = 1.2
     background_retune: bool = True
+    retune_delay: int = 3
+    retune_delay_from: int = 512
     fitted: _Fit | None = dataclasses.field(default=None, repr=False, compare=False)
     # The last points' (cross kernel, triangular solve): a strategy that asks for the members and
     # then the correlation at the same candidates pays for the (n_train, n) solve once.
@@ -194,6 +229,10 @@ class GaussianProcessCommittee:
             raise ValueError(f"restarts must be >= 0, got {self.restarts}")
         if not self.retune_growth >= 1:
             raise ValueError(f"retune_growth must be >= 1, got {self.retune_growth}")
+        if self.retune_delay < 1:
+            raise ValueError(f"retune_delay must be >= 1 fit, got {self.retune_delay}")
+        if self.retune_delay_from < 0:
+            raise ValueError(f"retune_delay_from must be >= 0 runs, got {self.retune_delay_from}")
 
     @property
     def is_fitted(self) -> bool:
@@ -224,14 +263,17 @@ class GaussianProcessCommittee:
             warnings.simplefilter("ignore", ConvergenceWarning)
             if last is None:
                 kernel, n_at_tune = self._tuned_kernel(z, y, seed, None), len(z)
-            elif last.retune is not None:
+            elif last.retune is not None and last.retune.fits_left == 1:
                 kernel, n_at_tune = last.retune.result(self), len(last.retune.z)
             else:
                 kernel, n_at_tune = last.gp.kernel_, last.n_at_tune
             retune = None
-            if last is not None and len(z) >= self.retune_growth * n_at_tune:
+            if last is not None and last.retune is not None and last.retune.fits_left > 1:
+                retune = dataclasses.replace(last.retune, fits_left=last.retune.fits_left - 1)
+            elif last is not None and len(z) >= self.retune_growth * n_at_tune:
                 if self.background_retune and len(z) > self.max_fit_points:
-                    retune = _Retune(z, y, seed, kernel)
+                    retune = _Retune(z, y, seed, kernel,
+                                     fits_left=self.retune_delay if len(z) > self.retune_delay_from else 1)
                 else:
                     kernel, n_at_tune = self._tuned_kernel(z, y, seed, kernel), len(z)
             gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(z, y)
@@ -243,7 +285,7 @@ class GaussianProcessCommittee:
         retune = None if self.fitted is None else self.fitted.retune
         if retune is None or retune.future is not None:
             return
-        retune.future = in_background(retune.search, self, name="alframe-retune")
+        retune.future = in_background(retune.search, self, name="alframe-retune", yielding=retune.fits_left > 1)
 
     def _tuned_kernel(self, z: np.ndarray, y: np.ndarray, seed: int, previous):
         """The kernel of maximum marginal likelihood on at most `max_fit_points` rows of z (n, dim),
@@ -263,10 +305,9 @@ class GaussianProcessCommittee:
                 starts.append(previous.theta)  # the likelihood of a rough function has several optima
         std = y.std(axis=0)
         y_norm = (y - y.mean(axis=0)) / np.where(std < 10 * np.finfo(float).eps, 1.0, std)
-        # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing.
-        # The limit is process-wide; the lock keeps two searches (gp and gp_log fitted side by
-        # side) from restoring each other's setting out of order.
-        with _BLAS_LIMIT, threadpool_limits(1):
+        # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing
+        # (a search at 1,000 runs: 0.33 s against 1.4 s).
+        with _ONE_BLAS_THREAD:
             theta, value = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
             revived = _revived(theta, bounds, z.shape[1], self.noise)
             if revived is not None:
