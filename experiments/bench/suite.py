@@ -49,7 +49,7 @@ from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
 REPO = Path(__file__).resolve().parents[2]
 PASSIVE = "random"
 DEFAULT_STRATEGY = "qbc"
-KINDS = ("smooth", "kinked", "discontinuous", "sharp", "heteroscedastic", "classification")
+KINDS = ("smooth", "kinked", "discontinuous", "sharp", "chaotic", "heteroscedastic", "classification")
 SLOW_RATIO = 1.5  # the summary lists problems where the default strategy saves less than this
 LOW_R2 = 0.9      # ... and smooth problems whose final R^2 stays below this
 LOG_TAIL = 15     # lines of a failed sweep's log shown on stderr
@@ -160,6 +160,11 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
     _function("branin", "smooth", 150, 80, "2-D curved valley with three minima", held_out=True),
     _function("sir_epidemic", "smooth", 300, 150,
               "SIR epidemic, 3 inputs (one log-scaled), 12 outputs over many orders of magnitude", held_out=True),
+    _function("standard_map", "chaotic", 400, 200,
+              "MEGNO chaos indicator of the standard map: about 2, tens in thin chaotic layers", held_out=True),
+    _function("driven_pendulum", "sharp", 150, 80,
+              "driven, damped pendulum: 4 inputs, its angle at 30 times; a few runs swing over the top",
+              held_out=True),
 )}
 TUNING = tuple(name for name, problem in PROBLEMS.items() if not problem.held_out)
 HELD_OUT = tuple(name for name, problem in PROBLEMS.items() if problem.held_out)

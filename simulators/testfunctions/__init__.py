@@ -30,6 +30,8 @@ the original paper.
 | `make_gramacy_lee()` | 6, [0, 1]^6 | flat, then ever faster oscillation along one input; two inert inputs |
 | `make_franke()`, `make_currin()`, `make_branin()` | 2 | classic smooth surfaces (bumps, a steep edge, a curved valley) |
 | `make_sir_epidemic()` | 3, one on a log scale | an epidemic's infected fraction at 12 days, outputs over many orders of magnitude |
+| `make_standard_map()` | 3, two periodic | a chaos indicator (MEGNO): about 2 almost everywhere, tens in thin chaotic layers |
+| `make_driven_pendulum()` | 4 | a vector output (the angle at 30 times); the few runs that swing over the top keep turning, 2 pi a turn |
 """
 
 from simulators.testfunctions.functions import (
@@ -57,6 +59,7 @@ from simulators.testfunctions.oracles import (
     make_branin,
     make_currin,
     make_dette_pepelyshev,
+    make_driven_pendulum,
     make_environmental,
     make_franke,
     make_friedman,
@@ -71,6 +74,7 @@ from simulators.testfunctions.oracles import (
     make_robot_arm,
     make_sir_epidemic,
     make_sobol_g,
+    make_standard_map,
     make_welch,
     make_wing_weight,
 )
@@ -94,6 +98,7 @@ __all__ = [
     "make_branin",
     "make_currin",
     "make_dette_pepelyshev",
+    "make_driven_pendulum",
     "make_environmental",
     "make_franke",
     "make_friedman",
@@ -108,6 +113,7 @@ __all__ = [
     "make_robot_arm",
     "make_sir_epidemic",
     "make_sobol_g",
+    "make_standard_map",
     "make_welch",
     "make_wing_weight",
     "otl_circuit",

@@ -32,6 +32,9 @@ from simulators.testfunctions.functions import (
     OTL_NAMES,
     PISTON_DOMAIN,
     PISTON_NAMES,
+    PENDULUM_DOMAIN,
+    PENDULUM_NAMES,
+    PENDULUM_TIMES,
     PLANE_NAMES,
     ROBOT_ARM_DOMAIN,
     ROBOT_ARM_NAMES,
@@ -40,6 +43,8 @@ from simulators.testfunctions.functions import (
     SIR_DOMAIN,
     SIR_NAMES,
     SOBOL_G_NAMES,
+    STANDARD_MAP_DOMAIN,
+    STANDARD_MAP_NAMES,
     WELCH_DOMAIN,
     WELCH_NAMES,
     WING_DOMAIN,
@@ -50,6 +55,7 @@ from simulators.testfunctions.functions import (
     branin,
     currin,
     dette_pepelyshev,
+    driven_pendulum,
     environmental,
     environmental_output_names,
     franke,
@@ -66,6 +72,7 @@ from simulators.testfunctions.functions import (
     sine_mean,
     sir_epidemic,
     sobol_g,
+    standard_map_megno,
     welch,
     wing_weight,
 )
@@ -228,3 +235,23 @@ def make_sir_epidemic() -> FunctionOracle:
     return FunctionOracle(fn=sir_epidemic, space=Box(names=SIR_NAMES, lower=lower, upper=upper, log=("i0",)),
                           outputs=OutputSpec(names=tuple(f"infected_day{d:g}" for d in SIR_DAYS), coords=SIR_DAYS,
                                              coord_name="day", units="fraction of the population"))
+
+
+def make_standard_map() -> FunctionOracle:
+    """The MEGNO chaos indicator of a standard-map orbit: inputs the kick strength K and the
+    starting angle theta0 and momentum p0 (both periodic), output megno (about 2 where the
+    orbit is regular, tens in the thin chaotic layers)."""
+    lower, upper = STANDARD_MAP_DOMAIN
+    return FunctionOracle(fn=standard_map_megno,
+                          space=Box(names=STANDARD_MAP_NAMES, lower=lower, upper=upper, periodic=("theta0", "p0")),
+                          outputs=OutputSpec(names=("megno",)))
+
+
+def make_driven_pendulum() -> FunctionOracle:
+    """A driven, damped pendulum: inputs damping, drive amplitude and frequency and the starting
+    angle theta0; 30 outputs, its angle at times 0.5 to 15 (the time as each output's
+    coordinate)."""
+    lower, upper = PENDULUM_DOMAIN
+    return FunctionOracle(fn=driven_pendulum, space=Box(names=PENDULUM_NAMES, lower=lower, upper=upper),
+                          outputs=OutputSpec(names=tuple(f"theta_t{t:.1f}" for t in PENDULUM_TIMES),
+                                             coords=PENDULUM_TIMES, coord_name="time", units="rad"))
