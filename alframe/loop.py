@@ -45,19 +45,16 @@ __all__ = ["ActiveLearningLoop", "Candidates", "LoopError", "check_target_metric
 
 
 def score_committee(committee: Committee, x_test: np.ndarray, y_test: np.ndarray, *,
-                    classification: bool, y_train: np.ndarray | None = None) -> dict[str, Any]:
+                    classification: bool) -> dict[str, Any]:
     """Test metrics of the committee on x_test (m, dim) against y_test (m, n_outputs).
 
-    y_train (n, n_outputs), the outputs the committee was fitted on, gives the constant
-    predictor a regression's r2 is measured against (their mean); without it, the test mean.
     Regression metrics include arrays (n_outputs,) when there are several outputs (see
     `alframe.metrics.regression_metrics`).
     """
     members = np.asarray(committee.predict_members(x_test))
     if classification:
         return classification_metrics(y_test, members)
-    y_train_mean = None if y_train is None or len(y_train) == 0 else np.asarray(y_train, np.float64).mean(axis=0)
-    return regression_metrics(y_test, members, y_train_mean=y_train_mean)
+    return regression_metrics(y_test, members)
 
 
 Scorer = Callable[[Committee, np.ndarray, np.ndarray], Mapping[str, Any]]
@@ -66,11 +63,11 @@ Scorer = Callable[[Committee, np.ndarray, np.ndarray], Mapping[str, Any]]
 def test_evaluator(x_test: np.ndarray, y_test: np.ndarray, *, classification: bool, scorer: Scorer | None = None,
                    higher_is_better: tuple[str, ...] = ()) -> Callable[[Committee, np.ndarray], dict[str, Any]]:
     """(fitted committee, its training outputs) -> its metrics on x_test (m, dim), y_test (m, ...):
-    `scorer`'s, or by default `score_committee`'s. Names in `higher_is_better` must be among
-    the scorer's metrics."""
-    def evaluate(committee: Committee, y_train: np.ndarray) -> dict[str, Any]:
+    `scorer`'s, or by default `score_committee`'s; neither needs the training outputs. Names in
+    `higher_is_better` must be among the scorer's metrics."""
+    def evaluate(committee: Committee, _training_outputs: np.ndarray) -> dict[str, Any]:
         if scorer is None:
-            return score_committee(committee, x_test, y_test, classification=classification, y_train=y_train)
+            return score_committee(committee, x_test, y_test, classification=classification)
         metrics = dict(scorer(committee, x_test, y_test))
         unknown = sorted(set(higher_is_better) - set(metrics))
         if unknown:

@@ -58,7 +58,7 @@ def _log_ticks(axis, lo: float, hi: float, *, plain: bool) -> None:
 
 
 def _constant_predictor(groups: Mapping[str, Sequence[xr.Dataset]], name: str):
-    """The error of predicting the training mean, in units of `name` (mse or rmse), median over
+    """The error of predicting the test set's mean, in units of `name` (mse or rmse), median over
     every run: (grid, values), or None where the stores do not record `mse_constant`."""
     runs = [g for group in groups.values() for g in group if "mse_constant" in g]
     if name not in ("mse", "rmse") or not runs:
@@ -70,13 +70,13 @@ def _constant_predictor(groups: Mapping[str, Sequence[xr.Dataset]], name: str):
 def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path: str | Path, *,
                     metric: str | None = None, title: str | None = None) -> Path:
     """Test metric against simulations, one line (median and band over seeds) per label; below
-    it R^2 (skill against predicting the training mean) when the stores record `r2`.
+    it R^2 (the coefficient of determination on the test set) when the stores record `r2`.
 
     Args:
         runs: label -> one run store or several (seeds) to summarise.
         path: where to write the PNG.
         metric: a per-round variable; "mse" for regression and "f1" for classification by default.
-    The error panel also shows, dashed grey, the error of predicting the training mean when
+    The error panel also shows, dashed grey, the error of predicting the test set's mean when
     the stores record `mse_constant` and the metric is mse or rmse.
     """
     path = Path(path)
@@ -102,7 +102,7 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
             drawn += [lo, hi]
     constant = _constant_predictor(groups, name)
     if constant is not None:
-        ax.plot(*constant, ls="--", color="grey", lw=1.2, label="predicting the training mean")
+        ax.plot(*constant, ls="--", color="grey", lw=1.2, label="predicting the test mean")
         drawn.append(constant[1])
     values = np.concatenate(drawn)
     values = values[np.isfinite(values)]

@@ -84,7 +84,7 @@ from experiments.embed import embed_runs
 # comparison.zarr, never offered as a --metric.
 BOOKKEEPING = ("round", "n_runs", "n_labeled", "fit_s", "select_s", "selection_cost")
 # Below this median final R^2 passive sampling's model is barely better than predicting the
-# training mean, and "reaching its error" is no achievement.
+# test set's mean, and "reaching its error" is no achievement.
 NO_SKILL_R2 = 0.2
 # An error below this fraction of the constant predictor's (R^2 above 1 - 1e-6) is beyond the
 # precision of any simulator and of the model's own arithmetic: no target is set there.
@@ -494,7 +494,7 @@ def passive_skill(comp: xr.Dataset, passive: str) -> float | None:
 
 
 def constant_predictor_error(comp: xr.Dataset, metric: str, passive: str) -> float | None:
-    """The `mse` or `rmse` of predicting the training mean (median over passive's seeds of the
+    """The `mse` or `rmse` of predicting the test set's mean (median over passive's seeds of the
     final `mse_constant`); None for other metrics or stores without it."""
     if metric not in ("mse", "rmse") or "mse_constant" not in comp:
         return None
@@ -802,8 +802,7 @@ def _refit_scores(ds: xr.Dataset, seed: int) -> dict[str, float]:
     x_test, y_test = ds["x_test"].values, ds["y_test"].values
     if config.get("scorer") is not None:
         return dict(instantiate(config["scorer"])(fitted, x_test, y_test))
-    return score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification",
-                           y_train=ds["y"].values[ok])
+    return score_committee(fitted, x_test, y_test, classification=ds.attrs.get("task") == "classification")
 
 
 def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str) -> pd.DataFrame:

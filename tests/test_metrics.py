@@ -42,15 +42,6 @@ def test_r2_of_the_mean_predictor_is_zero_of_a_perfect_one_one_and_of_a_worse_on
     assert reversed_["mse"] == pytest.approx(5.0) and reversed_["r2"] == pytest.approx(1 - 5.0 / 1.25)
 
 
-def test_r2_is_measured_against_the_training_mean():
-    m = regression_metrics(Y, committee_predicting(np.full(4, 2.0)), y_train_mean=np.array([0.0]))
-    assert m["mse_constant"] == pytest.approx(7.5)  # mean(y^2)
-    assert m["mse"] == pytest.approx(1.5)
-    assert m["r2"] == pytest.approx(1 - 1.5 / 7.5)
-    # Predicting the training mean itself scores 0.
-    assert regression_metrics(Y, committee_predicting(np.full(4, 7.0)), y_train_mean=np.array([7.0]))["r2"] == 0.0
-
-
 def test_several_outputs_are_standardised_by_their_test_spread():
     y = np.array([[1.0, 10.0], [3.0, 30.0]])  # test std 1 and 10
     members = (y + np.array([[1.0, 10.0], [-1.0, 0.0]]))[None]
@@ -67,10 +58,9 @@ def test_several_outputs_metrics_ignore_one_output_s_units():
     rng = np.random.default_rng(1)
     y = rng.normal(size=(50, 3)) + 5
     members = y[None] + rng.normal(scale=0.3, size=(4, 50, 3))
-    train_mean = np.array([5.1, 4.9, 5.0])
     units = np.array([1.0, 1e3, 1e-2])
-    base = regression_metrics(y, members, y_train_mean=train_mean)
-    rescaled = regression_metrics(y * units, members * units, y_train_mean=train_mean * units)
+    base = regression_metrics(y, members)
+    rescaled = regression_metrics(y * units, members * units)
     for name in ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant", "r2",
                  "rel_err_median", "rel_err_p95"):
         assert rescaled[name] == pytest.approx(base[name], rel=1e-9), name
@@ -105,8 +95,6 @@ def test_an_output_constant_on_the_test_set_stays_defined_without_warnings():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="do not match"):
         regression_metrics(Y, np.zeros((2, 3, 1)))
-    with pytest.raises(ValueError, match="y_train_mean has shape"):
-        regression_metrics(Y, committee_predicting(Y[:, 0]), y_train_mean=np.zeros(2))
 
 
 @pytest.mark.parametrize(

@@ -82,11 +82,11 @@ def test_the_problem_table_covers_the_suite():
                       "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
                       "heteroscedastic_sine", "potential1d", "mocca")
     assert HELD_OUT == ("sobol_g", "welch", "dette_pepelyshev", "gramacy_lee", "franke", "currin", "branin",
-                        "sir_epidemic")
+                        "sir_epidemic", "standard_map", "driven_pendulum")
     assert set(PROBLEMS) == set(TUNING) | set(HELD_OUT)
     not_smooth = {name for name, p in PROBLEMS.items() if not p.smooth}
     assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca",
-                          "sobol_g", "gramacy_lee"}
+                          "sobol_g", "gramacy_lee", "standard_map", "driven_pendulum"}
     for name, p in PROBLEMS.items():
         assert p.quick_budget < p.budget and (p.test_size, p.quick_test_size) == (1000, 500), name
         if "experiment=compare" in p.select:

@@ -1,4 +1,5 @@
-"""Analytic test functions from the simulation-experiment literature, as alframe oracles.
+"""Test functions from the simulation-experiment literature, and small simulators from other
+fields, as alframe oracles.
 
 Benchmarks nobody tuned the framework for: formulas, domains and parameter values as in
 Surjanovic & Bingham's Virtual Library of Simulation Experiments (VLSE), each docstring citing

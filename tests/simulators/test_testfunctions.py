@@ -48,10 +48,12 @@ from simulators.testfunctions.functions import (
     branin,
     currin,
     dette_pepelyshev,
+    driven_pendulum,
     franke,
     gramacy_lee,
     sir_epidemic,
     sobol_g,
+    standard_map_megno,
     welch,
 )
 
@@ -330,6 +332,54 @@ def test_sir_config_has_twelve_daily_outputs_and_a_log_input():
     assert oracle.outputs.coords == tuple(float(d) for d in range(10, 130, 10)) and oracle.outputs.coord_name == "day"
     outcome = oracle.run(oracle.space.draw(64, seed=1))
     assert outcome.y.shape == (64, 12) and outcome.ok.all() and np.all(outcome.y > 0)
+
+
+def test_megno_is_two_on_regular_orbits_and_grows_with_the_lyapunov_exponent_on_chaotic_ones():
+    rng = np.random.default_rng(0)
+    angles = rng.uniform(0, 2 * math.pi, (20, 2))
+    rotations = standard_map_megno(np.column_stack([np.zeros(20), angles]))  # K = 0: every orbit a rotation
+    assert rotations == pytest.approx(2.0, abs=0.06)
+    # Far above the breakup, orbits are chaotic with lambda close to ln(K / 2) (Chirikov 1979).
+    chaotic = standard_map_megno(np.column_stack([np.full(20, 6.0), angles]))
+    assert np.median(chaotic) == pytest.approx(math.log(3.0) * 500 / 2, rel=0.15)
+    # Both angles are periodic, and below the breakup chaos fills only thin layers of the box.
+    x = np.column_stack([rng.uniform(0.2, 0.97, 2000), rng.uniform(0, 2 * math.pi, (2000, 2))])
+    y = standard_map_megno(x)
+    regular = x[y < 3][:50]  # a chaotic orbit's rounding errors grow as fast as its neighbours part
+    np.testing.assert_allclose(standard_map_megno(regular + [0, 2 * math.pi, -2 * math.pi]),
+                               standard_map_megno(regular), rtol=1e-4)
+    assert 0.04 < np.mean(y > 3) < 0.15 and np.median(y) == pytest.approx(2.0, abs=0.2)
+
+
+def test_driven_pendulum_matches_an_ode_solver_and_small_free_swings():
+    from scipy.integrate import solve_ivp
+
+    from simulators.testfunctions.functions import PENDULUM_TIMES
+
+    x = np.array([[0.5, 0.6, 1.0, 0.3], [0.1, 0.8, 0.9, -1.0], [1.0, 0.0, 1.5, 1.0]])
+    y = driven_pendulum(x)
+    assert y.shape == (3, 30)
+    for (damping, drive, frequency, theta0), row in zip(x, y):
+        exact = solve_ivp(lambda t, u, c=damping, a=drive, w=frequency: [u[1], -c * u[1] - math.sin(u[0]) + a * math.cos(w * t)],
+                          (0, 15), [theta0, 0.0], t_eval=PENDULUM_TIMES, rtol=1e-11, atol=1e-13).y[0]
+        assert row == pytest.approx(exact, abs=1e-7)
+    # Undriven and small: a damped harmonic oscillator.
+    damping, theta0 = 0.4, 1e-4
+    free = driven_pendulum(np.array([[damping, 0.0, 1.0, theta0]]))[0]
+    t = np.asarray(PENDULUM_TIMES)
+    omega = math.sqrt(1 - damping**2 / 4)
+    linear = theta0 * np.exp(-damping * t / 2) * (np.cos(omega * t) + damping / (2 * omega) * np.sin(omega * t))
+    assert free == pytest.approx(linear, abs=1e-9)
+
+
+def test_standard_map_and_pendulum_configs():
+    megno = instantiate(composed("simulator=standard_map").simulator)
+    assert megno.space.names == ("K", "theta0", "p0") and megno.space.periodic == ("theta0", "p0")
+    pendulum = instantiate(composed("simulator=driven_pendulum").simulator)
+    assert pendulum.outputs.coord_name == "time" and len(pendulum.outputs.names) == 30
+    for oracle in (megno, pendulum):
+        outcome = oracle.run(oracle.space.draw(16, seed=1))
+        assert outcome.ok.all() and np.all(np.isfinite(outcome.y))
 
 
 # -- domains and errors -------------------------------------------------------------------
