@@ -12,9 +12,9 @@ the chosen family is refitted (the MLP warm-started). Every choice but the first
 background, while the strategy chooses and the simulations run, and takes effect at the next
 fit (past `delay_from` runs, `delay` fits later): a round never waits for all the families'
 fits from scratch (about 1.5 s at 1,000 runs on 2 cores) unless the simulations take less time
-than they do. Positive outputs spanning decades are
-also tried on a log scale (`gp_log`), where a model in the simulator's own units can be worse
-than predicting the mean; held-out errors are always compared in the simulator's units.
+than they do. Positive outputs spanning decades are also tried on a log scale (`gp_log`), where
+a model in the simulator's own units can be worse than predicting the mean; held-out errors
+are always compared in the simulator's units.
 
     >>> committee = AutoCommittee(task="regression", capacity=300)     # doctest: +SKIP
     >>> fitted = committee.fit(x, y, key=jax.random.key(0))             # doctest: +SKIP
