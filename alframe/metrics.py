@@ -60,7 +60,7 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
         mse_constant is 0). The constant is the test set's mean, not the training runs' mean:
         an active strategy's runs crowd where the output is hard, their mean can sit far from
         the test set's, and a skill measured against it would flatter exactly the strategy
-        under test (on the standard map, R^2 0.75 against its runs' mean for 0.46 against the
+        under test (on the standard map, R^2 0.75 against its runs' mean for 0.45 against the
         test mean). So every strategy is judged against the same constant, and R^2 ranks
         strategies as mse does.
 
