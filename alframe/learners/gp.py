@@ -45,32 +45,7 @@ from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse,
 from alframe.learners.sklearn import member_seeds
 
 
-class _OneBlasThread:
-    """Holds BLAS to one thread while any kernel search runs. The limit is process-wide, so it
-    is set when the first search starts and lifted when the last one ends: searches running
-    side by side (a retune beside a choice's fits, gp beside gp_log) neither wait for each
-    other nor restore each other's setting out of order."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._searches = 0
-        self._limiter = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._searches == 0:
-                self._limiter = threadpool_limits(1)
-            self._searches += 1
-
-    def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._searches -= 1
-            if self._searches == 0:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-
-
-_ONE_BLAS_THREAD = _OneBlasThread()
+_BLAS_LIMIT = threading.Lock()
 
 
 def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
@@ -306,8 +281,11 @@ class GaussianProcessCommittee:
         std = y.std(axis=0)
         y_norm = (y - y.mean(axis=0)) / np.where(std < 10 * np.finfo(float).eps, 1.0, std)
         # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing
-        # (a search at 1,000 runs: 0.33 s against 1.4 s).
-        with _ONE_BLAS_THREAD:
+        # (a search at 1,000 runs: 0.33 s against 1.4 s). The limit is process-wide and
+        # threadpoolctl lets one thread hold it at a time, so searches in different threads (a
+        # retune beside a choice's fits, gp beside gp_log) take turns: each then runs wholly on
+        # one thread, whatever runs beside it, and finds the same optimum.
+        with _BLAS_LIMIT, threadpool_limits(1):
             theta, value = maximise(z, y_norm, starts, bounds, nu=float(self.nu), noise=self.noise)
             revived = _revived(theta, bounds, z.shape[1], self.noise)
             if revived is not None:
