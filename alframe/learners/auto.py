@@ -174,7 +174,7 @@ class AutoCommittee:
     growth: float = 1.5
     capacity: int = 1024
     background: bool = True
-    delay: int = 3
+    delay: int = 4
     delay_from: int = 512
     state: _Choice | None = dataclasses.field(default=None, repr=False, compare=False)
 

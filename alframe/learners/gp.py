@@ -181,7 +181,7 @@ class GaussianProcessCommittee:
     retune_from_last_only: bool = False
     retune_growth: float = 1.2
     background_retune: bool = True
-    retune_delay: int = 3
+    retune_delay: int = 4
     retune_delay_from: int = 512
     fitted: _Fit | None = dataclasses.field(default=None, repr=False, compare=False)
     # The last points' (cross kernel, triangular solve): a strategy that asks for the members and
