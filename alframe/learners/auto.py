@@ -206,15 +206,7 @@ class AutoCommittee:
         state = self.state
         if state is None:
             return self._choose(x, y, key)
-        if state.pending is not None and state.pending.fits_left > 1:
-            try:
-                refitted = state.committee.fit(x, y, key=key)
-            except (RuntimeError, ValueError):
-                return self._choose(x, y, key)
-            pending = dataclasses.replace(state.pending, fits_left=state.pending.fits_left - 1)
-            return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False,
-                                                                  pending=pending))
-        if state.pending is not None:
+        if state.pending is not None and state.pending.fits_left == 1:
             pending = state.pending
             outcomes = pending.future.result() if pending.future is not None else self._fit_families(
                 pending.x, pending.y, pending.key)
@@ -229,6 +221,10 @@ class AutoCommittee:
             refitted = state.committee.fit(x, y, key=key)
         except (RuntimeError, ValueError):  # the chosen family cannot take the new runs (a log scale, a zero output)
             return self._choose(x, y, key)
+        if state.pending is not None:  # a choice under way, taken at a later fit
+            pending = dataclasses.replace(state.pending, fits_left=state.pending.fits_left - 1)
+            return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False,
+                                                                  pending=pending))
         if len(x) < self.growth * state.n_at_choice:
             return dataclasses.replace(self, state=state._replace(committee=refitted, chosen_now=False))
         pending = _Pending(np.array(x, copy=True), np.array(y, copy=True), key,

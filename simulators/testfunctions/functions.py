@@ -592,25 +592,33 @@ def sir_epidemic(x: np.ndarray) -> np.ndarray:
     epidemics", Proc. R. Soc. Lond. A 115 (1927) 700-721.
     """
     beta, gamma, i0 = _columns(x, SIR_NAMES, "sir_epidemic").T
-    s, i = 1.0 - i0, i0.copy()
-    dt = 1.0 / SIR_STEPS_PER_DAY
 
-    def slope(s, i):
+    def slope(_t, s, i):
         infections = beta * s * i
         return -infections, infections - gamma * i
 
+    states = _runge_kutta(slope, (1.0 - i0, i0), SIR_DAYS, SIR_STEPS_PER_DAY)
+    return np.stack([i for _, i in states], axis=1)
+
+
+def _runge_kutta(slope, state: tuple[np.ndarray, ...], times: Sequence[float],
+                 steps_per_unit: int) -> list[tuple[np.ndarray, ...]]:
+    """The state of u' = slope(t, *u) from u(0) = state at each of `times` (ascending), by
+    classical fourth-order Runge-Kutta with `steps_per_unit` steps a unit of time, vectorised
+    over runs: each component of the state is an (n,) array."""
+    dt = 1.0 / steps_per_unit
     out, step = [], 0
-    for day in SIR_DAYS:
-        while step < round(day * SIR_STEPS_PER_DAY):
-            k1 = slope(s, i)
-            k2 = slope(s + dt / 2 * k1[0], i + dt / 2 * k1[1])
-            k3 = slope(s + dt / 2 * k2[0], i + dt / 2 * k2[1])
-            k4 = slope(s + dt * k3[0], i + dt * k3[1])
-            s = s + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
-            i = i + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+    for time in times:
+        while step < round(time * steps_per_unit):
+            t = step * dt
+            k1 = slope(t, *state)
+            k2 = slope(t + dt / 2, *(u + dt / 2 * k for u, k in zip(state, k1)))
+            k3 = slope(t + dt / 2, *(u + dt / 2 * k for u, k in zip(state, k2)))
+            k4 = slope(t + dt, *(u + dt * k for u, k in zip(state, k3)))
+            state = tuple(u + dt / 6 * (a + 2 * b + 2 * c + d) for u, a, b, c, d in zip(state, k1, k2, k3, k4))
             step += 1
-        out.append(i)
-    return np.stack(out, axis=1)
+        out.append(state)
+    return out
 
 
 # -- A chaos indicator: MEGNO of the standard map ----------------------------------------------
@@ -675,23 +683,10 @@ def driven_pendulum(x: np.ndarray) -> np.ndarray:
     Ref: G. L. Baker, J. P. Gollub, "Chaotic Dynamics: An Introduction", 2nd ed., Cambridge
     University Press (1996), ch. 3.
     """
-    damping, drive, frequency, theta = _columns(x, PENDULUM_NAMES, "driven_pendulum").T
-    omega = np.zeros(len(theta))
-    dt = 1.0 / PENDULUM_STEPS_PER_UNIT
+    damping, drive, frequency, theta0 = _columns(x, PENDULUM_NAMES, "driven_pendulum").T
 
     def slope(t, theta, omega):
         return omega, -damping * omega - np.sin(theta) + drive * np.cos(frequency * t)
 
-    out, step = [], 0
-    for time in PENDULUM_TIMES:
-        while step < round(time * PENDULUM_STEPS_PER_UNIT):
-            t = step * dt
-            k1 = slope(t, theta, omega)
-            k2 = slope(t + dt / 2, theta + dt / 2 * k1[0], omega + dt / 2 * k1[1])
-            k3 = slope(t + dt / 2, theta + dt / 2 * k2[0], omega + dt / 2 * k2[1])
-            k4 = slope(t + dt, theta + dt * k3[0], omega + dt * k3[1])
-            theta = theta + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
-            omega = omega + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
-            step += 1
-        out.append(theta)
-    return np.stack(out, axis=1)
+    states = _runge_kutta(slope, (theta0, np.zeros(len(theta0))), PENDULUM_TIMES, PENDULUM_STEPS_PER_UNIT)
+    return np.stack([theta for theta, _ in states], axis=1)
