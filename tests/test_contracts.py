@@ -20,7 +20,7 @@ TURBULENCE = ["simulator=turbulence", "simulator.model=lognormal", "simulator.n_
 # A small network: the contract is the committee's, not its size's (a smaller graph compiles faster).
 SMALL_CNN = ["learner.committee.members=2", "learner.committee.conv_features=[4]", "learner.committee.dense=[8]"]
 PAIRED = {"cnn_index": [*TURBULENCE, *SMALL_CNN], "committee_proxy": TURBULENCE, "committee_proxy_error": TURBULENCE,
-          "committee_proxy_mix": TURBULENCE}
+          "committee_proxy_mix": TURBULENCE, "hindsight": ["simulator=ishigami"]}
 CLASSIFICATION_SCORES = {"vote_entropy", "consensus_entropy", "max_disagreement"}
 # The contract does not depend on how long a network trains: short fits keep the checks quick.
 SHORT_FITS = {"steps_first": 100, "steps_first_min": 50, "steps_warm": 10}

@@ -31,11 +31,12 @@ __all__ = [
 ]
 from alframe.strategies.bald import BALD, mutual_information  # noqa: E402
 from alframe.strategies.diversity import CommitteeFantasy, KCentre, KMeansPlusPlus  # noqa: E402
+from alframe.strategies.hindsight import Hindsight  # noqa: E402
 from alframe.strategies.reduction import VarianceReduction  # noqa: E402
 from alframe.strategies.search import GradientSearch  # noqa: E402
 from alframe.strategies.stopping import StopWhenAgreed, first_stop  # noqa: E402
 
-__all__ += ["BALD", "CommitteeFantasy", "GradientSearch", "KCentre", "KMeansPlusPlus", "StopWhenAgreed",
+__all__ += ["BALD", "CommitteeFantasy", "GradientSearch", "Hindsight", "KCentre", "KMeansPlusPlus", "StopWhenAgreed",
             "VarianceReduction", "first_stop", "mutual_information"]
 from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement, ProxyInverseError, ProxySelection  # noqa: E402
 
