@@ -347,3 +347,15 @@ def test_one_tiny_problem_end_to_end(tmp_path):
     assert again[0].status == "ok" and again[0].seconds < 30
     assert json.loads((tmp_path / "leaderboard.json").read_text()) == json.loads((tmp_path / "first.json").read_text())
     assert "nothing ran" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_the_summary_sets_the_default_beside_the_strategy_that_knows_the_answers():
+    table = fake_table(extra_rows=[{**fake_table().iloc[1].to_dict(), "strategy": "hindsight",
+                                    "median_simulations": 24.0, "ratio_vs_passive": 2.5}])
+    comp = step_comp([40, 60, 80, 60], [20, 30, 40, 30])
+    comp = xr.concat([comp, comp.sel(strategy=["qbc"]).assign_coords(strategy=["hindsight"])], dim="strategy")
+    lines = summary_lines([problem_result(problem(), table, comp, budget=BUDGET)])
+    assert "- median ratio vs random for `qbc` over 1 problem: 2.00" in lines
+    assert "- median ratio vs random for `hindsight` over 1 problem: 2.50" in lines
+    assert ("- `qbc`'s ratio over `hindsight`'s (which knows the simulator's answers), median over 1 problem: 0.80"
+            in lines)

@@ -49,6 +49,7 @@ from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
 REPO = Path(__file__).resolve().parents[2]
 PASSIVE = "random"
 DEFAULT_STRATEGY = "qbc"
+CEILING = "hindsight"  # knows the simulator's answers: what any strategy could save with the learner
 KINDS = ("smooth", "kinked", "discontinuous", "sharp", "chaotic", "heteroscedastic", "classification")
 SLOW_RATIO = 1.5  # the summary lists problems where the default strategy saves less than this
 LOW_R2 = 0.9      # ... and smooth problems whose final R^2 stays below this
@@ -458,6 +459,18 @@ def _set_summary(results: Sequence[ProblemResult], *, default_strategy: str, pas
                      + (f" ({bounds} of the ratios are bounds, counted at their value)" if bounds else ""))
     else:
         lines.append(f"- no problem gave `{default_strategy}` a ratio vs {passive}")
+    others = sorted({r["strategy"] for r in rows} - {default_strategy, passive})
+    for other in others:
+        ratios = {r["problem"]: r["ratio_vs_passive"] for r in rows if r["strategy"] == other
+                  and math.isfinite(r["ratio_vs_passive"]) and r["ratio_bound"] != "?"}
+        if ratios:
+            lines.append(f"- median ratio vs {passive} for `{other}` over {_plural(len(ratios), 'problem')}: "
+                         f"{np.median(list(ratios.values())):.2f}")
+        if other == CEILING:
+            shares = [r["ratio_vs_passive"] / ratios[r["problem"]] for r in rated if r["problem"] in ratios]
+            if shares:
+                lines.append(f"- `{default_strategy}`'s ratio over `{CEILING}`'s (which knows the simulator's answers), "
+                             f"median over {_plural(len(shares), 'problem')}: {np.median(shares):.2f}")
     errors = [r["final_error_vs_passive"] for r in default if math.isfinite(r.get("final_error_vs_passive", math.nan))]
     if errors:
         lines.append(f"- median over {_plural(len(errors), 'problem')} of {passive}'s final error over "
