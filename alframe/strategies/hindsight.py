@@ -1,4 +1,4 @@
-"""Hindsight: the design a strategy would make if it knew the simulator. A benchmark's ceiling,
+"""Hindsight: the design a strategy would make if it knew the simulator. A benchmark's reference,
 not a strategy to use.
 
 Every other strategy has to guess where a run would help. `Hindsight` runs the simulator on
@@ -6,8 +6,8 @@ every candidate and on a validation set of its own (free only where the simulato
 test function) and picks, greedily, the candidate whose true output would lower the validation
 error the most once the committee is conditioned on it. Set beside `strategy=random` and
 `strategy=qbc` under the same learner and budget (`python -m experiments.bench.suite
---strategies random,qbc,hindsight -- learner=gp`), the runs it saves say how much any
-strategy could save with that learner, and how much of it the strategy under test takes.
+--strategies random,qbc,hindsight`), the runs it saves say roughly how much a strategy could
+save with that learner, and how much of it the strategy under test takes.
 
 Conditioning uses the committee's covariance C, as `VarianceReduction` does (a Gaussian
 process's own posterior correlation, else the members' covariance under a Gaussian taper):
@@ -15,9 +15,12 @@ after a run at x with output y(x), every point r moves by
 
     m(r) <- m(r) + C(r, x) / (C(x, x) + noise) * (y(x) - m(x)),
 
-which for a Gaussian process with its hyperparameters held is the exact posterior update. The
-greedy choice is myopic, so `Hindsight` bounds what a sequential design reaches from below, not
-from above; but it knows every answer, which no strategy does.
+the kriging update under C. For a Gaussian process C is its posterior correlation scaled by the
+members' spread, which adds the jackknife's to the posterior's, so the update is close to, not
+exactly, the process's own. The greedy choice is myopic and the committee refits after each
+batch, so a sequential design could do better than `Hindsight`; but it knows every answer,
+which no strategy does. Runs still in flight are left out of the candidates (and not
+conditioned on).
 """
 
 from __future__ import annotations
