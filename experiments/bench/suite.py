@@ -49,7 +49,7 @@ from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
 REPO = Path(__file__).resolve().parents[2]
 PASSIVE = "random"
 DEFAULT_STRATEGY = "qbc"
-CEILING = "hindsight"  # knows the simulator's answers: what any strategy could save with the learner
+CEILING = "hindsight"  # knows the simulator's answers: a reference for what a strategy could save
 KINDS = ("smooth", "kinked", "discontinuous", "sharp", "chaotic", "heteroscedastic", "classification")
 SLOW_RATIO = 1.5  # the summary lists problems where the default strategy saves less than this
 LOW_R2 = 0.9      # ... and smooth problems whose final R^2 stays below this
