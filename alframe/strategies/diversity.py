@@ -132,7 +132,11 @@ class KMeansPlusPlus:
 def ensemble_deviations(committee: Committee, points: np.ndarray) -> np.ndarray:
     """Members' deviations from the committee mean, flattened over outputs: (members, n, outputs)
     -> (members * outputs, n) / sqrt(members), so that D^T D is the members' covariance."""
-    members = np.asarray(committee.predict_members(points), dtype=np.float64)
+    return member_deviations(np.asarray(committee.predict_members(points), dtype=np.float64))
+
+
+def member_deviations(members: np.ndarray) -> np.ndarray:
+    """`ensemble_deviations` of predictions already made: members (m, n, outputs) -> (m * outputs, n)."""
     deviations = members - members.mean(axis=0, keepdims=True)
     m, n, out = deviations.shape
     return np.transpose(deviations, (0, 2, 1)).reshape(m * out, n) / np.sqrt(m * out)

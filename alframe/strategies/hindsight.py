@@ -34,6 +34,7 @@ import numpy as np
 
 from alframe.learners.base import Committee
 from alframe.strategies.base import check_k, not_pending
+from alframe.strategies.diversity import member_deviations
 from alframe.strategies.reduction import committee_covariance
 
 
@@ -110,9 +111,8 @@ def _greedy(committee: Committee, points: np.ndarray, truth: np.ndarray, unit: n
     summed in."""
     members = np.asarray(committee.predict_members(points), dtype=np.float64) / unit
     mean = members.mean(axis=0)                                   # (p, outputs)
-    deviations = members - mean[None]
-    m, p, out = deviations.shape
-    dev = np.transpose(deviations, (0, 2, 1)).reshape(m * out, p) / np.sqrt(m * out)
+    dev = member_deviations(members)
+    p = len(points)
     covariance = committee_covariance(committee, points, points[:n], dev, length)
     variance = np.sum(dev**2, axis=0)
     floor = noise * max(float(variance.max()), 1e-300)
