@@ -5,7 +5,10 @@ summed over a reference set of inputs, one run would remove. Under the committee
 covariance C (see `alframe.strategies.diversity.CommitteeFantasy`) running x leaves every
 reference point r with variance C(r, r) - C(r, x)^2 / C(x, x), so the expected reduction is
 
-    score(x) = sum_r C(r, x)^2 / (C(x, x) + noise).
+    score(x) = sum_r w(r) C(r, x)^2 / (C(x, x) + noise),
+
+with every weight w(r) = 1, or weights from `weight` (`alframe.strategies.LocalVariation`:
+more where the committee's answer changes fast).
 
 A committee with a model of its own error correlation (`alframe.learners.base.Correlated`: a
 Gaussian process's posterior, which follows its fitted length scales) gives C as that correlation
@@ -43,11 +46,15 @@ class VarianceReduction:
             distribution, so the score estimates the reduction of the integrated variance.
         noise: observation noise variance relative to the largest committee variance; a
             floor that keeps the ratio finite where the committee already agrees.
+        weight: how much each reference point counts: a callable (committee, reference (r, dim),
+            candidates (n, dim)) -> (r,) such as `alframe.strategies.LocalVariation`; None
+            counts every one the same.
     """
 
     length: float = 0.1
     reference: int = 1000
     noise: float = 1e-6
+    weight: Callable[[Committee, np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if not self.length > 0:
@@ -82,6 +89,8 @@ class VarianceReduction:
         noise = self.noise * scale
         covariance = committee_covariance(committee, points, candidates, dev, self.length)
         cross = covariance(reference, slice(None))  # (r, points)
+        weight = np.ones(len(reference)) if self.weight is None else np.asarray(
+            self.weight(committee, candidates[reference], candidates), dtype=np.float64)
         residual = variance.copy()
         factors: list[np.ndarray] = []
 
@@ -105,7 +114,7 @@ class VarianceReduction:
         first = None
         picked: list[int] = []
         for step in range(max(k, 1)):
-            gain = np.sum(cross**2, axis=0) / (np.maximum(residual, 0.0) + noise)
+            gain = (weight @ cross**2) / (np.maximum(residual, 0.0) + noise)
             if first is None:
                 first = gain[:n].copy()
             if step >= k:
