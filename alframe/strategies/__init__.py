@@ -38,8 +38,7 @@ from alframe.strategies.stopping import StopWhenAgreed, first_stop  # noqa: E402
 from alframe.strategies.variation import LocalVariation  # noqa: E402
 
 __all__ += ["BALD", "CommitteeFantasy", "GradientSearch", "Hindsight", "KCentre", "KMeansPlusPlus", "LocalVariation",
-            "StopWhenAgreed",
-            "VarianceReduction", "first_stop", "mutual_information"]
+            "StopWhenAgreed", "VarianceReduction", "first_stop", "mutual_information"]
 from alframe.strategies.proxy import ChargedSelection, ProxyDisagreement, ProxyInverseError, ProxySelection  # noqa: E402
 
 __all__ += ["ChargedSelection", "ProxyDisagreement", "ProxyInverseError", "ProxySelection"]

@@ -10,7 +10,7 @@ each input axis, so that the design integrates the doubt where the answer varies
 process whose amplitude varies over the box this is the variance the process would have if its
 amplitude were local: it scales as the square of the local change.
 
-Half of each weight is kept equal (`floor=1`, as `strategy=qbc` uses it) so that a region the
+Half of each weight is kept equal (`floor=1`, as `strategy=qbc_variation` uses it) so that a region the
 committee has not yet seen vary is never written off: on the benchmark suite's 13 regression
 tuning problems the weights alone (`floor=0`) saved no more runs than equal weights, half and
 half saved more (see the README's "How the strategy was chosen").
@@ -34,9 +34,9 @@ class LocalVariation:
     outputs o of (mean_o(r + h_j e_j) - mean_o(r))^2 / var_o, h_j is `step` times input j's range
     (towards the inside of the candidates' range; for a committee that learns in a space's own
     coordinates, `step` of the space's unit cube, so a log-scale input moves by a share of its
-    decades), mean_o the committee's consensus on output
-    (or class probability) o and var_o that consensus's variance over the reference set, so no
-    output dominates by its units. Costs (dim + 1) x reference consensus predictions.
+    decades), mean_o the committee's consensus on output (or class probability) o and var_o
+    that consensus's variance over the reference set, so no output dominates by its units.
+    Costs (dim + 1) x r consensus predictions.
 
     Args:
         step: the step along each input, as a fraction of the candidates' range of it.
@@ -57,7 +57,7 @@ class LocalVariation:
     def __call__(self, committee: Committee, reference: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Weights (r,) for reference points (r, dim), steps scaled to `candidates` (n, dim)."""
         reference = np.asarray(reference, dtype=np.float64)
-        r, dim = reference.shape
+        r = len(reference)
         to_unit, from_unit = unit_map(committee, candidates)
         unit = to_unit(reference)
         # Step towards the middle of the range, so every probe stays where candidates are drawn.
