@@ -28,11 +28,16 @@ from alframe.learners.base import Committee
 from alframe.strategies.base import check_k, not_pending
 
 
-def unit_scale(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`points` (m, dim) scaled so that `reference` (n, dim) spans the unit cube per input."""
+def unit_range(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest (dim,), width (dim,)) of `reference` (n, dim) per input; width 1 where it is fixed."""
     reference = np.asarray(reference, dtype=np.float64)
     lo, hi = reference.min(axis=0), reference.max(axis=0)
-    width = np.where(hi > lo, hi - lo, 1.0)
+    return lo, np.where(hi > lo, hi - lo, 1.0)
+
+
+def unit_scale(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`points` (m, dim) scaled so that `reference` (n, dim) spans the unit cube per input."""
+    lo, width = unit_range(reference)
     return (np.asarray(points, dtype=np.float64) - lo) / width
 
 

@@ -10,10 +10,10 @@ each input axis, so that the design integrates the doubt where the answer varies
 process whose amplitude varies over the box this is the variance the process would have if its
 amplitude were local: it scales as the square of the local change.
 
-Half of each weight is kept equal (`floor=1`, as `strategy=qbc_variation` uses it) so that a region the
-committee has not yet seen vary is never written off: on the benchmark suite's 13 regression
-tuning problems the weights alone (`floor=0`) saved no more runs than equal weights, half and
-half saved more (see the README's "How the strategy was chosen").
+Half of each weight is kept equal (`floor=1`, as `strategy=qbc_variation` uses it) so that a
+region the committee has not yet seen vary is never written off: on the benchmark suite's 13
+regression tuning problems the weights alone (`floor=0`) saved no more runs than equal weights,
+half and half saved more (see the README's "How the strategy was chosen").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alframe.learners.base import Committee, predict_mean
+from alframe.strategies.diversity import unit_range, unit_scale
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,5 @@ def unit_map(committee: Committee, candidates: np.ndarray) -> tuple[Callable[[np
     space = getattr(committee, "space", None)
     if space is not None and hasattr(space, "to_unit") and hasattr(space, "from_unit"):
         return space.to_unit, space.from_unit
-    lo, hi = np.min(candidates, axis=0), np.max(candidates, axis=0)
-    width = np.where(hi > lo, hi - lo, 1.0)
-    return (lambda x: (np.asarray(x, dtype=np.float64) - lo) / width), (lambda u: lo + u * width)
+    lo, width = unit_range(candidates)
+    return (lambda x: unit_scale(x, candidates)), (lambda u: lo + u * width)
