@@ -46,7 +46,7 @@ def test_gp_learns_a_smooth_function_and_its_members_centre_on_its_mean():
     members = np.asarray(gp.predict_members(x[:5]))
     assert members.shape == (6, 5, 1)
     assert r2(gp, smooth) > 0.99
-    mean = gp.fitted[0].predict((x[:5] - gp.fitted[1]) / gp.fitted[2]).reshape(5, 1)
+    mean = gp.fitted.gp.predict((x[:5] - gp.fitted.lo) / gp.fitted.scale).reshape(5, 1) * gp.fitted.y_unit
     np.testing.assert_allclose(members.mean(axis=0), mean, rtol=1e-4, atol=1e-5)
 
 
@@ -65,11 +65,12 @@ def test_gp_held_out_predictions_match_refitting_without_the_fold(cv_folds):
     folds = row_folds(z, cv_folds)
     assert len(np.unique(folds)) > 1
     # normalize_y=False on outputs pre-normalised as the full GP did, so only the fold is left out
-    y_norm = (y - fitted._y_train_mean) / fitted._y_train_std
+    y_mean, y_scale = gp.output_scaling()
+    y_norm = (y - y_mean) / y_scale
     for f in np.unique(folds)[:3]:
         out = folds == f
         alone = GaussianProcessRegressor(fitted.kernel_, normalize_y=False, optimizer=None).fit(z[~out], y_norm[~out])
-        pred = alone.predict(z[out]).reshape(-1, 1) * fitted._y_train_std + fitted._y_train_mean
+        pred = alone.predict(z[out]).reshape(-1, 1) * y_scale + y_mean
         np.testing.assert_allclose(held_out[out], pred, rtol=1e-4, atol=1e-6)
 
 
@@ -86,7 +87,7 @@ def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():
     def beyond_the_gp_variance(points):
         members = np.asarray(gp.predict_members(points), dtype=np.float64)
         _, std = fitted.predict((points - lo) / scale, return_std=True)
-        return float(np.mean(members.var(axis=0)[:, 0] - std**2))
+        return float(np.mean(members.var(axis=0)[:, 0] - (std * gp.fitted.y_unit[0]) ** 2))
 
     assert beyond_the_gp_variance(on_jump) > 10 * beyond_the_gp_variance(on_plateau) > 0
 

@@ -113,7 +113,8 @@ def test_a_class_absent_from_the_data_gets_probability_zero():
 def test_ensemble_members_average_to_the_ensemble(ensemble):
     # Bagging members on a subset of the features are asked about that subset only.
     committee = EnsembleCommittee(ensemble).fit(X, LABELS, key=jax.random.key(0))
-    np.testing.assert_allclose(predict_mean(committee, X_TEST), committee.fitted.predict_proba(X_TEST), atol=1e-6)
+    np.testing.assert_allclose(predict_mean(committee, X_TEST),
+                               committee.fitted.predict_proba(committee.scaling.inputs(X_TEST)), atol=1e-6)
 
 
 def test_labels_as_float_column_are_accepted():

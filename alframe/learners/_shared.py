@@ -1,4 +1,5 @@
-"""Pieces the committees share: the optimizer, the power-of-two size buckets, the row folds."""
+"""Pieces the committees share: the optimizer, the power-of-two size buckets, the row folds,
+the standardisation."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def row_folds(x: np.ndarray, folds: int) -> np.ndarray:
     rows = np.ascontiguousarray(np.asarray(x, dtype="<f8") + 0.0)
     digest = [hashlib.blake2b(r.tobytes(), digest_size=8).digest() for r in rows]
     return np.array([int.from_bytes(d, "little") % folds for d in digest], dtype=np.int64)
+
+
+def standardisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each column of a (n, k), each (k,) float64, so that (a - mean) / scale
+    is of order one in whatever units a comes: a simulator's inputs may span 1e-9 or sit at 1e6
+    +- 1, its outputs may be 1e-20 (cgs units), and float32 training or a fixed epsilon would
+    lose them. The scale is the standard deviation, or 1 for a column that does not vary
+    beyond the round-off of its own magnitude."""
+    a = np.asarray(a, dtype=np.float64)
+    mean, std = a.mean(axis=0), a.std(axis=0)
+    return mean, np.where(std > 1e-12 * np.abs(a).max(axis=0, initial=0.0), std, 1.0)

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from alframe.learners._shared import adam, bucket
+from alframe.learners._shared import adam, bucket, standardisation
 
 # Times the shared programs were traced, by name ("train", "predict"): a trace is a
 # compilation, so tests and benchmarks read this to prove that growing data compiles nothing.
@@ -42,7 +42,7 @@ class Fitted(NamedTuple):
 
     params: nnx.State  # leaves (members, ...)
     opt_state: optax.OptState  # leaves (members, ...)
-    x_mean: np.ndarray  # (n_inputs,) per input, or () for one statistic over all inputs
+    x_mean: np.ndarray  # (n_inputs,) per input, or () for one statistic over all inputs; float64
     x_scale: np.ndarray  # as x_mean
     y_mean: np.ndarray  # (n_outputs,); zeros for classification
     y_scale: np.ndarray  # (n_outputs,); ones for classification
@@ -107,11 +107,11 @@ def check_settings(committee: Any) -> None:
 
 def checked_training_data(x: np.ndarray, y: np.ndarray, *, width: int | str, classification: bool,
                           n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """x (n, width) and y (n, n_outputs), or labels (n,) or (n, 1), as float32 x (n, width) and
+    """x (n, width) and y (n, n_outputs), or labels (n,) or (n, 1), as float64 x (n, width) and
     y (n, n_outputs); refuses empty, mismatched or non-finite data and labels outside
     [0, n_classes). `width` names the row width in messages."""
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
     if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
@@ -168,8 +168,9 @@ class Programs(NamedTuple):
     train(params, opt_state, x_buf (capacity, width), y_buf (capacity, k), rows (members,
         capacity) int32, n_rows (members,) int32, held_out (members, capacity) float32, steps,
         patience, peak_lr, final_lr, key) -> (params, opt_state, steps_run (members,)).
-    predict(params, x (rows, width) raw, x_mean, x_scale, y_mean, y_scale) -> (members, rows,
-        n_outputs) in output units, or (members, rows, n_classes) probabilities.
+    predict(params, z (rows, width) standardised inputs, y_mean, y_scale) -> (members, rows,
+        n_outputs) in output units, or (members, rows, n_classes) probabilities. The inputs
+        are standardised on the host, in float64 (see `standardised`).
     """
 
     members: int
@@ -231,9 +232,8 @@ def compile_programs(net: Network, *, members: int, loss: MemberLoss, weight_dec
         return jax.vmap(one_member)(params, opt_state, keys, rows, n_rows, held_out)
 
     @jax.jit
-    def predict(params, x, x_mean, x_scale, y_mean, y_scale):
+    def predict(params, z, y_mean, y_scale):
         TRACES["predict"] += 1
-        z = (x - x_mean) / x_scale
         out = jax.vmap(lambda p: forward(p, z))(params)
         if classification:
             return jax.nn.softmax(out, axis=-1)
@@ -284,6 +284,12 @@ def grown_capacity(n: int, capacity: int, *, minimum: int, rows_name: str) -> in
     return grown
 
 
+def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(x - mean) / scale in float64, x (n, width): before the cast to float32, so that inputs
+    far from zero (1e6 +- 1) or spanning a tiny range (1e-9) keep their resolution."""
+    return (np.asarray(x, np.float64) - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)
+
+
 def padded(rows: np.ndarray, capacity: int) -> np.ndarray:
     """rows (n, width) in the first n rows of a zero float32 buffer (capacity, width)."""
     buffer = np.zeros((capacity, rows.shape[1]), np.float32)
@@ -319,11 +325,11 @@ def fit_ensemble(programs: Programs, schedule: Schedule, state: Fitted | None, x
         if classification:
             y_mean, y_scale = np.zeros(1, np.float32), np.ones(1, np.float32)
         else:
-            y_mean, y_scale = y.mean(0), y.std(0) + 1e-6
+            y_mean, y_scale = standardisation(y)
         params, opt_state = programs.init(key_init)
     capacity = grown_capacity(n, capacity if state is None else state.capacity, minimum=min_capacity,
                               rows_name=rows_name)
-    x_buf = padded((x - x_mean) / x_scale, capacity)
+    x_buf = padded(standardised(x, x_mean, x_scale), capacity)
     y_buf = padded(y if classification else (y - y_mean) / y_scale, capacity)
     rows, n_rows, held_out = member_rows(n, programs.members, capacity, key_train, bootstrap=bootstrap, folds=folds)
     steps = schedule.steps_warm if warm else schedule.cold_steps(n)
@@ -332,13 +338,14 @@ def fit_ensemble(programs: Programs, schedule: Schedule, state: Fitted | None, x
         params, opt_state, x_buf, y_buf, rows, n_rows, held_out, jnp.int32(steps), jnp.int32(patience),
         jnp.float32(peak_lr), jnp.float32(schedule.final_learning_rate), key_train)
     as32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    return Fitted(params, opt_state, as32(x_mean), as32(x_scale), as32(y_mean), as32(y_scale), capacity,
+    as64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
+    return Fitted(params, opt_state, as64(x_mean), as64(x_scale), as32(y_mean), as32(y_scale), capacity,
                   state.n_at_cold_fit if warm else n, x.shape[1], steps_run=np.asarray(steps_run))
 
 
 def predict_padded(programs: Programs, state: Fitted, x: np.ndarray, *, min_rows: int,
                    max_rows: int | None = None) -> jax.Array:
-    """Every member's prediction on x (n, width) float32: (members, n, n_outputs) values or
+    """Every member's prediction on x (n, width): (members, n, n_outputs) values or
     (members, n, n_classes) probabilities. Rows go in padded blocks of a power of two (at
     least `min_rows`, at most `max_rows`), so a new n compiles nothing within its bucket."""
     n = len(x)
@@ -346,8 +353,8 @@ def predict_padded(programs: Programs, state: Fitted, x: np.ndarray, *, min_rows
     parts = []
     for start in range(0, max(n, 1), block):
         chunk = x[start:start + block]
-        out = programs.predict(state.params, padded(chunk, block), state.x_mean, state.x_scale, state.y_mean,
-                               state.y_scale)
+        out = programs.predict(state.params, padded(standardised(chunk, state.x_mean, state.x_scale), block),
+                               state.y_mean, state.y_scale)
         # Slice on the host: slicing the device array would compile once per n.
         parts.append(np.asarray(out)[:, :len(chunk)])
     return jax.device_put(np.concatenate(parts, axis=1))

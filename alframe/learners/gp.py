@@ -39,7 +39,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
-from alframe.learners._shared import row_folds
+from alframe.learners._shared import row_folds, standardisation
 from alframe.learners.base import CorrelationOf, in_background
 from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse, maximise
 from alframe.learners.sklearn import member_seeds
@@ -113,6 +113,9 @@ class _Fit(NamedTuple):
     jackknife: list  # see GaussianProcessCommittee._jackknife
     n_at_tune: int  # runs the kernel was tuned on
     retune: _Retune | None  # a retune left for later (background_retune)
+    # (n_outputs,) what the outputs were divided by before the regressor saw them: scikit-learn
+    # leaves outputs spread by less than 2e-15 unnormalised, as a simulator in cgs units gives.
+    y_unit: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +233,8 @@ class GaussianProcessCommittee:
         lo, hi = x.min(axis=0), x.max(axis=0)
         scale = np.where(hi > lo, hi - lo, 1.0)
         z = (x - lo) / scale
+        y_unit = standardisation(y)[1]
+        y = y / y_unit
         seed = int(member_seeds(key, 1)[0])
         last = self.fitted
         if last is not None and last.gp.kernel_.n_dims != self._kernel(x.shape[1]).n_dims:
@@ -252,7 +257,8 @@ class GaussianProcessCommittee:
                 else:
                     kernel, n_at_tune = self._tuned_kernel(z, y, seed, kernel), len(z)
             gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(z, y)
-        return dataclasses.replace(self, fitted=_Fit(gp, lo, scale, self._jackknife(gp, z), n_at_tune, retune))
+        return dataclasses.replace(self, fitted=_Fit(gp, lo, scale, self._jackknife(gp, z), n_at_tune, retune,
+                                                     y_unit))
 
     def start_deferred(self) -> None:
         """Start a retune that the last fit left pending (see `background_retune`) in a thread;
@@ -321,8 +327,8 @@ class GaussianProcessCommittee:
         z = (x - lo) / scale
         # gp.predict(z, return_std=True), sharing its one (n, n_train) kernel matrix with the jackknife.
         cross, v = self._solve(z)
-        y_scale = np.reshape(gp._y_train_std, (1, -1))
-        mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + np.reshape(gp._y_train_mean, (1, -1))
+        y_mean, y_scale = self.output_scaling()
+        mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + y_mean
         variance = np.maximum(gp.kernel_.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
         std = np.sqrt(variance)[:, None] * y_scale
         if jackknife:
@@ -338,6 +344,13 @@ class GaussianProcessCommittee:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+
+    def output_scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, scale), each (1, n_outputs), that map the regressor's normalised outputs back
+        to the simulator's units."""
+        fit = self.fitted
+        unit = np.ones(1) if fit.y_unit is None else fit.y_unit
+        return (np.reshape(fit.gp._y_train_mean * unit, (1, -1)), np.reshape(fit.gp._y_train_std * unit, (1, -1)))
 
     def _solve(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(k(z, X_train) (n, n_train), L^-1 k(X_train, z) (n_train, n)) for scaled inputs z (n, dim),
@@ -390,4 +403,5 @@ class GaussianProcessCommittee:
         for f in np.unique(folds):
             rows = folds == f
             held_out[rows] = y_norm[rows] - np.linalg.solve(inverse[np.ix_(rows, rows)], alpha[rows])
-        return held_out * np.reshape(gp._y_train_std, (1, -1)) + np.reshape(gp._y_train_mean, (1, -1))
+        y_mean, y_scale = self.output_scaling()
+        return held_out * y_scale + y_mean

@@ -27,7 +27,7 @@ import optax
 from flax import nnx
 
 from alframe.learners import ensemble
-from alframe.learners._shared import row_folds
+from alframe.learners._shared import row_folds, standardisation
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
@@ -153,12 +153,8 @@ def _programs(arch: _Architecture) -> ensemble.Programs:
 @functools.cache
 def _members_apply(arch: _Architecture) -> Callable:
     predict = _programs(arch).predict
-    return lambda args, x: predict(args[0], x, *args[1:])
-
-
-def _column_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale of each input column of x (n, n_inputs)."""
-    return x.mean(0), x.std(0) + 1e-6
+    # Traced inputs: the standardisation runs in float32 here, which a search tolerates.
+    return lambda args, x: predict(args[0], (x - args[1]) / args[2], *args[3:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +271,7 @@ class MLPCommittee:
         if self.output_clip is not None:
             lo, hi = self.output_clip
             y = np.clip(y, -np.inf if lo is None else lo, np.inf if hi is None else hi)
-        return transform_outputs(y, self.output_transform).astype(np.float32)
+        return transform_outputs(y, self.output_transform)
 
     def cold_steps(self, n: int) -> int:
         """Optimisation steps of a fit from scratch on n points."""
@@ -296,7 +292,7 @@ class MLPCommittee:
         folds = row_folds(x, self.members) if self.early_stopping and n >= 2 * self.members else None
         fitted = ensemble.fit_ensemble(
             _programs(self._architecture(x.shape[1], y.shape[1])), ensemble.Schedule.of(self), self.state, x, y, key,
-            capacity=self.capacity, min_capacity=64, classification=classification, input_stats=_column_stats,
+            capacity=self.capacity, min_capacity=64, classification=classification, input_stats=standardisation,
             bootstrap=self.bootstrap, folds=folds, patience=ensemble.NO_PATIENCE if folds is None else self.patience)
         committee = dataclasses.replace(self, state=fitted)
         if folds is not None:
@@ -325,7 +321,7 @@ class MLPCommittee:
         if self.state is None:
             raise RuntimeError("predict_members called on a committee that was never fitted")
         s = self.state
-        x = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != s.n_inputs:
             raise ValueError(f"predict_members needs x of shape (n, {s.n_inputs}), got {x.shape}")
         programs = _programs(self._architecture(s.n_inputs, int(s.y_mean.shape[0])))

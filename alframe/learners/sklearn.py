@@ -9,7 +9,10 @@ Two ways to make members that disagree usefully:
   committee of 100 for the price of one fit.
 
 Every seed is derived from the JAX key passed to `fit`, so the same key and data give the
-same committee. Fits start from scratch each time (tree learners have no warm start worth
+same committee. Inputs (and regression outputs) are standardised in float64 before the
+estimators see them: scikit-learn's trees cast inputs to float32, treat an input spanning less
+than 1e-7 as constant and a node whose outputs vary by less than about 1e-8 as pure, so a
+simulator in cgs units would otherwise get trees that never split. Fits start from scratch each time (tree learners have no warm start worth
 keeping), and both classes are frozen: `fit` returns a new, fitted committee.
 
     >>> from sklearn.tree import DecisionTreeClassifier
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import clone
+
+from alframe.learners._shared import standardisation
 
 Task = Literal["classification", "regression"]
 
@@ -81,6 +86,36 @@ def training_data(x: np.ndarray, y: np.ndarray, task: str, n_classes: int | None
             raise ValueError(f"class labels must be integers in [0, {n_classes}), got values {np.unique(y)[:10]}")
         return x, y.astype(np.int64)
     return x, y
+
+
+class Scaling(NamedTuple):
+    """The standardisation a committee's estimators were fitted in: inputs (dim,) and
+    regression outputs (n_outputs,) or () for a single output; outputs are left alone (mean 0,
+    scale 1) for classification."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray, task: str) -> "Scaling":
+        """The scaling of x (n, dim) and y (n,) or (n, n_outputs)."""
+        x_mean, x_scale = standardisation(x)
+        if task == "classification":
+            return cls(x_mean, x_scale, np.zeros(()), np.ones(()))
+        y_mean, y_scale = standardisation(y.reshape(len(y), -1))
+        return cls(x_mean, x_scale, *((y_mean[0], y_scale[0]) if y.ndim == 1 else (y_mean, y_scale)))
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.x_mean) / self.x_scale
+
+    def outputs(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.y_mean) / self.y_scale
+
+    def values(self, standardised: np.ndarray) -> np.ndarray:
+        """Predicted outputs (n, n_outputs) back in the simulator's units."""
+        return standardised * np.reshape(self.y_scale, (1, -1)) + np.reshape(self.y_mean, (1, -1))
 
 
 def _class_probabilities(estimator: Any, x: np.ndarray, n_classes: int, labels_of: np.ndarray) -> np.ndarray:
@@ -142,6 +177,7 @@ class BaggedCommittee:
     task: Task = "classification"
     n_classes: int | None = 2
     fitted: tuple[Any, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    scaling: Scaling | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.members < 1:
@@ -158,6 +194,10 @@ class BaggedCommittee:
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "BaggedCommittee":
         x, y = training_data(x, y, self.task, self.n_classes)
         classification = self.task == "classification"
+        scaling = Scaling.of(x, y, self.task)
+        x = scaling.inputs(x)
+        if not classification:
+            y = scaling.outputs(y)
         fitted = []
         for seed in member_seeds(key, self.members):
             rng = np.random.default_rng(seed)
@@ -166,19 +206,19 @@ class BaggedCommittee:
                 fitted.append(_SingleClass(int(y[rows][0])))
                 continue
             fitted.append(_with_seed(self.estimator, seed).fit(x[rows], y[rows]))
-        return dataclasses.replace(self, fitted=tuple(fitted))
+        return dataclasses.replace(self, fitted=tuple(fitted), scaling=scaling)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
         if not self.fitted:
             raise RuntimeError("predict_members called on a committee that was never fitted")
-        x = np.asarray(x, dtype=np.float64)
+        x = self.scaling.inputs(x)
         if len(x) == 0:
             return jnp.zeros((self.members, 0, self._width()), jnp.float32)
         if self.task == "classification":
             out = [_class_probabilities(m, x, self.n_classes, np.asarray(m.classes_).astype(np.int64))
                    for m in self.fitted]
         else:
-            out = [_values(m, x) for m in self.fitted]
+            out = [self.scaling.values(_values(m, x)) for m in self.fitted]
         return jnp.asarray(np.stack(out), dtype=jnp.float32)
 
 
@@ -201,6 +241,7 @@ class EnsembleCommittee:
     task: Task = "classification"
     n_classes: int | None = 2
     fitted: Any = dataclasses.field(default=None, repr=False, compare=False)
+    scaling: Scaling | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_task(self.task, self.n_classes)
@@ -214,6 +255,10 @@ class EnsembleCommittee:
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "EnsembleCommittee":
         x, y = training_data(x, y, self.task, self.n_classes)
+        scaling = Scaling.of(x, y, self.task)
+        x = scaling.inputs(x)
+        if self.task != "classification":
+            y = scaling.outputs(y)
         with warnings.catch_warnings():
             # A tiny data set leaves a few rows in every tree's resample: their out-of-bag
             # prediction is NaN, which `held_out_predictions` reports as such.
@@ -222,7 +267,7 @@ class EnsembleCommittee:
         if not hasattr(ensemble, "estimators_"):
             raise TypeError(f"{type(self.estimator).__name__} has no estimators_ after fitting; "
                             "use BaggedCommittee for a single estimator")
-        return dataclasses.replace(self, fitted=ensemble)
+        return dataclasses.replace(self, fitted=ensemble, scaling=scaling)
 
     def held_out_predictions(self) -> np.ndarray:
         """Out-of-bag predictions of the training rows, (n, n_outputs) values or (n, n_classes)
@@ -239,12 +284,12 @@ class EnsembleCommittee:
             out[:, np.asarray(ensemble.classes_).astype(np.int64)] = ensemble.oob_decision_function_
             return out
         pred = np.asarray(ensemble.oob_prediction_, dtype=np.float64)
-        return pred[:, None] if pred.ndim == 1 else pred
+        return self.scaling.values(pred[:, None] if pred.ndim == 1 else pred)
 
     def predict_members(self, x: np.ndarray) -> jax.Array:
         if self.fitted is None:
             raise RuntimeError("predict_members called on a committee that was never fitted")
-        x = np.asarray(x, dtype=np.float64)
+        x = self.scaling.inputs(x)
         ensemble = self.fitted
         if len(x) == 0:
             return jnp.zeros((len(ensemble.estimators_), 0, self._width()), jnp.float32)
@@ -258,5 +303,5 @@ class EnsembleCommittee:
                 labels = np.asarray(ensemble.classes_)[np.asarray(member.classes_).astype(np.int64)]
                 out.append(_class_probabilities(member, xm, self.n_classes, labels.astype(np.int64)))
             else:
-                out.append(_values(member, xm))
+                out.append(self.scaling.values(_values(member, xm)))
         return jnp.asarray(np.stack(out), dtype=jnp.float32)

@@ -42,6 +42,15 @@ def not_pending(candidates: np.ndarray, pending: np.ndarray | None) -> np.ndarra
     return np.array([np.asarray(row, dtype=np.float64).tobytes() not in taken for row in candidates], dtype=bool)
 
 
+def tie_breaks(key: jax.Array, scores: np.ndarray, fraction: float = 1e-9) -> np.ndarray:
+    """Random amounts (n,) to add to scores (n,) so that ties break at random: each below
+    `fraction` of the largest finite |score|, so that they never outweigh a real difference,
+    whatever the scores' units (a committee variance in cgs units may be 1e-40)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    magnitude = np.abs(scores[np.isfinite(scores)]).max(initial=0.0)
+    return np.asarray(jax.random.uniform(key, scores.shape)) * fraction * (magnitude if magnitude > 0 else 1.0)
+
+
 def check_k(k: int, n_available: int) -> None:
     if k < 0:
         raise ValueError(f"cannot select a negative number of points ({k})")

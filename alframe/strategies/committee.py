@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.strategies.base import check_k, not_pending
+from alframe.strategies.base import check_k, not_pending, tie_breaks
 from alframe.strategies.scores import Score, get_score, score_candidates
 
 
@@ -55,7 +55,7 @@ class Spread:
         lo, hi = candidates.min(axis=0), candidates.max(axis=0)
         width = np.where(hi > lo, hi - lo, 1.0)
         unit = (candidates - lo) / width
-        tie_break = np.asarray(jax.random.uniform(key, scores.shape)) * 1e-9
+        tie_break = tie_breaks(key, scores)
         remaining = np.where(np.isfinite(scores), np.maximum(scores, 0.0) + tie_break, -np.inf)
         for point in () if near is None else (np.asarray(near, dtype=np.float64) - lo) / width:
             remaining = self._discount(remaining, unit, point)

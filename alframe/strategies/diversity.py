@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.strategies.base import check_k, not_pending
+from alframe.strategies.base import check_k, not_pending, tie_breaks
 
 
 def unit_range(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ class KCentre:
         scores = np.asarray(scores, dtype=np.float64)
         usable = np.flatnonzero(np.isfinite(scores))
         check_k(k, len(usable))
-        tie_break = np.asarray(jax.random.uniform(key, scores.shape)) * 1e-9
+        tie_break = tie_breaks(key, scores)
         ranked = usable[np.argsort(-(scores[usable] + tie_break[usable]), kind="stable")]
         pool = ranked[: max(k, int(np.ceil(self.fraction * len(usable))))]
         unit = unit_scale(candidates[pool], candidates)

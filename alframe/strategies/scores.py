@@ -21,14 +21,17 @@ def committee_variance(values: jax.Array) -> jax.Array:
 
     With several outputs, each output's variance is first divided by the square of that
     output's scale: the standard deviation over the n candidates of the committee-mean
-    prediction (at least 1e-12), so that an output in large units does not decide alone; the
-    scale is held constant under differentiation. A single output is not rescaled.
+    prediction (at least the round-off of its magnitude), so that an output in large units
+    does not decide alone and one in tiny units (1e-20) is not lost; the scale is held
+    constant under differentiation. A single output is not rescaled.
     """
-    variance = jnp.var(values, axis=0)
     if values.shape[-1] == 1:
-        return variance[..., 0]
-    scale = jax.lax.stop_gradient(jnp.maximum(jnp.std(values.mean(axis=0), axis=0), _EPS))
-    return (variance / scale**2).mean(axis=-1)
+        return jnp.var(values, axis=0)[..., 0]
+    consensus = values.mean(axis=0)
+    finfo = jnp.finfo(values.dtype)
+    floor = finfo.eps * jnp.max(jnp.abs(consensus), axis=0) + finfo.tiny
+    scale = jax.lax.stop_gradient(jnp.maximum(jnp.std(consensus, axis=0), floor))
+    return jnp.var(values / scale, axis=0).mean(axis=-1)  # scaled before squaring: 1e-20**2 underflows
 
 
 def _entropy(p: jax.Array) -> jax.Array:
