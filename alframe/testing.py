@@ -65,7 +65,8 @@ def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, class
                     width: int | None = None) -> Committee:
     """`fit` returns a fitted committee and leaves x (n, dim), y (n, ...) and the receiver's
     predictions alone; `predict_members` gives (members, m, n_outputs) finite values, or
-    probabilities over `classes` summing to 1; the same key gives the same fit. Returns the fit.
+    probabilities over `classes` summing to 1; the same key gives the same fit; the units of the
+    inputs and outputs do not matter (`check_units`). Returns the fit.
 
     A committee that predicts from something else than x (an inverse one, reading a run's
     outputs) is checked on `predict_from` (n, ...), with `width` values per prediction."""
@@ -89,13 +90,45 @@ def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, class
     _require(bool(np.allclose(np.asarray(fitted.predict_members(inputs[:5])), members)),
              "fitting again changed the committee it was called on (fit must return a new one)")
     _require(np.asarray(second.predict_members(inputs[:5])).shape == members.shape, "a refit changed the output shape")
+    if predict_from is None:
+        check_units(committee, x, y, classes=classes, key=key)
     return fitted
 
 
+# A simulator's units are arbitrary: cgs outputs of 1e-20, inputs spanning 1e-9 or sitting at
+# 1e6 +- 1 (a date, a temperature in kelvin) must give the committee of the same runs in
+# natural units. Output offsets are not tried: predictions are float32, which cannot hold one.
+UNIT_CHANGES = (("inputs x 1e-9, outputs x 1e-20", 1e-9, 0.0, 1e-20), ("inputs + 1e6", 1.0, 1e6, 1.0))
+
+
+def check_units(committee: Committee, x: np.ndarray, y: np.ndarray, *, classes: int | None = None,
+                key: jax.Array | None = None, tolerance: float = 0.1) -> None:
+    """The committee fitted on x (n, dim), y (n, ...) in other units (each of `UNIT_CHANGES`:
+    inputs scaled and shifted, regression outputs scaled) predicts what it predicts in the
+    original units, to `tolerance` of the outputs' spread (of a probability for classes)."""
+    key = jax.random.key(0) if key is None else key
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
+    probe = x[: min(len(x), 20)]
+    base = np.asarray(committee.fit(x, y, key=key).predict_members(probe), dtype=np.float64).mean(axis=0)
+    spread = 1.0 if classes is not None else np.maximum(np.std(y.reshape(len(y), -1), axis=0), 1e-300)
+    for name, scale, shift, output_scale in UNIT_CHANGES:
+        moved = y if classes is not None else y * output_scale
+        fitted = committee.fit(shift + scale * x, moved, key=key)
+        predicted = np.asarray(fitted.predict_members(shift + scale * probe), dtype=np.float64).mean(axis=0)
+        if classes is None:
+            predicted = predicted / output_scale
+        gap = float(np.max(np.sqrt(np.mean((predicted - base) ** 2, axis=0)) / spread))
+        _require(np.all(np.isfinite(predicted)) and gap <= tolerance,
+                 f"in other units ({name}) the committee predicts differently: a gap of {gap:.3g} of the "
+                 f"outputs' spread (at most {tolerance}); standardise inputs and outputs in float64 before fitting")
+
+
 def check_strategy(strategy: Strategy, committee: Committee, candidates: np.ndarray, k: int, *,
-                   key: jax.Array | None = None) -> None:
+                   key: jax.Array | None = None, units: bool = True) -> None:
     """`select` picks k distinct queries (k, dim) (indices into the candidates (n, dim), or a
-    Selection), never a pending one, the same for the same key, and leaves the candidates alone."""
+    Selection), never a pending one, the same for the same key, and leaves the candidates alone;
+    with `units`, the same queries when the inputs and outputs are in other units (`UNIT_CHANGES`;
+    leave it off for a strategy that runs a simulator of its own, whose units do not change)."""
     key = jax.random.key(0) if key is None else key
     candidates = np.asarray(candidates, dtype=np.float64)
     original = candidates.copy()
@@ -111,6 +144,57 @@ def check_strategy(strategy: Strategy, committee: Committee, candidates: np.ndar
     taken = {row.tobytes() for row in pending}
     _require(not any(row.tobytes() in taken for row in avoiding.points), "select picked a pending point")
     _require(len(avoiding) == k, f"with {len(pending)} pending, select gave {len(avoiding)} points, not {k}")
+    for name, scale, shift, output_scale in UNIT_CHANGES if units else ():
+        moved = as_selection(strategy.select(InOtherUnits(committee, scale, shift, output_scale),
+                                             shift + scale * candidates, k, key=key), shift + scale * candidates)
+        back = (moved.points - shift) / scale
+        # A point off the pool (a search's) moves through float32 predictions, which resolve an
+        # input at 1e6 +- 1 to about 0.06: it need only land near the same place.
+        off_pool = (np.asarray(first.indices) < 0)[:, None]
+        reach = np.where(off_pool, 0.05 * np.ptp(candidates, axis=0), 1e-6 * np.abs(first.points) + 1e-12)
+        _require(back.shape == first.points.shape and bool(np.all(np.abs(back - first.points) <= reach)),
+                 f"in other units ({name}) select picked other points")
+
+
+@dataclass(frozen=True)
+class InOtherUnits:
+    """`committee` as it looks when its simulator's inputs are `shift + scale * x` and its
+    regression outputs `output_scale * y`: what a strategy must not notice."""
+
+    committee: Committee
+    scale: float
+    shift: float
+    output_scale: float
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "InOtherUnits":
+        return InOtherUnits(self.committee.fit((np.asarray(x) - self.shift) / self.scale, np.asarray(y) / self.output_scale,
+                                               key=key), self.scale, self.shift, self.output_scale)
+
+    def _outputs(self, members):
+        probabilities = getattr(self.committee, "classes", None) is not None
+        return members if probabilities else members * self.output_scale
+
+    def predict_members(self, x: np.ndarray) -> np.ndarray:
+        return self._outputs(np.asarray(self.committee.predict_members((np.asarray(x, np.float64) - self.shift)
+                                                                       / self.scale), dtype=np.float64))
+
+    def differentiable_members(self):
+        """(apply, args) of the committee's own, in these units."""
+        apply, args = self.committee.differentiable_members()
+        return _Rescaled(apply, self.scale, self.shift, self.output_scale), args
+
+
+@dataclass(frozen=True)
+class _Rescaled:
+    """A committee's differentiable members in other units; hashable, as a search needs."""
+
+    apply: object
+    scale: float
+    shift: float
+    output_scale: float
+
+    def __call__(self, args, x: jax.Array) -> jax.Array:
+        return self.apply(args, (x - self.shift) / self.scale) * self.output_scale
 
 
 # -- doubles --------------------------------------------------------------------------------------

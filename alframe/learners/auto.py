@@ -32,6 +32,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from alframe.learners._shared import standardisation
 from alframe.learners.base import Committee, CorrelationOf, error_correlation, in_background, start_deferred
 
 Task = Literal["regression", "classification"]
@@ -75,7 +76,7 @@ def held_out_error(predicted: np.ndarray, y: np.ndarray, *, task: Task, n_classe
         return float(np.nanmean(per_row))
     y = y.reshape(len(y), -1)
     predicted = predicted.reshape(len(predicted), -1)
-    variance = np.maximum(y.var(axis=0), 1e-12)
+    variance = standardisation(y)[1] ** 2  # the outputs' own variance, in any units
     return float(np.nanmean(np.nanmean((predicted - y) ** 2, axis=0) / variance))
 
 

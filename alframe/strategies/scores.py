@@ -80,11 +80,27 @@ def score_candidates(score: Score, members) -> np.ndarray:
     """
     members = np.asarray(members)
     n = members.shape[1]
+    # One output's variance is in its units squared, which float32 cannot hold for outputs of
+    # 1e-20 (cgs): the members are scaled by a power of two (exactly) and the variance scaled
+    # back in float64.
+    exponent = variance_exponent(score, members) if members.shape[-1] == 1 else 0
+    members = np.ldexp(members, -exponent)
     if not _per_candidate(score, members) or n == 0:
-        return np.asarray(score(jnp.asarray(members)))
-    size = max(64, 1 << (n - 1).bit_length())
-    padded = np.concatenate([members, np.repeat(members[:, :1], size - n, axis=1)], axis=1)
-    return np.asarray(score(jnp.asarray(padded)))[:n]
+        scores = np.asarray(score(jnp.asarray(members)))
+    else:
+        size = max(64, 1 << (n - 1).bit_length())
+        padded = np.concatenate([members, np.repeat(members[:, :1], size - n, axis=1)], axis=1)
+        scores = np.asarray(score(jnp.asarray(padded)))[:n]
+    return np.ldexp(scores.astype(np.float64), 2 * exponent) if exponent else scores
+
+
+def variance_exponent(score: Score, members: np.ndarray) -> int:
+    """For the variance score, e such that the largest finite |prediction| of members
+    (members, n, k) over 2^e is in [0.5, 1); 0 for any other score, or no such prediction."""
+    finite = np.abs(members[np.isfinite(members)])
+    if score is not committee_variance or not finite.size or finite.max() == 0:
+        return 0
+    return int(np.frexp(finite.max())[1])
 
 
 def get_score(score: str | Score) -> Score:

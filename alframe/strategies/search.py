@@ -24,7 +24,7 @@ import numpy as np
 from alframe.learners.base import Committee
 from alframe.strategies.base import Strategy
 from alframe.strategies.committee import QueryByCommittee, Spread
-from alframe.strategies.scores import Score, get_score
+from alframe.strategies.scores import Score, get_score, variance_exponent
 from alframe.strategies.selection import Selection, as_selection
 
 MembersApply = Callable[[object, jax.Array], jax.Array]
@@ -48,26 +48,27 @@ def differentiable_members(committee: Committee) -> tuple[MembersApply, object]:
 
 @functools.cache
 def _ascent(apply: MembersApply, score: Score, steps: int):
-    """Jitted projected, normalised gradient ascent of score(apply(args, x)) for each row."""
+    """Jitted projected, normalised gradient ascent of score(apply(args, x) * out_scale) for each
+    row; `out_scale` brings outputs in tiny units (1e-20) to where float32 squares them."""
 
-    def point_scores(u, args, lo, width):
-        return score(apply(args, lo + u * width))
+    def point_scores(u, args, lo, width, out_scale):
+        return score(apply(args, lo + u * width) * out_scale)
 
-    grad = jax.grad(lambda u, args, lo, width: jnp.sum(point_scores(u, args, lo, width)))
+    grad = jax.grad(lambda u, args, lo, width, out_scale: jnp.sum(point_scores(u, args, lo, width, out_scale)))
 
     @jax.jit
-    def run(u0, args, lo, width, step, radius):
+    def run(u0, args, lo, width, out_scale, step, radius):
         low, high = jnp.maximum(u0 - radius, 0.0), jnp.minimum(u0 + radius, 1.0)
 
         def body(_, carry):
             u, best_u, best_s = carry
-            g = grad(u, args, lo, width)
+            g = grad(u, args, lo, width, out_scale)
             u = jnp.clip(u + step * g / (jnp.linalg.norm(g, axis=1, keepdims=True) + 1e-20), low, high)
-            s = point_scores(u, args, lo, width)
+            s = point_scores(u, args, lo, width, out_scale)
             better = s > best_s
             return u, jnp.where(better[:, None], u, best_u), jnp.where(better, s, best_s)
 
-        s0 = point_scores(u0, args, lo, width)
+        s0 = point_scores(u0, args, lo, width, out_scale)
         _, best_u, best_s = jax.lax.fori_loop(0, steps, body, (u0, u0, s0))
         return best_u, s0, best_s
 
@@ -109,14 +110,18 @@ class GradientSearch:
     def refine(self, committee: Committee, points: np.ndarray, *, lower: np.ndarray,
                upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Climb from points (k, dim) within [lower, upper]; returns (refined (k, dim),
-        score before (k,), score after (k,))."""
+        score before (k,), score after (k,)); for the variance score, of the outputs divided by
+        a power of two that brings the largest |prediction| at the points to [0.5, 1)."""
         apply, args = differentiable_members(committee)
         lo = np.asarray(lower, np.float32)
         width = np.asarray(upper, np.float32) - lo
         width = np.where(width > 0, width, 1.0).astype(np.float32)
         u0 = ((np.asarray(points, np.float64) - lo) / width).astype(np.float32)
-        run = _ascent(apply, get_score(self.score), int(self.steps))
-        best_u, before, after = run(u0, args, lo, width, jnp.float32(self.step_size), jnp.float32(self.radius))
+        score = get_score(self.score)
+        run = _ascent(apply, score, int(self.steps))
+        out_scale = jnp.float32(np.ldexp(1.0, -variance_exponent(score, np.asarray(committee.predict_members(points)))))
+        best_u, before, after = run(u0, args, lo, width, out_scale, jnp.float32(self.step_size),
+                                    jnp.float32(self.radius))
         refined = lo.astype(np.float64) + np.asarray(best_u, np.float64) * width
         refined = np.clip(refined, lower, upper)
         return refined, np.asarray(before), np.asarray(after)

@@ -25,7 +25,7 @@ import numpy as np
 
 from alframe.learners.base import Committee
 from alframe.strategies.base import Strategy
-from alframe.strategies.scores import Score, committee_variance, get_score
+from alframe.strategies.scores import Score, committee_variance, get_score, variance_exponent
 from alframe.strategies.selection import Selection
 
 
@@ -37,10 +37,17 @@ def disagreement(committee: Committee, points: np.ndarray, *, score: str | Score
     prediction: scale free, for regression committees. With several outputs the variance score
     already divides each output by that spread (`committee_variance`), so it is not divided again.
     """
-    members = jnp.asarray(committee.predict_members(np.asarray(points)))
-    value = float(jnp.mean(get_score(score)(members)))
-    if not relative or (members.shape[-1] > 1 and get_score(score) is committee_variance):
-        return value
+    score = get_score(score)
+    members = np.asarray(committee.predict_members(np.asarray(points)))
+    # Scaled by a power of two (exactly) so that a variance of outputs in tiny units (1e-20)
+    # does not underflow float32; a value in the outputs' units is scaled back in float64.
+    exponent = variance_exponent(score, members)
+    members = jnp.asarray(np.ldexp(members, -exponent))
+    value = float(jnp.mean(score(members)))
+    if members.shape[-1] > 1 and score is committee_variance:
+        return value  # already scale free
+    if not relative:
+        return float(np.ldexp(value, 2 * exponent))
     spread = float(jnp.mean(jnp.var(members.mean(axis=0), axis=0)))
     return value / spread if spread > 0 else float("inf")
 

@@ -1,0 +1,83 @@
+"""A simulator's units do not matter: outputs of 1e-20 (cgs), inputs spanning 1e-9 or sitting at
+1e6 +- 1 learn as well as the same simulator in natural units. Every learner and strategy node
+is also checked in other units by the contract tests (`check_units`, `check_strategy`)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from alframe.learners._shared import standardisation
+from alframe.loop import ActiveLearningLoop, Candidates
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+from alframe.strategies.base import tie_breaks
+from alframe.strategies.scores import committee_variance, score_candidates
+from alframe.strategies.stopping import disagreement
+from alframe.testing import FixedCommittee, InOtherUnits
+from experiments.cli import compose_config
+from experiments.run import build, build_learner
+
+
+def wave(u: np.ndarray) -> np.ndarray:
+    """A smooth function of u (n, 2) in [0, 1]^2, (n,)."""
+    return np.sin(5 * u[:, 0]) * np.cos(3 * u[:, 1]) + u[:, 0] ** 2
+
+
+def oracle_in(scale: float, shift: float, output_scale: float) -> FunctionOracle:
+    """`wave` with inputs shift + scale * u and outputs output_scale * wave."""
+    box = Box(names=("a", "b"), lower=(shift,) * 2, upper=(shift + scale,) * 2)
+    return FunctionOracle(lambda x: output_scale * wave((x - shift) / scale)[:, None], box, OutputSpec(("y",)),
+                          version="1")
+
+
+def test_standardisation_scales_each_column_by_its_spread_in_any_units():
+    rng = np.random.default_rng(0)
+    column = rng.uniform(0, 1, 50)
+    a = np.column_stack([1e-9 * column, 1e6 + column, np.full(50, 3.0), np.zeros(50), np.full(50, 0.1) * 3])
+    mean, scale = standardisation(a)
+    np.testing.assert_allclose(scale[:2], [1e-9 * column.std(), column.std()], rtol=1e-6)
+    np.testing.assert_array_equal(scale[2:], 1.0)  # constant columns, round-off of 0.3 included
+    z = (a - mean) / scale
+    np.testing.assert_allclose(z[:, 0], z[:, 1], atol=1e-6)
+
+
+def test_scores_of_outputs_in_tiny_units_keep_their_values_and_ranking():
+    members = np.random.default_rng(1).normal(size=(5, 40, 1)).astype(np.float32)
+    natural = score_candidates(committee_variance, members)
+    tiny = score_candidates(committee_variance, members * np.float32(1e-20))
+    assert np.all(tiny > 0)
+    np.testing.assert_allclose(tiny, natural * 1e-40, rtol=1e-5)
+    assert list(np.argsort(-tiny)) == list(np.argsort(-natural))
+
+
+def test_tie_breaks_never_outweigh_a_difference_in_scores():
+    scores = np.array([2e-40, 1e-40, 1e-40, np.nan])
+    breaks = tie_breaks(jax.random.key(0), scores)
+    assert np.all(breaks[:3] < 1e-9 * 2e-40) and np.all(breaks >= 0)
+    assert np.argmax(np.nan_to_num(scores + breaks, nan=-1)) == 0
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_disagreement_of_a_committee_in_other_units(relative):
+    points = np.random.default_rng(2).uniform(0, 1, (30, 3))
+    committee = FixedCommittee()
+    natural = disagreement(committee, points, relative=relative)
+    moved = disagreement(InOtherUnits(committee, 1e-9, 0.0, 1e-20), 1e-9 * points, relative=relative)
+    np.testing.assert_allclose(moved, natural if relative else natural * 1e-40, rtol=1e-5)
+
+
+@pytest.mark.parametrize("units", [(1e-9, 0.0, 1e-20), (1.0, 1e6, 1.0)], ids=["cgs", "offset"])
+def test_the_default_committee_and_strategy_learn_a_simulator_in_other_units(units, tmp_path):
+    def final_r2(oracle: FunctionOracle, name: str) -> float:
+        cfg = compose_config(["budget=40"])
+        loop = ActiveLearningLoop(oracle=oracle, committee=build_learner(cfg, oracle), strategy=build(cfg, "strategy"),
+                                  budget=40, batch_size=10, n_initial=10, test_size=200,
+                                  candidates=Candidates(size=300), progress=False, seed=3)
+        return float(loop.run(tmp_path / f"{name}.zarr")["r2"].values[-1])
+
+    natural = final_r2(oracle_in(1.0, 0.0, 1.0), "natural")
+    moved = final_r2(oracle_in(*units), "moved")
+    assert natural > 0.9
+    assert moved > natural - 0.02, (natural, moved)
