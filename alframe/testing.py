@@ -62,11 +62,12 @@ def check_oracle(oracle: Oracle, n: int = 6, *, seed: int = 0) -> None:
 
 def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, classes: int | None = None,
                     key: jax.Array | None = None, predict_from: np.ndarray | None = None,
-                    width: int | None = None) -> Committee:
+                    width: int | None = None, units: bool = True) -> Committee:
     """`fit` returns a fitted committee and leaves x (n, dim), y (n, ...) and the receiver's
     predictions alone; `predict_members` gives (members, m, n_outputs) finite values, or
-    probabilities over `classes` summing to 1; the same key gives the same fit; the units of the
-    inputs and outputs do not matter (`check_units`). Returns the fit.
+    probabilities over `classes` summing to 1; the same key gives the same fit; with `units`, the
+    units of the inputs and outputs do not matter (`check_units`; leave it off for a committee
+    that reads its inputs in coordinates of their own, a log scale or a phase). Returns the fit.
 
     A committee that predicts from something else than x (an inverse one, reading a run's
     outputs) is checked on `predict_from` (n, ...), with `width` values per prediction."""
@@ -90,7 +91,7 @@ def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, class
     _require(bool(np.allclose(np.asarray(fitted.predict_members(inputs[:5])), members)),
              "fitting again changed the committee it was called on (fit must return a new one)")
     _require(np.asarray(second.predict_members(inputs[:5])).shape == members.shape, "a refit changed the output shape")
-    if predict_from is None:
+    if units and predict_from is None:
         check_units(committee, x, y, classes=classes, key=key)
     return fitted
 
@@ -166,13 +167,18 @@ class InOtherUnits:
     shift: float
     output_scale: float
 
+    @property
+    def _classifier(self) -> bool:
+        c = self.committee
+        return getattr(c, "classes", None) is not None or getattr(c, "task", None) == "classification"
+
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "InOtherUnits":
-        return InOtherUnits(self.committee.fit((np.asarray(x) - self.shift) / self.scale, np.asarray(y) / self.output_scale,
-                                               key=key), self.scale, self.shift, self.output_scale)
+        y = np.asarray(y) if self._classifier else np.asarray(y) / self.output_scale
+        inner = self.committee.fit((np.asarray(x) - self.shift) / self.scale, y, key=key)
+        return InOtherUnits(inner, self.scale, self.shift, self.output_scale)
 
     def _outputs(self, members):
-        probabilities = getattr(self.committee, "classes", None) is not None
-        return members if probabilities else members * self.output_scale
+        return members if self._classifier else members * self.output_scale
 
     def predict_members(self, x: np.ndarray) -> np.ndarray:
         return self._outputs(np.asarray(self.committee.predict_members((np.asarray(x, np.float64) - self.shift)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from alframe.testing import (ContractError, FixedCommittee, check_committee, check_oracle, check_strategy,
+from alframe.strategies.base import not_pending
+from alframe.testing import (ContractError, FixedCommittee, check_committee, check_oracle, check_strategy, check_units,
                              smooth_oracle, threshold_oracle)
 from experiments.cli import compose_config
 from experiments.run import build, build_learner, build_oracle
@@ -109,3 +110,18 @@ def test_the_checks_catch_a_broken_strategy_and_committee():
     x = smooth_oracle().space.draw(10, seed=0)
     with pytest.raises(ContractError, match="changed the arrays"):
         check_committee(Mutates(), x, smooth_oracle().run(x).y)
+
+    # Members fixed in the inputs' raw units: in other units they predict something else.
+    with pytest.raises(ContractError, match=r"in other units \(inputs x 1e-9, outputs x 1e-20\)"):
+        check_units(FixedCommittee(), x, smooth_oracle().run(x).y)
+
+    class AbsoluteThreshold:  # counts a disagreement above 0.01 in the outputs' units, whatever they are
+        def select(self, committee, candidates, k, *, key, pending=None, failed=None):
+            spread = np.asarray(committee.predict_members(candidates)).std(axis=0)[:, 0]
+            open_ = np.flatnonzero((spread > 0.01) & not_pending(candidates, pending))
+            rest = np.flatnonzero(~(spread > 0.01) & not_pending(candidates, pending))
+            return np.concatenate([open_[np.argsort(candidates[open_, 1])], rest])[:k]
+
+    with pytest.raises(ContractError, match="in other units"):
+        check_strategy(AbsoluteThreshold(), FixedCommittee(), smooth_oracle().space.draw(40, seed=0), 3)
+    check_strategy(AbsoluteThreshold(), FixedCommittee(), smooth_oracle().space.draw(40, seed=0), 3, units=False)
