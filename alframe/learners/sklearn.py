@@ -12,8 +12,9 @@ Every seed is derived from the JAX key passed to `fit`, so the same key and data
 same committee. Inputs (and regression outputs) are standardised in float64 before the
 estimators see them: scikit-learn's trees cast inputs to float32, treat an input spanning less
 than 1e-7 as constant and a node whose outputs vary by less than about 1e-8 as pure, so a
-simulator in cgs units would otherwise get trees that never split. Fits start from scratch each time (tree learners have no warm start worth
-keeping), and both classes are frozen: `fit` returns a new, fitted committee.
+simulator in cgs units would otherwise get trees that never split. Fits start from scratch
+each time (tree learners have no warm start worth keeping), and both classes are frozen:
+`fit` returns a new, fitted committee.
 
     >>> from sklearn.tree import DecisionTreeClassifier
     >>> committee = BaggedCommittee(DecisionTreeClassifier(max_depth=3), members=4, n_classes=2)
