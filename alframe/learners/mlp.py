@@ -288,8 +288,10 @@ class MLPCommittee:
         if not classification:
             y = self._targets(y)
         n = len(x)
-        # A row's fold follows from its inputs, so it stays held out by the same member across refits.
-        folds = row_folds(x, self.members) if self.early_stopping and n >= 2 * self.members else None
+        # A row's fold follows from its inputs, so it stays held out by the same member across refits;
+        # hashed at float32, so that every run stored so far keeps the folds it was trained with.
+        early = self.early_stopping and n >= 2 * self.members
+        folds = row_folds(x.astype(np.float32), self.members) if early else None
         fitted = ensemble.fit_ensemble(
             _programs(self._architecture(x.shape[1], y.shape[1])), ensemble.Schedule.of(self), self.state, x, y, key,
             capacity=self.capacity, min_capacity=64, classification=classification, input_stats=standardisation,
