@@ -4,32 +4,22 @@ is also checked in other units by the contract tests (`check_units`, `check_stra
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
 
 from alframe.learners._shared import standardisation
 from alframe.loop import ActiveLearningLoop, Candidates
-from alframe.oracle import FunctionOracle, OutputSpec
-from alframe.space import Box
+from alframe.oracle import FunctionOracle
 from alframe.strategies.base import tie_breaks
 from alframe.strategies.scores import committee_variance, score_candidates
 from alframe.strategies.stopping import disagreement
 from alframe.testing import FixedCommittee, InOtherUnits
+from experiments.bench.units import UNITS, main, oracle_in
 from experiments.cli import compose_config
 from experiments.run import build, build_learner
-
-
-def wave(u: np.ndarray) -> np.ndarray:
-    """A smooth function of u (n, 2) in [0, 1]^2, (n,)."""
-    return np.sin(5 * u[:, 0]) * np.cos(3 * u[:, 1]) + u[:, 0] ** 2
-
-
-def oracle_in(scale: float, shift: float, output_scale: float) -> FunctionOracle:
-    """`wave` with inputs shift + scale * u and outputs output_scale * wave."""
-    box = Box(names=("a", "b"), lower=(shift,) * 2, upper=(shift + scale,) * 2)
-    return FunctionOracle(lambda x: output_scale * wave((x - shift) / scale)[:, None], box, OutputSpec(("y",)),
-                          version="1")
 
 
 def test_standardisation_scales_each_column_by_its_spread_in_any_units():
@@ -81,3 +71,11 @@ def test_the_default_committee_and_strategy_learn_a_simulator_in_other_units(uni
     moved = final_r2(oracle_in(*units), "moved")
     assert natural > 0.9
     assert moved > natural - 0.02, (natural, moved)
+
+
+def test_the_units_benchmark_writes_its_curves_and_plot(tmp_path):
+    main(["--seeds", "1", "--budget", "20", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "units.json").read_text())
+    assert set(results) == set(UNITS)
+    assert all(r["n_labeled"] == [10, 20] and len(r["r2"]) == 1 for r in results.values())
+    assert (tmp_path / "units.png").stat().st_size > 0
