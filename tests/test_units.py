@@ -11,15 +11,12 @@ import numpy as np
 import pytest
 
 from alframe.learners._shared import standardisation
-from alframe.loop import ActiveLearningLoop, Candidates
 from alframe.oracle import FunctionOracle
 from alframe.strategies.base import tie_breaks
 from alframe.strategies.scores import committee_variance, score_candidates
 from alframe.strategies.stopping import disagreement
 from alframe.testing import FixedCommittee, InOtherUnits
-from experiments.bench.units import UNITS, main, oracle_in
-from experiments.cli import compose_config
-from experiments.run import build, build_learner
+from experiments.bench.units import UNITS, main, oracle_in, r2_curve
 
 
 def test_standardisation_scales_each_column_by_its_spread_in_any_units():
@@ -61,11 +58,8 @@ def test_disagreement_of_a_committee_in_other_units(relative):
 @pytest.mark.parametrize("units", [(1e-9, 0.0, 1e-20), (1.0, 1e6, 1.0)], ids=["cgs", "offset"])
 def test_the_default_committee_and_strategy_learn_a_simulator_in_other_units(units, tmp_path):
     def final_r2(oracle: FunctionOracle, name: str) -> float:
-        cfg = compose_config(["budget=40"])
-        loop = ActiveLearningLoop(oracle=oracle, committee=build_learner(cfg, oracle), strategy=build(cfg, "strategy"),
-                                  budget=40, batch_size=10, n_initial=10, test_size=200,
-                                  candidates=Candidates(size=300), progress=False, seed=3)
-        return float(loop.run(tmp_path / f"{name}.zarr")["r2"].values[-1])
+        store = tmp_path / f"{name}.zarr"
+        return r2_curve(oracle, seed=3, budget=40, store=store, test_size=200, candidates=300)[1][-1]
 
     natural = final_r2(oracle_in(1.0, 0.0, 1.0), "natural")
     moved = final_r2(oracle_in(*units), "moved")

@@ -84,7 +84,8 @@ def score_candidates(score: Score, members) -> np.ndarray:
     # 1e-20 (cgs): the members are scaled by a power of two (exactly) and the variance scaled
     # back in float64.
     exponent = variance_exponent(score, members) if members.shape[-1] == 1 else 0
-    members = np.ldexp(members, -exponent)
+    if exponent:
+        members = np.ldexp(members, -exponent)
     if not _per_candidate(score, members) or n == 0:
         scores = np.asarray(score(jnp.asarray(members)))
     else:

@@ -46,12 +46,13 @@ def oracle_in(scale: float, shift: float, output_scale: float) -> FunctionOracle
                           version="1")
 
 
-def r2_curve(oracle: FunctionOracle, *, seed: int, budget: int, store: Path) -> tuple[list[int], list[float]]:
-    """(simulations, test R^2) after each round of the default loop on `oracle`."""
+def r2_curve(oracle: FunctionOracle, *, seed: int, budget: int, store: Path, test_size: int = 500,
+             candidates: int = 1000) -> tuple[list[int], list[float]]:
+    """(simulations, test R^2) after each round of the default loop on `oracle` (batches of 10)."""
     cfg = compose_config([f"budget={budget}", f"seed={seed}"])
     loop = ActiveLearningLoop(oracle=oracle, committee=build_learner(cfg, oracle), strategy=build(cfg, "strategy"),
-                              budget=budget, batch_size=10, n_initial=10, test_size=500, seed=seed,
-                              candidates=Candidates(size=1000), progress=False)
+                              budget=budget, batch_size=10, n_initial=10, test_size=test_size, seed=seed,
+                              candidates=Candidates(size=candidates), progress=False)
     ds = loop.run(store)
     return [int(n) for n in ds["n_labeled"].values], [float(r) for r in ds["r2"].values]
 
