@@ -30,7 +30,7 @@ from alframe.lock import StoreLock
 from alframe.metrics import higher_is_better
 from alframe.dispatch import run_batch, run_together
 from alframe.oracle import Oracle, Outcome, OutputSpec, concat_outcomes
-from alframe.space import Space
+from alframe.space import Space, declaration
 from alframe.store import (GROWING_DIMS, RepairRefused, RunStore, StoreDamagedError, StoreMismatchError,
                            StoreSurvey, commit_repair, finish_repair, naming, output_description, repair_hint,
                            repair_staging, stage_store, survey_store)
@@ -188,7 +188,8 @@ class Recorder:
             store = RunStore.open(
                 self.path, input_names=self.space.names, output_names=outputs.names, **output_description(outputs),
                 attrs={"config_digest": self.digest, "alframe_version": alframe.__version__, "task": outputs.task,
-                       **attrs, **({"classes": list(outputs.classes)} if outputs.classes else {})})
+                       **attrs, **({"classes": list(outputs.classes)} if outputs.classes else {}),
+                       **({"input_space": declared} if (declared := declaration(self.space)) else {})})
             return store, store.read().load()  # a damaged chunk is found here, not halfway through a run
         except (StoreMismatchError, StoreDamagedError):
             raise

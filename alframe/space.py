@@ -287,3 +287,12 @@ class Pool:
         lookup = {row.tobytes(): i for i, row in enumerate(self.values)}
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         return np.array([lookup.get(row.tobytes(), -1) for row in x], dtype=np.int64)
+
+
+def declaration(space: Space) -> dict[str, list] | None:
+    """A `Box`'s names, bounds and declared kinds of input, as lists a store can keep (JSON);
+    `Box(**declaration(box)) == box`. None for other spaces, whose inputs a learner sees as given."""
+    if not isinstance(space, Box):
+        return None
+    return {name: list(getattr(space, name))
+            for name in ("names", "lower", "upper", "log", "periodic", "integer", "categorical")}

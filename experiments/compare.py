@@ -73,9 +73,11 @@ import xarray as xr
 from scipy.stats import wilcoxon
 
 from alframe import plots
+from alframe.learners.coordinates import in_space_coordinates
 from alframe.loop import score_committee
 from alframe.metrics import higher_is_better as higher_by_name
 from alframe.metrics import simulations_to_reach
+from alframe.space import Box
 from alframe.store import read_run
 from alframe.store import write_zarr
 from experiments.embed import embed_runs
@@ -792,11 +794,15 @@ def write_summary(table: pd.DataFrame, notes: Sequence[str], sweep_dir: Path, *,
 
 
 def _refit_scores(ds: xr.Dataset, seed: int) -> dict[str, float]:
-    """The test scores of the store's learner refitted on its final training set."""
+    """The test scores of the store's learner refitted on its final training set, in the
+    coordinates the loop gave it (log10 of log-scale inputs, phases of periodic ones) where the
+    store records its input space."""
     from hydra.utils import instantiate
 
     config = json.loads(ds.attrs["config"])
     committee = instantiate(config["learner"])
+    if "input_space" in ds.attrs:
+        committee = in_space_coordinates(committee, Box(**json.loads(ds.attrs["input_space"])))
     ok = ds["ok"].values
     fitted = committee.fit(ds["x"].values[ok], ds["y"].values[ok], key=jax.random.key(10_000 + seed))
     x_test, y_test = ds["x_test"].values, ds["y_test"].values

@@ -15,8 +15,11 @@ import pytest
 import xarray as xr
 
 from alframe.store import write_zarr
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box, declaration
+from alframe.strategies import RandomSampling
 from experiments.compare import (SweepError, Target, combine, compare, default_targets, display_table, load_runs,
-                                 main, sims_needed, summarise)
+                                 main, retrain_from_scratch, sims_needed, summarise)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["budget=30", "batch_size=10", "n_initial=10", "test_size=200", "learner.steps_first=200",
@@ -350,6 +353,24 @@ def run_sweep(sweep: Path, *overrides: str) -> None:
         cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=400,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_refit_from_scratch_sees_the_inputs_as_the_loop_did(tmp_path):
+    """A log-scale input reaches the loop's learner as its log10; refitting the final runs on the
+    raw values instead would judge a different model."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import make_loop
+
+    box = Box(names=("rate", "u"), lower=(1e-4, 0.0), upper=(1e-1, 1.0), log=("rate",))
+    oracle = FunctionOracle(fn=lambda x: np.log10(x[:, 0]) * np.cos(3 * x[:, 1]), space=box,
+                            outputs=OutputSpec(names=("y",)))
+    learner = {"_target_": "alframe.learners.GaussianProcessCommittee", "folds": 2}
+    ds = make_loop(oracle=oracle, committee=instantiate(learner), strategy=RandomSampling(), budget=30).run(
+        tmp_path / "run.zarr", config={"learner": learner})
+    assert Box(**json.loads(ds.attrs["input_space"])) == box and json.loads(ds.attrs["input_space"]) == declaration(box)
+    refit = retrain_from_scratch({("random", 0): ds}, metric="mse").iloc[0]
+    assert refit.mse_from_scratch == pytest.approx(refit.mse_in_loop, rel=0.05)
 
 
 @pytest.mark.slow
