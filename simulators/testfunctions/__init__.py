@@ -33,6 +33,11 @@ the original paper.
 | `make_sir_epidemic()` | 3, one on a log scale | an epidemic's infected fraction at 12 days, outputs over many orders of magnitude |
 | `make_standard_map()` | 3, two periodic | a chaos indicator (MEGNO): about 2 almost everywhere, tens in thin chaotic layers |
 | `make_driven_pendulum()` | 4 | a vector output (the angle at 30 times); the few runs that swing over the top keep turning, 2 pi a turn |
+| `make_lotka_volterra()` | 4 rates | predators at a fixed time: oscillates across the box, heavy upper tail |
+| `make_resonance()` | 3, damping on a log scale | a resonance ridge up to 100x the output elsewhere, narrowing as the damping falls |
+| `make_projectile()` | 3, drag on a log scale | a projectile's range with air drag, over three decades of drag |
+| `make_ringdown()` | 3, the phase periodic | a vector output (a damped sinusoid at 100 times), late times oscillating fast in the frequency |
+| `make_pendulum_flip()` | 3, damping on a log scale | a classification: does a damped pendulum swing over the top? |
 """
 
 from simulators.testfunctions.functions import (
@@ -70,8 +75,13 @@ from simulators.testfunctions.oracles import (
     make_hartmann6,
     make_heteroscedastic_sine,
     make_ishigami,
+    make_lotka_volterra,
     make_otl_circuit,
+    make_pendulum_flip,
     make_piston,
+    make_projectile,
+    make_resonance,
+    make_ringdown,
     make_robot_arm,
     make_sir_epidemic,
     make_sobol_g,
@@ -109,8 +119,13 @@ __all__ = [
     "make_hartmann6",
     "make_heteroscedastic_sine",
     "make_ishigami",
+    "make_lotka_volterra",
     "make_otl_circuit",
+    "make_pendulum_flip",
     "make_piston",
+    "make_projectile",
+    "make_resonance",
+    "make_ringdown",
     "make_robot_arm",
     "make_sir_epidemic",
     "make_sobol_g",

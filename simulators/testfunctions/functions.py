@@ -690,3 +690,153 @@ def driven_pendulum(x: np.ndarray) -> np.ndarray:
 
     states = _runge_kutta(slope, (theta0, np.zeros(len(theta0))), PENDULUM_TIMES, PENDULUM_STEPS_PER_UNIT)
     return np.stack([theta for theta, _ in states], axis=1)
+
+
+# -- Predators and prey: Lotka-Volterra ----------------------------------------------------------
+
+LOTKA_NAMES = ("prey_growth", "predation", "predator_death", "conversion")
+LOTKA_DOMAIN: Domain = ((0.5, 0.05, 0.5, 0.05), (1.5, 0.2, 1.5, 0.2))
+LOTKA_TIME = 15.0
+LOTKA_STEPS_PER_UNIT = 100
+
+
+def lotka_volterra(x: np.ndarray) -> np.ndarray:
+    """The predator population at time 15 of the Lotka-Volterra equations: (n, 4) -> (n,).
+
+    u' = a u - b u v (prey), v' = d u v - c v (predators), from (u, v) = (10, 5), with prey
+    growth a, predation b, predator death c and conversion d; integrated by classical
+    Runge-Kutta with 100 steps a unit, vectorised over runs. Every orbit cycles, with a period
+    and an amplitude set by the four rates, so the population at a fixed time oscillates across
+    the box; large where an orbit's peak falls near t = 15 (about 1 to 80).
+
+    Refs: A. J. Lotka, "Elements of Physical Biology", Williams & Wilkins (1925); V. Volterra,
+    "Fluctuations in the abundance of a species considered mathematically", Nature 118 (1926)
+    558-560.
+    """
+    a, b, c, d = _columns(x, LOTKA_NAMES, "lotka_volterra").T
+
+    def slope(_t, prey, predators):
+        return a * prey - b * prey * predators, d * prey * predators - c * predators
+
+    ((_, predators),) = _runge_kutta(slope, (np.full(len(a), 10.0), np.full(len(a), 5.0)), (LOTKA_TIME,),
+                                     LOTKA_STEPS_PER_UNIT)
+    return predators
+
+
+# -- A resonance: the steady amplitude of a driven, damped oscillator ---------------------------
+
+RESONANCE_NAMES = ("frequency_ratio", "damping_ratio", "force")
+RESONANCE_DOMAIN: Domain = ((0.5, 0.01, 0.5), (1.5, 0.5, 2.0))
+
+
+def resonance(x: np.ndarray) -> np.ndarray:
+    """The steady-state amplitude of a driven, damped harmonic oscillator: (n, 3) -> (n,).
+
+    F / sqrt((1 - r^2)^2 + (2 zeta r)^2) for the drive's frequency r in units of the natural
+    one, damping ratio zeta (log-uniform over 0.01 to 0.5 in the problem) and force F in units
+    of the spring's: about F over most of the box, up to F / (2 zeta) = 100 F in a ridge along
+    r = 1 whose width shrinks with zeta.
+
+    Ref: L. D. Landau, E. M. Lifshitz, "Mechanics", 3rd ed., Pergamon (1976), section 26.
+    """
+    ratio, zeta, force = _columns(x, RESONANCE_NAMES, "resonance").T
+    return force / np.sqrt((1 - ratio**2) ** 2 + (2 * zeta * ratio) ** 2)
+
+
+# -- A projectile with air drag --------------------------------------------------------------
+
+PROJECTILE_NAMES = ("speed", "elevation_deg", "drag")
+PROJECTILE_DOMAIN: Domain = ((10.0, 10.0, 1e-4), (100.0, 80.0, 1e-1))
+PROJECTILE_STEPS = 800
+GRAVITY = 9.81
+
+
+def projectile_range(x: np.ndarray) -> np.ndarray:
+    """The range [m] of a projectile with quadratic air drag, on level ground: (n, 3) -> (n,).
+
+    r'' = -g e_z - k |r'| r' from the origin at speed v0 [m/s] and elevation [degrees], drag
+    k [1/m] (log-uniform over 1e-4 to 0.1 in the problem: nearly a vacuum parabola to a
+    thousandfold loss of range). Classical Runge-Kutta over 1.2 times the vacuum flight time in
+    800 steps, vectorised over runs; the landing point is interpolated between the two steps
+    that straddle the ground.
+
+    Ref: J. R. Taylor, "Classical Mechanics", University Science Books (2005), section 2.4.
+    """
+    speed, elevation, drag = _columns(x, PROJECTILE_NAMES, "projectile_range").T
+    angle = np.radians(elevation)
+    dt = 1.2 * 2 * speed * np.sin(angle) / GRAVITY / PROJECTILE_STEPS
+
+    def slope(state):
+        _, _, vx, vz = state
+        v = np.hypot(vx, vz)
+        return np.stack([vx, vz, -drag * v * vx, -GRAVITY - drag * v * vz])
+
+    state = np.stack([np.zeros_like(speed), np.zeros_like(speed), speed * np.cos(angle), speed * np.sin(angle)])
+    landed = np.full(len(speed), np.nan)
+    for _ in range(PROJECTILE_STEPS):
+        k1 = slope(state)
+        k2 = slope(state + dt / 2 * k1)
+        k3 = slope(state + dt / 2 * k2)
+        k4 = slope(state + dt * k3)
+        after = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        down = np.isnan(landed) & (after[1] < 0)
+        fraction = state[1] / np.maximum(state[1] - after[1], 1e-300)
+        landed = np.where(down, state[0] + fraction * (after[0] - state[0]), landed)
+        state = after
+    if np.isnan(landed).any():
+        raise RuntimeError(f"{int(np.isnan(landed).sum())} projectiles did not land within 1.2 vacuum flight times")
+    return landed
+
+
+# -- A ringdown: a damped oscillation sampled in time ------------------------------------------
+
+RINGDOWN_NAMES = ("frequency", "damping", "phase")
+RINGDOWN_DOMAIN: Domain = ((0.5, 0.05, 0.0), (3.0, 1.0, 2 * math.pi))
+RINGDOWN_TIMES = tuple(float(t) for t in np.linspace(0.0, 10.0, 100))
+
+
+def ringdown(x: np.ndarray) -> np.ndarray:
+    """A damped sinusoid exp(-damping t) cos(frequency t + phase) at 100 times from 0 to 10:
+    (n, 3) -> (n, 100).
+
+    The signal of a struck resonator (a bell, a quasi-normal mode of a perturbed black hole)
+    with angular frequency 0.5 to 3, damping rate 0.05 to 1 and a periodic phase: early outputs
+    vary slowly over the box, late ones turn through 25 radians across the frequency's range
+    while their amplitude fades where the damping is strong.
+
+    Ref: E. Berti, V. Cardoso, A. O. Starinets, "Quasinormal modes of black holes and black
+    branes", Class. Quantum Grav. 26 (2009) 163001.
+    """
+    frequency, damping, phase = _columns(x, RINGDOWN_NAMES, "ringdown").T[:, :, None]
+    times = np.asarray(RINGDOWN_TIMES)[None, :]
+    return np.exp(-damping * times) * np.cos(frequency * times + phase)
+
+
+# -- Over the top: does a damped pendulum flip? ------------------------------------------------
+
+FLIP_NAMES = ("theta0", "omega0", "damping")
+FLIP_DOMAIN: Domain = ((-math.pi, -3.0, 0.01), (math.pi, 3.0, 1.0))
+FLIP_CHECKS = tuple(float(t) for t in np.arange(0.1, 20.05, 0.1))
+FLIP_STEPS_PER_UNIT = 100
+
+
+def pendulum_flip(x: np.ndarray) -> np.ndarray:
+    """Whether a damped pendulum swings over the top within 20 time units: (n, 3) -> (n,) of
+    0 (it stays in its well) or 1 (it flips).
+
+    theta'' = -damping theta' - sin(theta) from angle theta0 in [-pi, pi] and angular velocity
+    omega0, time in units of the small-swing period over 2 pi, damping log-uniform over 0.01 to
+    1 in the problem; classical Runge-Kutta with 100 steps a unit, checked every 0.1 for
+    |theta| > pi. The boundary between the classes follows the separatrix, thinly interleaved
+    where the damping is weak (about 40 % of the box flips).
+
+    Ref: G. L. Baker, J. P. Gollub, "Chaotic Dynamics: An Introduction", 2nd ed., Cambridge
+    University Press (1996), ch. 2.
+    """
+    theta0, omega0, damping = _columns(x, FLIP_NAMES, "pendulum_flip").T
+
+    def slope(_t, theta, omega):
+        return omega, -damping * omega - np.sin(theta)
+
+    states = _runge_kutta(slope, (theta0, omega0), FLIP_CHECKS, FLIP_STEPS_PER_UNIT)
+    return np.any([np.abs(theta) > math.pi for theta, _ in states], axis=0).astype(np.float64)

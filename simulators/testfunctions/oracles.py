@@ -22,12 +22,16 @@ from simulators.testfunctions.functions import (
     ENVIRONMENTAL_NAMES,
     ENVIRONMENTAL_PLACES,
     ENVIRONMENTAL_TIMES,
+    FLIP_DOMAIN,
+    FLIP_NAMES,
     GRAMACY_LEE_NAMES,
     HARTMANN6_NAMES,
     HETEROSCEDASTIC_DOMAIN,
     HETEROSCEDASTIC_NAMES,
     ISHIGAMI_DOMAIN,
     ISHIGAMI_NAMES,
+    LOTKA_DOMAIN,
+    LOTKA_NAMES,
     OTL_DOMAIN,
     OTL_NAMES,
     PISTON_DOMAIN,
@@ -36,6 +40,13 @@ from simulators.testfunctions.functions import (
     PENDULUM_NAMES,
     PENDULUM_TIMES,
     PLANE_NAMES,
+    PROJECTILE_DOMAIN,
+    PROJECTILE_NAMES,
+    RESONANCE_DOMAIN,
+    RESONANCE_NAMES,
+    RINGDOWN_DOMAIN,
+    RINGDOWN_NAMES,
+    RINGDOWN_TIMES,
     ROBOT_ARM_DOMAIN,
     ROBOT_ARM_NAMES,
     SEED_LIMIT,
@@ -66,8 +77,13 @@ from simulators.testfunctions.functions import (
     genz_names,
     gramacy_lee,
     hartmann6,
+    lotka_volterra,
     otl_circuit,
+    pendulum_flip,
     piston,
+    projectile_range,
+    resonance,
+    ringdown,
     robot_arm,
     sine_mean,
     sir_epidemic,
@@ -255,3 +271,44 @@ def make_driven_pendulum() -> FunctionOracle:
     return FunctionOracle(fn=driven_pendulum, space=Box(names=PENDULUM_NAMES, lower=lower, upper=upper),
                           outputs=OutputSpec(names=tuple(f"theta_t{t:.1f}" for t in PENDULUM_TIMES),
                                              coords=PENDULUM_TIMES, coord_name="time", units="rad"))
+
+
+def make_lotka_volterra() -> FunctionOracle:
+    """Predators and prey (Lotka-Volterra): inputs prey growth, predation, predator death and
+    conversion rates; output predators, the predator population at time 15."""
+    return _oracle(lotka_volterra, LOTKA_NAMES, LOTKA_DOMAIN, "predators")
+
+
+def make_resonance() -> FunctionOracle:
+    """The steady amplitude of a driven, damped oscillator: inputs the drive's frequency over
+    the natural one, the damping ratio (drawn on a log scale) and the force; output amplitude."""
+    lower, upper = RESONANCE_DOMAIN
+    return FunctionOracle(fn=resonance,
+                          space=Box(names=RESONANCE_NAMES, lower=lower, upper=upper, log=("damping_ratio",)),
+                          outputs=OutputSpec(names=("amplitude",)))
+
+
+def make_projectile() -> FunctionOracle:
+    """A projectile with quadratic air drag: inputs speed [m/s], elevation [degrees] and drag
+    [1/m] (drawn on a log scale); output range [m]."""
+    lower, upper = PROJECTILE_DOMAIN
+    return FunctionOracle(fn=projectile_range,
+                          space=Box(names=PROJECTILE_NAMES, lower=lower, upper=upper, log=("drag",)),
+                          outputs=OutputSpec(names=("range",), units="m"))
+
+
+def make_ringdown() -> FunctionOracle:
+    """A damped sinusoid: inputs angular frequency, damping rate and phase (periodic); 100
+    outputs, the signal at times 0 to 10 (the time as each output's coordinate)."""
+    lower, upper = RINGDOWN_DOMAIN
+    return FunctionOracle(fn=ringdown, space=Box(names=RINGDOWN_NAMES, lower=lower, upper=upper, periodic=("phase",)),
+                          outputs=OutputSpec(names=tuple(f"signal_t{t:.2f}" for t in RINGDOWN_TIMES),
+                                             coords=RINGDOWN_TIMES, coord_name="time"))
+
+
+def make_pendulum_flip() -> FunctionOracle:
+    """Whether a damped pendulum swings over the top: inputs starting angle and angular
+    velocity and the damping (drawn on a log scale); a classification, `stays` or `flips`."""
+    lower, upper = FLIP_DOMAIN
+    return FunctionOracle(fn=pendulum_flip, space=Box(names=FLIP_NAMES, lower=lower, upper=upper, log=("damping",)),
+                          outputs=OutputSpec(names=("flipped",), task="classification", classes=("stays", "flips")))

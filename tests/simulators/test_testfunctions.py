@@ -382,6 +382,83 @@ def test_standard_map_and_pendulum_configs():
         assert outcome.ok.all() and np.all(np.isfinite(outcome.y))
 
 
+def test_lotka_volterra_matches_an_ode_solver():
+    from scipy.integrate import solve_ivp
+
+    from simulators.testfunctions.functions import LOTKA_DOMAIN, lotka_volterra
+
+    lower, upper = np.array(LOTKA_DOMAIN)
+    x = lower + (upper - lower) * np.random.default_rng(0).uniform(size=(4, 4))
+    for (a, b, c, d), predators in zip(x, lotka_volterra(x)):
+        exact = solve_ivp(lambda t, u: [a * u[0] - b * u[0] * u[1], d * u[0] * u[1] - c * u[1]], (0, 15), [10.0, 5.0],
+                          rtol=1e-11, atol=1e-12).y[1, -1]
+        assert predators == pytest.approx(exact, rel=1e-6)
+
+
+def test_resonance_peaks_at_the_natural_frequency():
+    from simulators.testfunctions.functions import resonance
+
+    y = resonance(np.array([[1.0, 0.01, 1.0], [1.0, 0.5, 2.0], [0.5, 0.1, 1.0]]))
+    assert y[:2] == pytest.approx([50.0, 2.0])  # F / (2 zeta) at r = 1
+    assert y[2] == pytest.approx(1 / math.sqrt(0.75**2 + 0.1**2))
+
+
+def test_projectile_range_is_the_parabola_without_drag_and_matches_an_ode_solver_with_it():
+    from scipy.integrate import solve_ivp
+
+    from simulators.testfunctions.functions import GRAVITY, projectile_range
+
+    vacuum = projectile_range(np.array([[50.0, 30.0, 0.0], [20.0, 75.0, 0.0]]))
+    assert vacuum == pytest.approx([50.0**2 * math.sin(math.radians(60)) / GRAVITY,
+                                    20.0**2 * math.sin(math.radians(150)) / GRAVITY], rel=1e-6)
+    x = np.array([[80.0, 45.0, 1e-2], [30.0, 20.0, 1e-3], [100.0, 70.0, 0.1]])
+
+    def ground(_t, u):
+        return u[1]
+    ground.terminal, ground.direction = True, -1
+    for (speed, elevation, drag), landed in zip(x, projectile_range(x)):
+        angle = math.radians(elevation)
+        slope = lambda t, u, k=drag: [u[2], u[3], -k * math.hypot(u[2], u[3]) * u[2],  # noqa: E731
+                                      -GRAVITY - k * math.hypot(u[2], u[3]) * u[3]]
+        solution = solve_ivp(slope, (0, 100), [0, 0, speed * math.cos(angle), speed * math.sin(angle)],
+                             events=ground, rtol=1e-11, atol=1e-9)
+        assert landed == pytest.approx(solution.y_events[0][0][0], rel=1e-4)
+    assert np.all(np.diff(projectile_range(np.array([[60.0, 40.0, k] for k in (1e-4, 1e-3, 1e-2, 1e-1)]))) < 0)
+
+
+def test_ringdown_and_the_pendulum_flip():
+    from scipy.integrate import solve_ivp
+
+    from simulators.testfunctions.functions import FLIP_CHECKS, RINGDOWN_TIMES, pendulum_flip, ringdown
+
+    signal = ringdown(np.array([[2.0, 0.3, 1.0]]))
+    assert signal.shape == (1, 100)
+    assert signal[0] == pytest.approx(np.exp(-0.3 * np.asarray(RINGDOWN_TIMES)) * np.cos(2.0 * np.asarray(RINGDOWN_TIMES) + 1.0))
+    # Energy omega0^2 / 2 - cos(theta0) above 1 is needed to pass the top; lightly damped, a
+    # start from the bottom at omega0 = 2.5 flips and at 1.5 does not.
+    assert pendulum_flip(np.array([[0.0, 2.5, 0.01], [0.0, 1.5, 0.01]])).tolist() == [1.0, 0.0]
+    x = np.column_stack([np.random.default_rng(1).uniform(-math.pi, math.pi, 12),
+                         np.random.default_rng(2).uniform(-3, 3, 12), np.full(12, 0.2)])
+    for (theta0, omega0, damping), flipped in zip(x, pendulum_flip(x)):
+        path = solve_ivp(lambda t, u: [u[1], -damping * u[1] - math.sin(u[0])], (0, 20.1), [theta0, omega0],
+                         t_eval=FLIP_CHECKS, rtol=1e-10, atol=1e-12).y[0]
+        assert flipped == float(np.any(np.abs(path) > math.pi))
+
+
+def test_configs_from_other_fields():
+    resonance = instantiate(composed("simulator=resonance").simulator)
+    projectile = instantiate(composed("simulator=projectile").simulator)
+    ringdown = instantiate(composed("simulator=ringdown").simulator)
+    flip = instantiate(composed("simulator=pendulum_flip").simulator)
+    lotka = instantiate(composed("simulator=lotka_volterra").simulator)
+    assert resonance.space.log == ("damping_ratio",) and projectile.space.log == ("drag",)
+    assert ringdown.space.periodic == ("phase",) and ringdown.outputs.coord_name == "time"
+    assert flip.outputs.task == "classification" and flip.outputs.classes == ("stays", "flips")
+    for oracle in (resonance, projectile, ringdown, flip, lotka):
+        outcome = oracle.run(oracle.space.draw(16, seed=1))
+        assert outcome.ok.all() and np.all(np.isfinite(outcome.y))
+
+
 # -- domains and errors -------------------------------------------------------------------
 
 
