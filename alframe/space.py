@@ -294,5 +294,4 @@ def declaration(space: Space) -> dict[str, list] | None:
     `Box(**declaration(box)) == box`. None for other spaces, whose inputs a learner sees as given."""
     if not isinstance(space, Box):
         return None
-    return {name: list(getattr(space, name))
-            for name in ("names", "lower", "upper", "log", "periodic", "integer", "categorical")}
+    return {name: list(getattr(space, name)) for name in ("names", "lower", "upper", *_KINDS.values())}
