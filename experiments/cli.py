@@ -51,6 +51,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from alframe.active_learner import ActiveLearner, LoopError
 from alframe.atomic import write_atomically
+from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.external import ExternalSimulator
 from alframe.labels import ItemPool
 from alframe.lock import StoreLock, StoreLockedError
@@ -239,6 +240,7 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
     lock = StoreLock(store_path).acquire()
     try:
         cfg, new = run_config(run_dir, overrides)
+        enable_compilation_cache(cfg.get("compilation_cache"))
         for name in ("budget", "batch_size", "n_initial", "test_size"):
             if not isinstance(cfg[name], int) or cfg[name] < 1:
                 raise ConfigError(f"{name} must be >= 1, got {cfg[name]!r}")
@@ -247,7 +249,7 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
             check_target_metric(cfg.target_metric, oracle.outputs.task)
         config = OmegaConf.to_container(cfg, resolve=True)
         config["learner"] = OmegaConf.to_container(learner_node(cfg, oracle.outputs))
-        for name in ("executor", "progress"):
+        for name in ("executor", "progress", "compilation_cache"):
             config.pop(name, None)
         recorder = Recorder(store_path, space=oracle.space, outputs=oracle.outputs,
                             identity={"config": config, "detached": True}, lock=lock,

@@ -73,6 +73,8 @@ import xarray as xr
 from scipy.stats import wilcoxon
 
 from alframe import plots
+from alframe.compilation_cache import default_directory
+from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.learners.coordinates import in_space_coordinates
 from alframe.loop import score_committee
 from alframe.metrics import higher_is_better as higher_by_name
@@ -1019,6 +1021,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         print(f"{PROG}: error: {args.sweep_dir} is not a directory", file=sys.stderr)
         return 2
+    if not args.no_retrain:  # the refits compile the runs' own programs
+        enable_compilation_cache(default_directory())
     try:
         compare(args.sweep_dir, passive=args.passive, metric=args.metric, targets=args.targets,
                 relative=args.relative_targets, retrain=not args.no_retrain, allow_mixed=args.allow_mixed)

@@ -37,6 +37,7 @@ from alframe import plots
 from alframe.asynchronous import AsyncActiveLearningLoop
 from alframe.atomic import write_atomically
 from alframe.cache import CachedOracle, target_digest
+from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.executors import SequentialExecutor, WorkersCannotStart
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
@@ -222,9 +223,10 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     config["strategy_name"] = strategy_name
     # The learner as built (its task filled in), so that a refit from the store needs no simulator.
     config["learner"] = OmegaConf.to_container(learner_node(cfg, loop.oracle.outputs))
-    # How the runs are executed (or whether a damaged store was repaired first) does not change
-    # what they compute: a run may resume on another executor, without repair=true.
-    for name in ("executor", "progress", "repair"):
+    # How the runs are executed (or whether a damaged store was repaired first, or where compiled
+    # programs are kept) does not change what they compute: a run may resume on another
+    # executor, without repair=true.
+    for name in ("executor", "progress", "repair", "compilation_cache"):
         config.pop(name, None)
     try:
         ds = loop.run(store, config=config)
@@ -295,6 +297,7 @@ def main(cfg: DictConfig) -> float:
     # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:
+        enable_compilation_cache(cfg.get("compilation_cache"))
         check_added_keys(hc.overrides.task, hc.runtime.choices.keys(),
                          lambda rest: compose(config_name=hc.job.config_name, overrides=rest))
         if cfg.get("job") is not None:

@@ -6,14 +6,23 @@ capacity, so JAX compiles its training and prediction programs once per test ses
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
+from pathlib import Path
 
-from alframe.learners import MLPCommittee
-from alframe.loop import ActiveLearningLoop, Candidates
-from alframe.oracle import FunctionOracle, OutputSpec
-from alframe.space import Box
-from alframe.strategies import QueryByCommittee
+# Before JAX is imported: the test processes and every run they start share their compiled
+# programs, as the jobs of a sweep do (`compilation_cache` in conf/config.yaml).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from alframe.learners import MLPCommittee  # noqa: E402
+from alframe.loop import ActiveLearningLoop, Candidates  # noqa: E402
+from alframe.oracle import FunctionOracle, OutputSpec  # noqa: E402
+from alframe.space import Box  # noqa: E402
+from alframe.strategies import QueryByCommittee  # noqa: E402
 
 CAPACITY = 128
 TIMING_VARS = ("cost_s", "fit_s", "select_s")

@@ -150,7 +150,7 @@ def test_a_fault_injecting_oracle_runs_to_the_end_with_every_fault_recorded(tmp_
     oracle = FaultyOracle(inner, faults, str(tmp_path / "marks"))
     executor = ProcessWorkers(3, timeout_s=3.0)
     try:
-        data = make_async(oracle, executor=executor, budget=30, retries=1).run(tmp_path / "run.zarr")
+        data = make_async(oracle, executor=executor, budget=30, retries=1, test_size=30).run(tmp_path / "run.zarr")
     finally:
         executor.shutdown()
     assert data.sizes["sample"] == 30 and data.attrs["stop_reason"] == "budget spent"
@@ -237,7 +237,7 @@ def driver(path: str, marks: str | None = None) -> None:
         RunStore.append_runs = slow_append_runs
     executor = ProcessWorkers(3)
     try:
-        make_async(oracle, executor=executor, budget=32, in_flight=3).run(path)
+        make_async(oracle, executor=executor, budget=32, in_flight=3, test_size=30).run(path)
     finally:
         executor.shutdown()
 

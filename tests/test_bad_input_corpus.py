@@ -221,9 +221,12 @@ CORE = "Observational Core Radius"
 
 RUN = [
     case("budget-negative", "run", "budget=-1", "budget must be an integer >= 1, got -1"),
+    case("budget-zero", "run", "budget=0", "budget must be an integer >= 1, got 0"),
     case("budget-not-a-number", "run", "budget=abc", "budget must be an integer >= 1, got 'abc'"),
     case("budget-boolean", "run", "budget=true", "budget must be an integer >= 1, got True"),
     case("batch-size-fraction", "run", "batch_size=2.5", "batch_size must be an integer >= 1, got 2.5"),
+    case("batch-size-zero", "run", "batch_size=0", "batch_size must be an integer >= 1, got 0"),
+    case("top-level-key-unknown", "run", "+nonsense=1", "+nonsense=1: 'nonsense' is not a top-level key"),
     case("n-initial-zero", "run", "n_initial=0", "n_initial must be an integer >= 1, got 0"),
     case("test-size-negative", "run", "test_size=-3", "test_size must be an integer >= 1, got -3"),
     case("retries-negative", "run", "retries=-1", "retries must be an integer >= 0, got -1"),

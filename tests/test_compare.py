@@ -374,14 +374,15 @@ def test_the_refit_from_scratch_sees_the_inputs_as_the_loop_did(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_real_sweep_end_to_end(tmp_path):
+def test_a_real_sweep_end_to_end(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    run_sweep(sweep, "experiment=potential1d_compare", "seed=0,1")
+    # One job at a time: in the sweep's own process, with no workers to start.
+    run_sweep(sweep, "experiment=potential1d_compare", "seed=0,1", "hydra.launcher.n_jobs=1")
     assert len(list(sweep.rglob("run.zarr"))) == 4
-    verdict = subprocess.run([sys.executable, "-m", "experiments.compare", str(sweep)], cwd=REPO,
-                             capture_output=True, text=True, timeout=300)
-    assert verdict.returncode == 0, verdict.stderr[-2000:]
-    assert "ratio_vs_passive" in verdict.stdout
+    status = main([str(sweep)])  # `python -m experiments.compare SWEEP`, in this process
+    verdict = capsys.readouterr()
+    assert status == 0, verdict.err[-2000:]
+    assert "ratio_vs_passive" in verdict.out
     records = json.loads((sweep / "summary.json").read_text())
     notes = (sweep / "verdict.txt").read_text()
     # A tiny run's passive model may lack skill, and then every default target can go.

@@ -167,13 +167,6 @@ def test_build_turns_instantiation_errors_into_one_line():
 
 FAST = ["budget=40", "batch_size=10", "n_initial=10", "test_size=200", "learner=mlp", "learner.steps_first=200",
         "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
-BAD = {
-    "unknown_key": ["+nonsense=1"],
-    "score": ["strategy=qbc_spread", "strategy.score=bogus"],
-    "batch_size": ["batch_size=0"],
-    "budget": ["budget=0"],
-    "in_flight": ["asynchronous=true", "in_flight=0"],
-}
 ASYNC = ["executor=process", "executor.workers=2", "executor.timeout_s=120", "asynchronous=true", "in_flight=2",
          "refit_every=5", "strategy=qbc_avoid_failures", "retries=1"]
 
@@ -195,11 +188,11 @@ def finish(proc, timeout=240):
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    """Every command-line run of this module, started together (they are independent)."""
+    """Both command-line runs of this module, started together (they are independent); bad
+    settings are refused in one line in tests/test_bad_input_corpus.py."""
     root = tmp_path_factory.mktemp("cli")
     procs = {"run": launch(root / "run", FAST),
              "async": launch(root / "async", [*FAST, *ASYNC, f"cache={root / 'cache'}"])}
-    procs.update({name: launch(root / name, overrides) for name, overrides in BAD.items()})
     results = {name: finish(proc) for name, proc in procs.items()}
     return root, results
 
@@ -243,41 +236,6 @@ def test_asynchronous_run_on_worker_processes_with_a_cache(cli):
     assert ds.attrs["in_flight"] == 2 and np.all(ds["ok"].values)
     assert len({row.tobytes() for row in ds["x"].values}) == 40
     assert len(list((root / "cache").glob("*/*.npy"))) == 40 + 200  # every run and the test set
-
-
-def test_in_flight_zero_fails_with_one_line(cli):
-    check_one_line_error(cli[1]["in_flight"], "in_flight")
-
-
-def check_one_line_error(result, *needles):
-    rc, out, err = result
-    assert rc != 0
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("alframe: error:")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def test_bad_score_fails_with_one_line(cli):
-    check_one_line_error(cli[1]["score"], "strategy", "'bogus'")
-
-
-def test_an_unknown_top_level_key_fails_with_one_line_naming_it(cli):
-    check_one_line_error(cli[1]["unknown_key"], "+nonsense=1: 'nonsense' is not a top-level key", "nearest: ")
-
-
-def test_bad_batch_size_fails_with_one_line(cli):
-    check_one_line_error(cli[1]["batch_size"], "batch_size must be an integer >= 1, got 0")
-
-
-def test_budget_zero_fails_with_one_line(cli):
-    check_one_line_error(cli[1]["budget"])
-
-
-def test_budget_zero_error_names_the_budget(cli):
-    check_one_line_error(cli[1]["budget"], "budget")
 
 
 USER_SIMULATOR = """

@@ -334,7 +334,9 @@ def test_verdicts_only_skips_a_problem_that_never_ran(tmp_path):
 def test_one_tiny_problem_end_to_end(tmp_path):
     tiny = Problem(name="friedman", kind="smooth", select=("experiment=compare", "simulator=friedman"), budget=30,
                    quick_budget=30, batch_size=10, n_initial=10, candidates=200, test_size=200, quick_test_size=200)
-    results = run_suite([tiny], quick=False, seeds=1, strategies=["random", "qbc"], out=tmp_path, extra=EXTRA_TREES)
+    # One job at a time: in the sweep's own process, with no workers to start.
+    results = run_suite([tiny], quick=False, seeds=1, strategies=["random", "qbc"], out=tmp_path, extra=EXTRA_TREES,
+                        jobs=1)
     assert results[0].status == "ok", results[0].reason
     assert len(list((tmp_path / "runs" / "friedman").rglob("run.zarr"))) == 2
     assert (tmp_path / "runs" / "friedman" / "comparison.zarr").exists()
