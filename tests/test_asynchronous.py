@@ -223,15 +223,15 @@ def driver(path: str, marks: str | None = None) -> None:
     """A slow asynchronous run, for the kill test: python -m tests.test_asynchronous PATH [MARKS].
 
     With MARKS, every finished run leaves a file there, and each store append first waits
-    0.3 s, so that at any moment runs have finished whose append has not committed yet.
+    0.15 s, so that at any moment runs have finished whose append has not committed yet.
     """
-    oracle = SlowOracle(make_oracle(), 0.15)
+    oracle = SlowOracle(make_oracle(), 0.1)
     if marks is not None:
         oracle = Marking(oracle, marks)
         append_runs = RunStore.append_runs
 
         def slow_append_runs(*args, **kwargs):
-            time.sleep(0.3)
+            time.sleep(0.15)
             append_runs(*args, **kwargs)
 
         RunStore.append_runs = slow_append_runs

@@ -56,8 +56,8 @@ def test_disagreement_of_a_committee_in_other_units(relative):
 
 
 def final_r2(oracle: FunctionOracle, store) -> float:
-    """The default committee and strategy's final test R^2 on `oracle` (budget 40)."""
-    return r2_curve(oracle, seed=3, budget=40, store=store, test_size=200, candidates=300)[1][-1]
+    """The default committee and strategy's final test R^2 on `oracle` (budget 30)."""
+    return r2_curve(oracle, seed=3, budget=30, store=store, test_size=200, candidates=300)[1][-1]
 
 
 @pytest.fixture(scope="module")
