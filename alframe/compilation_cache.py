@@ -5,7 +5,7 @@ run the shapes stay fixed, so that happens in the first round only, but every ne
 it again: each job of a sweep, a resumed run, each `alframe ask`. JAX's persistent compilation
 cache keeps the compiled programs in a directory and reads them back in later processes; the
 programs, and so the results, are the same. A 40-run job of the 1-D potential with a small MLP
-committee took 22 s from a cold cache and 14 s from a warm one (2 cores).
+committee took 22-25 s from a cold cache and 14 s from a warm one (2 cores).
 
     >>> from alframe.compilation_cache import enable              # doctest: +SKIP
     >>> enable("~/.cache/alframe/jax")                            # before the first fit
@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import jax
+
 
 def default_directory() -> Path:
     """$XDG_CACHE_HOME/alframe/jax, or ~/.cache/alframe/jax: `compilation_cache` in conf/config.yaml."""

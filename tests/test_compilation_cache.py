@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 PROGRAM = """
 import sys
 import jax, jax.numpy as jnp
-from alframe.compilation_cache import default_directory, enable
-print(enable(None if sys.argv[1] == "none" else sys.argv[1]))
+from alframe.compilation_cache import enable
+print(enable(sys.argv[1]))
 print(float(jax.jit(lambda x: jnp.sin(x) * 2.0)(jnp.float32(0.5))))
 """
 
