@@ -61,7 +61,8 @@ from alframe.recorder import Recorder, draw_test_set, repair_run
 from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, label, number, read_rows, write_rows
-from experiments.run import ConfigError, build, build_learner, build_oracle, check_added_keys, learner_node
+from experiments.run import (NOT_IDENTITY, ConfigError, build, build_learner, build_oracle, check_added_keys,
+                             learner_node)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CHECKPOINT = "detached"
@@ -249,7 +250,7 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
             check_target_metric(cfg.target_metric, oracle.outputs.task)
         config = OmegaConf.to_container(cfg, resolve=True)
         config["learner"] = OmegaConf.to_container(learner_node(cfg, oracle.outputs))
-        for name in ("executor", "progress", "compilation_cache"):
+        for name in NOT_IDENTITY:
             config.pop(name, None)
         recorder = Recorder(store_path, space=oracle.space, outputs=oracle.outputs,
                             identity={"config": config, "detached": True}, lock=lock,

@@ -46,6 +46,10 @@ from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 
 log = logging.getLogger("alframe")
 CONF = Path(__file__).resolve().parents[1] / "conf"
+# How the runs are executed (or whether a damaged store was repaired first, or where compiled
+# programs are kept) does not change what they compute: a run may resume on another executor,
+# without repair=true, so these keys are no part of the config a store is identified by.
+NOT_IDENTITY = ("executor", "progress", "repair", "compilation_cache")
 
 
 class ConfigError(ValueError):
@@ -223,10 +227,7 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     config["strategy_name"] = strategy_name
     # The learner as built (its task filled in), so that a refit from the store needs no simulator.
     config["learner"] = OmegaConf.to_container(learner_node(cfg, loop.oracle.outputs))
-    # How the runs are executed (or whether a damaged store was repaired first, or where compiled
-    # programs are kept) does not change what they compute: a run may resume on another
-    # executor, without repair=true.
-    for name in ("executor", "progress", "repair", "compilation_cache"):
+    for name in NOT_IDENTITY:
         config.pop(name, None)
     try:
         ds = loop.run(store, config=config)
