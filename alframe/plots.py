@@ -278,9 +278,10 @@ def embedding_map(rows: Sequence[Panel] | Sequence[Sequence[Panel]], path: str |
                                       zorder=2)
             for mark in panel.marks:
                 hollow = mark.marker in ("o", "s", "D", "^")
+                # An unfilled marker (x, +) is drawn by its edge only: given as its colour, not an edgecolor.
+                colours = dict(facecolors="none", edgecolors=mark.colour) if hollow else dict(color=mark.colour)
                 ax.scatter(*np.asarray(mark.points).reshape(-1, 2).T, marker=mark.marker, s=30 if hollow else 40,
-                           facecolors="none" if hollow else mark.colour, edgecolors=mark.colour, lw=0.9,
-                           label=f"{mark.label} ({len(mark.points)})", zorder=3)
+                           lw=0.9, label=f"{mark.label} ({len(mark.points)})", zorder=3, **colours)
             ax.set_title(panel.title)
             ax.set_xlabel(panel.axes[0])
             ax.set_ylabel(panel.axes[1])

@@ -734,8 +734,20 @@ def _ratio(value: float, bound: str) -> str:
     return f"{bound} {value:.2g}" if bound else f"{value:.2g}"
 
 
+# Metrics alframe.metrics computes on standardised outputs when there are several.
+STANDARDISED_METRICS = ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant")
+
+
 def _number(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def skill_text(*r2: float) -> tuple[str, ...]:
+    """R^2 values with the decimals that show two digits of the smallest 1 - R^2 (at least 2,
+    at most 6), the same for all: 0.9985 and 0.9974, not 1.00 and 1.00."""
+    gaps = [1.0 - v for v in r2 if math.isfinite(v) and v < 1.0]
+    decimals = min(6, max([2, *(math.floor(-math.log10(g)) + 2 for g in gaps if g > 0)]))
+    return tuple("-" if not math.isfinite(v) else f"{v:.{decimals}f}" for v in r2)
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -749,7 +761,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
             "reached": f"{r.seeds_reached}/{r.seeds}",
             "ratio_vs_passive": _ratio(r.ratio_vs_passive, r.ratio_bound),
             "p_value": _number(r.p_value), "p_worse": _number(r.p_worse),
-            "R^2": _number(r.r2), "final": _number(r.final_metric),
+            "R^2": skill_text(r.r2)[0], "final": _number(r.final_metric),
         })
     return pd.DataFrame(rows)
 
@@ -761,7 +773,8 @@ def verdict_lines(table: pd.DataFrame, *, passive: str, higher: bool) -> list[st
     for _, group in table.groupby(["target_kind", "target"], sort=False):
         base = group[group.strategy == passive].iloc[0]
         for r in group[group.strategy != passive].itertuples(index=False):
-            skill = (f"; final R^2 {r.r2:.2f} against {passive}'s {base.r2:.2f}"
+            mine, theirs = skill_text(r.r2, base.r2)
+            skill = (f"; final R^2 {mine} against {passive}'s {theirs}"
                      if math.isfinite(r.r2) and math.isfinite(base.r2) else "")
             lines.append(
                 f"{r.metric} {reach} {r.target:.3g} ({r.target_kind}): {r.strategy} needs "
@@ -934,6 +947,10 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
+    n_outputs = int(first.sizes.get("output", 1))
+    if n_outputs > 1 and metric in STANDARDISED_METRICS:
+        sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "
+                           f"deviation (mse_per_output in comparison.zarr has each in its own units)")
     flag = f"; a MIXED sweep: {len(mixed)} note{'s' * (len(mixed) > 1)} below say how" if mixed else ""
     header = (f"verdict of {sweep_dir}: simulations to reach each target {metric} ({'higher' if higher else 'lower'} "
               f"is better), {seeds} seeds, budget {budget}, passive = {passive}{flag}")

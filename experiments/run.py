@@ -46,10 +46,12 @@ from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 
 log = logging.getLogger("alframe")
 CONF = Path(__file__).resolve().parents[1] / "conf"
-# How the runs are executed (or whether a damaged store was repaired first, or where compiled
-# programs are kept) does not change what they compute: a run may resume on another executor,
-# without repair=true, so these keys are no part of the config a store is identified by.
-NOT_IDENTITY = ("executor", "progress", "repair", "compilation_cache")
+# How the runs are executed (or whether a damaged store was repaired first, where compiled
+# programs or simulations are kept) does not change what they compute: a run may resume on
+# another executor, without repair=true, with or without a cache (a simulator is deterministic),
+# so these keys are no part of the config a store is identified by, nor of its directory's name
+# (conf/config.yaml's hydra.job.config.override_dirname.exclude_keys lists them too).
+NOT_IDENTITY = ("executor", "progress", "repair", "compilation_cache", "cache")
 
 
 class ConfigError(ValueError):

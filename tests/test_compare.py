@@ -171,7 +171,7 @@ TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test s
 
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
-             simulator: dict | None = None, test_inputs: np.ndarray | None = None) -> None:
+             simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1) -> None:
     """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
     scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
@@ -184,11 +184,14 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
         rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
     config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"}}
     ds = xr.Dataset(
-        {"x": (("sample", "input"), x), "y": (("sample", "output"), x[:, :1]), "ok": ("sample", np.ones(n, bool)),
+        {"x": (("sample", "input"), x), "y": (("sample", "output"), np.repeat(x[:, :1], outputs, axis=1)),
+         "ok": ("sample", np.ones(n, bool)),
          "round_of": ("sample", np.searchsorted(grid, np.arange(n), side="right").astype(np.int32)),
-         "x_test": (("test_sample", "input"), x_test), "y_test": (("test_sample", "output"), x_test[:, :1]),
+         "x_test": (("test_sample", "input"), x_test),
+         "y_test": (("test_sample", "output"), np.repeat(x_test[:, :1], outputs, axis=1)),
          **{k: ("round", np.asarray(v, dtype=np.float64)) for k, v in rounds.items()}},
-        coords={"input": np.array(["a", "b"], dtype=object), "output": np.array(["y"], dtype=object),
+        coords={"input": np.array(["a", "b"], dtype=object),
+                "output": np.array(["y"] if outputs == 1 else [f"y{i}" for i in range(outputs)], dtype=object),
                 "round": np.arange(1, len(grid) + 1)},
         attrs={"config": json.dumps(config), "seed": seed, "task": "regression", "budget": budget, "batch_size": 10,
                "label": f"{strategy} seed={seed}", "stop_reason": "budget spent", **(attrs or {})},
@@ -253,6 +256,24 @@ def test_a_skilled_passive_model_is_a_target_and_old_stores_have_no_r2(tmp_path)
     old = compare(fake_sweep(tmp_path / "old", seeds=3), retrain=False)
     assert "passive_final" in set(old.target_kind) and old.r2.isna().all()
     assert json.loads((tmp_path / "old" / "summary.json").read_text())[0]["r2"] is None
+
+
+def test_the_verdict_shows_r2_to_the_digits_that_tell_strategies_apart(tmp_path):
+    sweep = fake_sweep(tmp_path, skill=0.999)
+    compare(sweep, retrain=False)
+    line = next(v for v in (sweep / "verdict.txt").read_text().splitlines() if "(passive_final)" in v)
+    final = compare(sweep, retrain=False).query("target_kind == 'passive_final'").set_index("strategy")
+    assert f"final R^2 {final.loc['qbc', 'r2']:.5f} against random's {final.loc['random', 'r2']:.5f}" in line
+    assert "1.00" not in line
+
+
+def test_a_vector_output_verdict_says_its_mse_is_of_standardised_outputs(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "vector", skill=0.9, outputs=3)
+    compare(sweep, retrain=False)
+    note = "mse is of the 3 outputs each divided by its test-set standard deviation"
+    assert note in capsys.readouterr().out and note in (sweep / "verdict.txt").read_text()
+    compare(fake_sweep(tmp_path / "scalar", skill=0.9), retrain=False)
+    assert "standard deviation" not in (tmp_path / "scalar" / "verdict.txt").read_text()
 
 
 def test_a_custom_metric_with_a_declared_direction(tmp_path):

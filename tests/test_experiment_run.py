@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from alframe.asynchronous import AsyncActiveLearningLoop
 from alframe.loop import ActiveLearningLoop
-from experiments.run import ConfigError, build, build_learner, build_loop
+from experiments.run import NOT_IDENTITY, ConfigError, build, build_learner, build_loop
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -222,9 +222,15 @@ def test_running_the_same_command_again_runs_nothing_new(cli):
     assert results["run"][0] == 0
     store = root / "run" / "run.zarr"
     before = xr.open_zarr(store).load()
-    rc, out, err = finish(launch(root / "run", FAST))
-    assert rc == 0, err[-3000:]
+    rc, out, err = finish(launch(root / "run", [*FAST, f"cache={root / 'later_cache'}"]))  # a cache does not
+    assert rc == 0, err[-3000:]                                                             # change what it computes
     xr.testing.assert_identical(xr.open_zarr(store).load(), before)  # timings too: nothing re-ran
+
+
+def test_keys_that_change_nothing_computed_leave_the_run_directorys_name_alone():
+    """A sweep resumed with a cache, another executor or no progress bars finds its runs again."""
+    excluded = OmegaConf.load(CONF / "config.yaml").hydra.job.config.override_dirname.exclude_keys
+    assert set(NOT_IDENTITY) <= set(excluded)
 
 
 def test_asynchronous_run_on_worker_processes_with_a_cache(cli):
