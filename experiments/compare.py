@@ -901,6 +901,23 @@ def _mixed_notes(runs: Mapping[tuple[str, int], xr.Dataset], passive: str, budge
     return notes
 
 
+def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
+    """Where any run failed, how many of each strategy's runs did (median and range over seeds):
+    a strategy that asks where the simulator fails pays for it in simulations. None otherwise."""
+    counts: dict[str, list[tuple[int, int]]] = {}
+    for (strategy, _), ds in sorted(runs.items()):
+        ok = np.asarray(ds["ok"].values, dtype=bool)
+        counts.setdefault(strategy, []).append((int((~ok).sum()), len(ok)))
+    if not any(failed for pairs in counts.values() for failed, _ in pairs):
+        return None
+    parts = []
+    for strategy, pairs in counts.items():
+        failed = np.array([f for f, _ in pairs])
+        spread = f"{failed.min()}-{failed.max()}" if failed.min() < failed.max() else f"{failed.min()}"
+        parts.append(f"{strategy} {spread} of {max(n for _, n in pairs)} (median {np.median(failed):g})")
+    return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
+
+
 def _check_targets(targets: Sequence[float] | None) -> None:
     bad = [t for t in targets or () if not math.isfinite(t)]
     if bad:
@@ -947,6 +964,9 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
+    failures = failed_runs_note(runs)
+    if failures:
+        sweep_notes.append(failures)
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

@@ -171,7 +171,8 @@ TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test s
 
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
-             simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1) -> None:
+             simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1,
+             failed: int = 0) -> None:
     """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
     scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
@@ -185,7 +186,7 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
     config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"}}
     ds = xr.Dataset(
         {"x": (("sample", "input"), x), "y": (("sample", "output"), np.repeat(x[:, :1], outputs, axis=1)),
-         "ok": ("sample", np.ones(n, bool)),
+         "ok": ("sample", np.arange(n) >= failed),
          "round_of": ("sample", np.searchsorted(grid, np.arange(n), side="right").astype(np.int32)),
          "x_test": (("test_sample", "input"), x_test),
          "y_test": (("test_sample", "output"), np.repeat(x_test[:, :1], outputs, axis=1)),
@@ -274,6 +275,19 @@ def test_a_vector_output_verdict_says_its_mse_is_of_standardised_outputs(tmp_pat
     assert note in capsys.readouterr().out and note in (sweep / "verdict.txt").read_text()
     compare(fake_sweep(tmp_path / "scalar", skill=0.9), retrain=False)
     assert "standard deviation" not in (tmp_path / "scalar" / "verdict.txt").read_text()
+
+
+def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
+    grid = np.arange(20, 101, 20)
+    for seed in range(3):
+        for strategy, failed in (("qbc", 10 + seed), ("random", 4)):
+            fake_run(tmp_path, strategy=strategy, seed=seed, grid=grid, failed=failed,
+                     mse=1.0 / grid * (1 + 0.1 * seed), mse_constant=1.0)
+    compare(tmp_path, retrain=False)
+    assert ("note: failed runs per seed (charged to the budget, never trained on): qbc 10-12 of 100 (median 11), "
+            "random 4 of 100 (median 4)") in (tmp_path / "verdict.txt").read_text()
+    compare(fake_sweep(tmp_path / "none", seeds=3), retrain=False)
+    assert "failed runs" not in (tmp_path / "none" / "verdict.txt").read_text()
 
 
 def test_a_custom_metric_with_a_declared_direction(tmp_path):
