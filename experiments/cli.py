@@ -102,7 +102,11 @@ def run_config(run_dir: Path, overrides: Sequence[str]) -> tuple[DictConfig, boo
     if path.exists():
         stored = OmegaConf.load(path)
         if overrides:
-            asked = OmegaConf.to_container(compose_config(overrides), resolve=True)
+            try:
+                asked = OmegaConf.to_container(compose_config(overrides), resolve=True)
+            except CampaignError as exc:  # e.g. a user's simulator without the --config-dir that found it
+                raise CampaignError(f"{run_dir} has its settings already (see {path}); overrides are needed on "
+                                    f"the first call only, and these do not compose: {exc}") from None
             if asked != OmegaConf.to_container(stored, resolve=True):
                 raise CampaignError(f"{run_dir} was created with other settings (see {path}); give overrides "
                                     "only on the first call, or use a new directory")

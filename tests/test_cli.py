@@ -159,6 +159,9 @@ def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     assert "was created with other settings (see " in capsys.readouterr().err
     assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=60"]) == 0  # the same ones are fine
     capsys.readouterr()
+    assert cli.main(["ask", str(run_dir), "-n", "5", "simulator=only_in_my_config_dir"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has its settings already" in err and "only_in_my_config_dir" in err and err.count("\n") == 0
     with StoreLock(run_dir / "run.zarr"):
         assert cli.main(["ask", str(run_dir), "-n", "5"]) == 2
     err = capsys.readouterr().err.strip()
