@@ -52,6 +52,9 @@ class OutputSpec:
             raise ValueError("an OutputSpec needs at least one output name")
         if self.task not in ("regression", "classification"):
             raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        if self.task == "regression" and self.classes is not None:
+            raise ValueError("an OutputSpec with classes is a classification: give task='classification' "
+                             "(or leave classes out for real-valued outputs)")
         if self.task == "classification":
             if not self.classes or len(self.classes) < 2:
                 raise ValueError("a classification OutputSpec needs at least two classes")

@@ -37,7 +37,8 @@ def _require(condition: bool, message: str) -> None:
 def check_oracle(oracle: Oracle, n: int = 6, *, seed: int = 0) -> None:
     """An oracle has a space and an output spec, answers n queries with an Outcome of n rows
     (y (n, n_outputs), ok (n,) bool, error (n,), cost_s (n,)), finite outputs where ok, valid
-    labels for classification, and the same outputs for the same inputs."""
+    labels for classification, and the same outputs for the same inputs, in any batch: again,
+    in reverse order and one at a time."""
     space, outputs = oracle.space, oracle.outputs
     _require(space.dim == len(space.names) >= 1, f"space has dim {space.dim} but names {space.names}")
     x = space.draw(n, seed=seed, method="uniform")
@@ -58,6 +59,17 @@ def check_oracle(oracle: Oracle, n: int = 6, *, seed: int = 0) -> None:
     both = ok & np.asarray(again.ok)
     _require(bool(np.array_equal(np.asarray(outcome.y)[both], np.asarray(again.y)[both])),
              "the same inputs gave different outputs: seed the simulator's randomness from its input")
+    # Each input on its own and in another order: randomness seeded from the whole batch, or a
+    # state carried from one run to the next, gives an input another answer in another batch.
+    reversed_run = oracle.run(x[::-1].copy())
+    elsewhere = [(np.asarray(reversed_run.ok)[::-1], np.asarray(reversed_run.y)[::-1])]
+    singles = [oracle.run(x[i:i + 1].copy()) for i in range(n)]
+    elsewhere.append((np.array([s.ok[0] for s in singles]), np.array([s.y[0] for s in singles])))
+    for other_ok, other_y in elsewhere:
+        same = ok & other_ok
+        _require(bool(np.array_equal(np.asarray(outcome.y)[same], other_y[same])),
+                 "an input gave other outputs run alone or in another order than in the batch: seed the "
+                 "simulator's randomness from each input alone, not from the batch")
 
 
 def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, classes: int | None = None,

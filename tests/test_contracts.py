@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
 from alframe.strategies.base import not_pending
 from alframe.testing import (ContractError, FixedCommittee, check_committee, check_oracle, check_strategy, check_units,
                              smooth_oracle, threshold_oracle)
@@ -92,6 +94,21 @@ PEOPLE = ("labels", "label_demo")
 def test_every_simulator_node_keeps_the_oracle_contract(name):
     overrides = TURBULENCE if name == "turbulence" else []
     check_oracle(build_oracle(compose_config([f"simulator={name}", *overrides[1:]])), n=4)
+
+
+def test_check_oracle_catches_randomness_seeded_from_the_whole_batch():
+    box = Box(names=("a", "b"), lower=(0, 0), upper=(1, 1))
+
+    def noisy(x, *, seed_from):  # a little Monte Carlo noise, seeded from the bytes given
+        return np.array([[row.sum() + np.random.default_rng(list(seed_from(row, x))).normal() * 0.01] for row in x])
+
+    per_input = FunctionOracle(lambda x: noisy(x, seed_from=lambda row, batch: row.view(np.uint32)), box,
+                               OutputSpec(("y",)))
+    check_oracle(per_input)
+    per_batch = FunctionOracle(lambda x: noisy(x, seed_from=lambda row, batch: batch.view(np.uint32)), box,
+                               OutputSpec(("y",)))
+    with pytest.raises(ContractError, match="run alone or in another order"):
+        check_oracle(per_batch)
 
 
 def test_the_checks_catch_a_broken_strategy_and_committee():

@@ -203,6 +203,7 @@ def test_output_spec_classification():
         (dict(names=("y",), task="classification"), "at least two classes"),
         (dict(names=("y",), task="classification", classes=("only",)), "at least two classes"),
         (dict(names=("a", "b"), task="classification", classes=("n", "p")), "exactly one output"),
+        (dict(names=("stable",), classes=("unstable", "stable")), "give task='classification'"),
     ],
 )
 def test_output_spec_validation(kwargs, match):

@@ -57,7 +57,9 @@ class LogOutputs:
         y = np.asarray(y, dtype=np.float64)
         positive = y > 0
         if not np.all(positive):
-            raise ValueError(f"a log scale needs positive outputs, got {y[~positive].flat[0]:.4g}")
+            row = int(np.flatnonzero(~positive.reshape(len(y), -1).all(axis=1))[0])
+            raise ValueError(f"a log scale needs positive outputs, got {y[~positive].flat[0]:.4g} from run {row} of "
+                             f"the training set; learner=auto leaves the log scale out where an output is <= 0")
         columns = y.reshape(len(y), -1)
         span = float(np.max(columns.max(axis=0) / columns.min(axis=0))) if len(y) else 1.0
         if span < self.min_span:
