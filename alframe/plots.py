@@ -7,6 +7,7 @@ and `queried_points` take run stores (xarray Datasets as written by the loop),
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -140,12 +141,21 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
     return path
 
 
+def _log_scale_inputs(ds: xr.Dataset) -> set[str]:
+    """The inputs a run's store declares log-scale (its `input_space` attr; none without one)."""
+    declared = ds.attrs.get("input_space")
+    if isinstance(declared, str):
+        declared = json.loads(declared)
+    return set((declared or {}).get("log", ()))
+
+
 def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tuple[str, str] | None = None,
                    title: str | None = None) -> Path:
     """Scatter of the queried inputs in a plane, one panel per label, coloured by round.
 
     Failed runs are drawn as red crosses. `dims` names two inputs (the first two by default);
-    a single input is drawn against the order of the runs.
+    a single input is drawn against the order of the runs. Inputs the store declares log-scale
+    get a log axis.
     """
     path = Path(path)
     n = len(runs)
@@ -159,6 +169,10 @@ def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tu
             a, b = dims or (names[0], names[1])
             x = ds["x"].sel(input=[a, b]).values
         ok = ds["ok"].values
+        logs = _log_scale_inputs(ds)
+        for name, set_scale in ((a, ax.set_xscale), (b, ax.set_yscale)):
+            if name in logs:  # drawn as the space draws them and the learners see them
+                set_scale("log")
         sc = ax.scatter(x[ok, 0], x[ok, 1], c=ds["round_of"].values[ok], s=6, cmap="viridis")
         if (~ok).any():
             ax.scatter(x[~ok, 0], x[~ok, 1], marker="x", c="red", s=14, label="failed")

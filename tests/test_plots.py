@@ -22,3 +22,23 @@ def test_an_embedding_map_draws_hollow_and_unfilled_marks_without_warnings(tmp_p
         plots.embedding_map([panel], path)
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_queried_points_draws_a_declared_log_scale_input_on_a_log_axis(tmp_path):
+    import json
+
+    import xarray as xr
+    from alframe.space import Box, declaration
+
+    box = Box(names=("tau", "albedo"), lower=(0.1, 0.5), upper=(10.0, 0.99), log=("tau",))
+    x = box.draw(40, seed=0)
+    ok = np.arange(40) % 7 != 0
+    ds = xr.Dataset({"x": (("sample", "input"), x), "ok": ("sample", ok),
+                     "round_of": ("sample", np.arange(40) // 10)},
+                    coords={"input": ["tau", "albedo"]}, attrs={"input_space": json.dumps(declaration(box))})
+    assert plots._log_scale_inputs(ds) == {"tau"}
+    assert plots._log_scale_inputs(ds.drop_attrs()) == set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plots.queried_points({"qbc": ds}, tmp_path / "points.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
