@@ -918,6 +918,23 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
+    """Where the Gaussian process fitted to passive's runs puts a tenth or more of passive's final
+    mse down to observation noise (`noise_fraction` x the constant predictor's mse, medians over
+    seeds at the last round), a sentence saying so: if the test set carries that noise too, the
+    targets near it measure the noise. None otherwise, or without those records."""
+    if metric != "mse" or not {"noise_fraction", "mse_constant"} <= set(comp.data_vars):
+        return None
+    last = comp.sel(strategy=passive).isel(n_labeled=-1)
+    floor = float(np.nanmedian(last["noise_fraction"].values * last["mse_constant"].values))
+    final = float(np.nanmedian(last["mse"].values))
+    if not (math.isfinite(floor) and math.isfinite(final) and final > 0 and floor >= 0.1 * final):
+        return None
+    return (f"the Gaussian process fitted to {passive}'s runs puts an mse of {floor:.3g} down to observation noise "
+            f"({floor / final:.0%} of {passive}'s final mse): if the test outputs carry that noise too, no model "
+            f"gets far below it and targets near it measure the noise; a noise-free test_set avoids that")
+
+
 def _check_targets(targets: Sequence[float] | None) -> None:
     bad = [t for t in targets or () if not math.isfinite(t)]
     if bad:
@@ -967,6 +984,9 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     failures = failed_runs_note(runs)
     if failures:
         sweep_notes.append(failures)
+    noise = noise_note(comp, metric, passive)
+    if noise:
+        sweep_notes.append(noise)
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

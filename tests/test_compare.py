@@ -290,6 +290,15 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     assert "failed runs" not in (tmp_path / "none" / "verdict.txt").read_text()
 
 
+def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
+    noisy = fake_sweep(tmp_path / "noisy", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 0.05)})
+    compare(noisy, retrain=False)
+    assert "down to observation noise (51% of random's final mse)" in (noisy / "verdict.txt").read_text()
+    exact = fake_sweep(tmp_path / "exact", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 1e-8)})
+    compare(exact, retrain=False)
+    assert "noise" not in (exact / "verdict.txt").read_text()
+
+
 def test_a_custom_metric_with_a_declared_direction(tmp_path):
     grid = np.arange(20, 401, 20)
     rng = np.random.default_rng(2)

@@ -209,7 +209,17 @@ def test_auto_chooses_the_gp_on_a_smooth_function_and_trees_on_a_step():
     report = on_step.report()
     assert report["learner"] != "gp" or report["cv_error_gp"] <= min(report["cv_error_extra_trees"],
                                                                    report["cv_error_mlp"])
-    assert set(report) == {"learner", "cv_error_extra_trees", "cv_error_gp", "cv_error_mlp"}
+    assert set(report) == {"learner", "cv_error_extra_trees", "cv_error_gp", "cv_error_mlp", "noise_fraction"}
+
+
+def test_the_gaussian_process_reports_how_much_of_the_variance_it_calls_noise():
+    x = RNG.uniform(-1, 1, (100, 2))
+    exact = GaussianProcessCommittee().fit(x, smooth(x), key=KEY).report()["noise_fraction"]
+    noisy_y = smooth(x) + 0.3 * np.random.default_rng(5).normal(size=smooth(x).shape)
+    noisy = GaussianProcessCommittee().fit(x, noisy_y, key=KEY).report()["noise_fraction"]
+    assert exact < 1e-4 and 0.3 * 0.09 / noisy_y.var() < noisy < 3 * 0.09 / noisy_y.var()
+    chosen = AutoCommittee(families=small_families()).fit(x, noisy_y, key=KEY).report()
+    assert chosen["noise_fraction"] == pytest.approx(noisy, rel=0.5)  # the GP family's, whichever is chosen
 
 
 def test_auto_chooses_again_only_after_the_data_grow():

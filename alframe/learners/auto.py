@@ -132,6 +132,7 @@ class _Choice(NamedTuple):
     errors: dict[str, float]  # held-out error of every family at the last choice
     chosen_now: bool  # whether the last fit put a new choice into effect
     pending: _Pending | None = None
+    noise: float = float("nan")  # the Gaussian process family's noise fraction at the last choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +276,8 @@ class AutoCommittee:
             name = sorted(fitted)[0]  # too few rows to hold any out: take the first that fitted
         else:
             name = min(usable, key=lambda k: (usable[k], k))
-        return dataclasses.replace(self, state=_Choice(name, fitted[name], n, errors, True))
+        noise = getattr(fitted.get("gp"), "noise_fraction", lambda: float("nan"))()
+        return dataclasses.replace(self, state=_Choice(name, fitted[name], n, errors, True, noise=noise))
 
     def _fit_family(self, family: Any, x: np.ndarray, y: np.ndarray, key: jax.Array) -> tuple[Any, float, str]:
         """(fitted committee or None, held-out error or NaN, why it failed or "")."""
@@ -302,7 +304,11 @@ class AutoCommittee:
         return error_correlation(self.state.committee, points)
 
     def report(self) -> dict[str, float | str]:
-        """The chosen family (`learner`) and each family's held-out error at the last choice."""
+        """The chosen family (`learner`), each family's held-out error at the last choice and, where a
+        Gaussian process was among them, the share of the outputs' variance it put down to noise
+        (`noise_fraction`, see `GaussianProcessCommittee.noise_fraction`)."""
         if self.state is None:
             return {}
-        return {"learner": self.state.name, **{f"cv_error_{k}": v for k, v in sorted(self.state.errors.items())}}
+        noise = {"noise_fraction": self.state.noise} if np.isfinite(self.state.noise) else {}
+        return {"learner": self.state.name, **{f"cv_error_{k}": v for k, v in sorted(self.state.errors.items())},
+                **noise}

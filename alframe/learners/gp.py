@@ -385,6 +385,19 @@ class GaussianProcessCommittee:
 
         return rho
 
+    def noise_fraction(self) -> float:
+        """The share of the runs' output variance that the fitted kernel puts down to observation
+        noise: its white-noise level, the outputs being standardised (0 without a noise term).
+        About 1e-8, its floor, for a deterministic simulator; for a noisy one, times the outputs'
+        variance, the noise variance: a floor under the test error where the test set is noisy too."""
+        if self.fitted is None:
+            raise RuntimeError("noise_fraction called on a committee that was never fitted")
+        return float(self.fitted[0].kernel_.k2.noise_level) if self.noise else 0.0
+
+    def report(self) -> dict[str, float]:
+        """`noise_fraction` of the last fit (recorded per round)."""
+        return {} if self.fitted is None else {"noise_fraction": self.noise_fraction()}
+
     def held_out_predictions(self) -> np.ndarray:
         """Predictions of the training rows, (n, n_outputs): each fold's rows (`cv_folds` folds,
         by a hash of each run's inputs) by the GP conditioned on the other folds, with the
