@@ -537,8 +537,9 @@ def _reaches(value: float, target: float, higher: bool) -> bool:
 
 
 def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[Target], list[str]]:
-    """Passive's final value (median over seeds) and, for a lower-is-better metric, up to 3
-    round values between it and the initial design's; with the notes explaining any target
+    """Passive's final value (median over seeds) and up to 3 round values between it and the
+    initial design's: of the metric where lower is better, of its shortfall from 1 for a score
+    below 1 where higher is better (F1 0.9, 0.97, 0.99); with the notes explaining any target
     left out (one the initial design already reaches, or a passive model without skill).
 
     Returns: (targets, easiest first; notes, one line each).
@@ -555,10 +556,13 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
         candidates = []
     constant = constant_predictor_error(comp, metric, passive)
     floor = None if constant is None else resolution_floor(constant, metric)
+    decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
     if not higher:
         lowest = final if floor is None else max(final, floor)  # below the floor: round-off
-        decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
         candidates += [Target(t, "intermediate") for t in [t for t in decades if lowest < t < start][:3]]
+    elif final < 1 and start < 1:  # a score that is 1 when perfect (F1, accuracy): round shortfalls from 1
+        shortfalls = [s for s in decades if 1 - final < s < 1 - start][:3]
+        candidates += [Target(1 - s, "intermediate") for s in shortfalls]
     kept = []
     for target in candidates:
         if floor is not None and target.value < floor:
