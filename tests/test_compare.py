@@ -273,8 +273,6 @@ def test_a_vector_output_verdict_says_its_mse_is_of_standardised_outputs(tmp_pat
     compare(sweep, retrain=False)
     note = "mse is of the 3 outputs each divided by its test-set standard deviation"
     assert note in capsys.readouterr().out and note in (sweep / "verdict.txt").read_text()
-    compare(fake_sweep(tmp_path / "scalar", skill=0.9), retrain=False)
-    assert "standard deviation" not in (tmp_path / "scalar" / "verdict.txt").read_text()
 
 
 def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
@@ -286,8 +284,6 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     compare(tmp_path, retrain=False)
     assert ("note: failed runs per seed (charged to the budget, never trained on): qbc 10-12 of 100 (median 11), "
             "random 4 of 100 (median 4)") in (tmp_path / "verdict.txt").read_text()
-    compare(fake_sweep(tmp_path / "none", seeds=3), retrain=False)
-    assert "failed runs" not in (tmp_path / "none" / "verdict.txt").read_text()
 
 
 def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
@@ -296,7 +292,8 @@ def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
     assert "down to observation noise (51% of random's final mse)" in (noisy / "verdict.txt").read_text()
     exact = fake_sweep(tmp_path / "exact", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 1e-8)})
     compare(exact, retrain=False)
-    assert "noise" not in (exact / "verdict.txt").read_text()
+    verdict = (exact / "verdict.txt").read_text()  # one output, no failed run, no noise: none of those notes
+    assert "noise" not in verdict and "standard deviation" not in verdict and "failed runs" not in verdict
 
 
 def test_a_custom_metric_with_a_declared_direction(tmp_path):
