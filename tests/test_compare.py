@@ -261,9 +261,8 @@ def test_a_skilled_passive_model_is_a_target_and_old_stores_have_no_r2(tmp_path)
 
 def test_the_verdict_shows_r2_to_the_digits_that_tell_strategies_apart(tmp_path):
     sweep = fake_sweep(tmp_path, skill=0.999)
-    compare(sweep, retrain=False)
-    line = next(v for v in (sweep / "verdict.txt").read_text().splitlines() if "(passive_final)" in v)
     final = compare(sweep, retrain=False).query("target_kind == 'passive_final'").set_index("strategy")
+    line = next(v for v in (sweep / "verdict.txt").read_text().splitlines() if "(passive_final)" in v)
     assert f"final R^2 {final.loc['qbc', 'r2']:.5f} against random's {final.loc['random', 'r2']:.5f}" in line
     assert "1.00" not in line
 
