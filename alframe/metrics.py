@@ -124,6 +124,11 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
     return {**metrics, **_relative_errors(y_true, mean)}
 
 
+# The regression metrics computed on outputs each divided by its test-set standard deviation when
+# there are several (see `regression_metrics`); with one output they are in its own units.
+STANDARDISED_METRICS = ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant")
+
+
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """Scores of the committee's mean probabilities against integer labels.
 

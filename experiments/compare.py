@@ -77,6 +77,7 @@ from alframe.compilation_cache import default_directory
 from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.learners.coordinates import in_space_coordinates
 from alframe.loop import score_committee
+from alframe.metrics import STANDARDISED_METRICS
 from alframe.metrics import higher_is_better as higher_by_name
 from alframe.metrics import simulations_to_reach
 from alframe.space import Box
@@ -736,10 +737,6 @@ def _ratio(value: float, bound: str) -> str:
     if not math.isfinite(value):
         return "-"
     return f"{bound} {value:.2g}" if bound else f"{value:.2g}"
-
-
-# Metrics alframe.metrics computes on standardised outputs when there are several.
-STANDARDISED_METRICS = ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant")
 
 
 def _number(value: float) -> str:

@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from alframe.metrics import REGRESSION_METRICS, higher_is_better, regression_metrics, scalar_metric_names
+from alframe.metrics import (REGRESSION_METRICS, STANDARDISED_METRICS, higher_is_better, regression_metrics,
+                             scalar_metric_names)
 
 Y = np.array([1.0, 2.0, 3.0, 4.0])[:, None]  # (4, 1)
 
@@ -113,3 +114,12 @@ def test_scalar_metric_names():
     assert scalar_metric_names("classification") == ("accuracy", "f1", "log_loss")
     with pytest.raises(ValueError, match="'ranking'"):
         scalar_metric_names("ranking")
+
+
+def test_the_standardised_metrics_are_those_that_scale_with_the_outputs():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(50, 2)) * [1.0, 1e3]
+    members = y[None] + rng.normal(size=(3, 50, 2)) * [0.1, 1e2]
+    plain, scaled = regression_metrics(y, members), regression_metrics(10 * y, 10 * members)
+    changed = {k for k, v in plain.items() if np.ndim(v) == 0 and not np.isclose(v, scaled[k])}
+    assert set(STANDARDISED_METRICS) <= set(plain) and not changed & set(STANDARDISED_METRICS)
