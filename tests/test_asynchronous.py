@@ -235,11 +235,9 @@ def driver(path: str, marks: str | None = None) -> None:
             append_runs(*args, **kwargs)
 
         RunStore.append_runs = slow_append_runs
-    executor = ProcessWorkers(3)
-    try:
+    # Threads: the kill takes them with the driver, and no worker process has to start.
+    with ThreadPoolExecutor(max_workers=3) as executor:
         make_async(oracle, executor=executor, budget=32, in_flight=3, test_size=30).run(path)
-    finally:
-        executor.shutdown()
 
 
 def _committed_samples(path: Path) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box
@@ -26,14 +27,15 @@ PAIRED = {"cnn_index": [*TURBULENCE, *SMALL_CNN], "committee_proxy": TURBULENCE,
           "committee_proxy_mix": TURBULENCE, "hindsight": ["simulator=ishigami"]}
 CLASSIFICATION_SCORES = {"vote_entropy", "consensus_entropy", "max_disagreement"}
 # The contract does not depend on how long a network trains: short fits keep the checks quick.
-SHORT_FITS = {"steps_first": 100, "steps_first_min": 50, "steps_warm": 10}
+SHORT_FITS = {"steps_first": 100, "steps_first_min": 50, "steps_per_sample": 1.0, "steps_warm": 10}
 
 
 def short_fits(node: dict, prefix: str = "learner") -> list[str]:
-    """Overrides that shorten every training schedule in a learner node (nested ones too)."""
+    """Overrides that shorten every training schedule in a composed learner node (nested ones
+    too, and those it inherits from the node it extends)."""
     overrides = []
     for key, value in node.items():
-        if key in SHORT_FITS and isinstance(value, int):
+        if key in SHORT_FITS and isinstance(value, (int, float)) and not isinstance(value, bool):
             overrides.append(f"{prefix}.{key}={SHORT_FITS[key]}")
         elif isinstance(value, dict):
             overrides += short_fits(value, f"{prefix}.{key}")
@@ -48,6 +50,10 @@ def node_yaml(group: str, name: str) -> dict:
     return yaml.safe_load((CONF / group / f"{name}.yaml").read_text()) or {}
 
 
+def composed_learner(name: str) -> dict:
+    return OmegaConf.to_container(compose_config([f"learner={name}"]).learner, resolve=False)
+
+
 def is_classification_strategy(name: str) -> bool:
     text = (CONF / "strategy" / f"{name}.yaml").read_text()
     return "BALD" in text or any(f"score: {s}" in text for s in CLASSIFICATION_SCORES)
@@ -56,7 +62,7 @@ def is_classification_strategy(name: str) -> bool:
 @pytest.mark.parametrize("name", nodes("learner"))
 def test_every_learner_node_keeps_the_committee_contract(name):
     if name in PAIRED:
-        cfg = compose_config([f"learner={name}", *PAIRED[name], "budget=40", *short_fits(node_yaml("learner", name))])
+        cfg = compose_config([f"learner={name}", *PAIRED[name], "budget=40", *short_fits(composed_learner(name))])
         oracle = build_oracle(cfg)
         x = oracle.space.draw(16, seed=0)
         images = oracle.run(x).y
@@ -66,7 +72,7 @@ def test_every_learner_node_keeps_the_committee_contract(name):
     node = node_yaml("learner", name)
     classification = node.get("task") == "classification"
     oracle = threshold_oracle(n_classes=node.get("n_classes") or 3) if classification else smooth_oracle()
-    cfg = compose_config([f"learner={name}", *short_fits(node)])
+    cfg = compose_config([f"learner={name}", *short_fits(composed_learner(name))])
     x = oracle.space.draw(40, seed=0)
     y = oracle.run(x).y
     classes = len(oracle.outputs.classes) if oracle.outputs.classes else None
