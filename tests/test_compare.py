@@ -22,8 +22,6 @@ from experiments.compare import (SweepError, Target, combine, compare, default_t
                                  main, retrain_from_scratch, sims_needed, summarise)
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["budget=30", "batch_size=10", "n_initial=10", "test_size=200", "learner.steps_first=200",
-        "learner.steps_warm=50", "learner.hidden=[16]", "progress=false"]
 
 
 def synthetic(speedup: float, seeds: int = 8, budget: int = 1000) -> xr.Dataset:
@@ -391,15 +389,6 @@ def test_a_damaged_store_is_named(tmp_path):
         load_runs(tmp_path)
 
 
-def run_sweep(sweep: Path, *overrides: str) -> None:
-    """A tiny `experiments.run -m` sweep into `sweep`; fails the test if it fails."""
-    run = subprocess.run(
-        [sys.executable, "-m", "experiments.run", "-m", *overrides, *TINY, f"hydra.sweep.dir={sweep}"],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=400,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-
-
 def test_the_refit_from_scratch_sees_the_inputs_as_the_loop_did(tmp_path):
     """A log-scale input reaches the loop's learner as its log10; refitting the final runs on the
     raw values instead would judge a different model."""
@@ -418,12 +407,41 @@ def test_the_refit_from_scratch_sees_the_inputs_as_the_loop_did(tmp_path):
     assert refit.mse_from_scratch == pytest.approx(refit.mse_in_loop, rel=0.05)
 
 
+USER_SIMULATOR = """
+import numpy as np
+from alframe.oracle import FunctionOracle, OutputSpec
+from alframe.space import Box
+
+
+def make_oracle(width: float = 1.0):
+    box = Box(names=("a", "b"), lower=(-width, -width), upper=(width, width))
+    return FunctionOracle(lambda x: (np.sin(3 * x[:, 0]) + x[:, 1] ** 2)[:, None], box, OutputSpec(("f",)), version="1")
+"""
+
+
 @pytest.mark.slow
-def test_a_real_sweep_end_to_end(tmp_path, capsys):
-    sweep = tmp_path / "sweep"
+def test_a_real_sweep_of_a_simulator_from_outside_the_repository_end_to_end(tmp_path, capsys):
+    """A user's module and config directory (`--config-dir`), experiment=compare with a forest
+    committee: the sweep lands under multirun/compare/<simulator>/<learner>, so another
+    simulator's or learner's sweep never meets it, and its verdict is complete."""
+    (tmp_path / "usersim.py").write_text(USER_SIMULATOR)
+    (tmp_path / "conf" / "simulator").mkdir(parents=True)
+    (tmp_path / "conf" / "simulator" / "usersim.yaml").write_text("_target_: usersim.make_oracle\nwidth: 1.0\n")
     # One job at a time: in the sweep's own process, with no workers to start.
-    run_sweep(sweep, "experiment=potential1d_compare", "seed=0,1", "hydra.launcher.n_jobs=1")
-    assert len(list(sweep.rglob("run.zarr"))) == 4
+    overrides = ["-m", "--config-dir", "conf", "experiment=compare", "simulator=usersim",
+                 "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
+                 "seed=0,1", "budget=30", "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100",
+                 "progress=false", "hydra.launcher.n_jobs=1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    proc = subprocess.run([sys.executable, "-m", "experiments.run", *overrides], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sweep = tmp_path / "multirun" / "compare" / "usersim" / "extra_trees_regression"
+    stores = sorted(sweep.rglob("run.zarr"))
+    assert len(stores) == 4  # random and qbc, seeds 0 and 1
+    strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}
+    assert strategies == {"random", "qbc"}
+
     status = main([str(sweep)])  # `python -m experiments.compare SWEEP`, in this process
     verdict = capsys.readouterr()
     assert status == 0, verdict.err[-2000:]
@@ -435,13 +453,30 @@ def test_a_real_sweep_end_to_end(tmp_path, capsys):
     if records:
         assert {"target", "target_kind", "strategy", "median_simulations", "censored", "ratio_vs_passive",
                 "ratio_bound", "p_value", "p_worse", "r2"} <= set(records[0])
-        assert {r["strategy"] for r in records} == {p.parts[len(sweep.parts)] for p in sweep.rglob("run.zarr")}
+        assert {r["strategy"] for r in records} == strategies
         assert "random" in {r["strategy"] for r in records} and len(records) % 2 == 0
     comp = xr.open_zarr(sweep / "comparison.zarr")
     assert {"strategy", "seed", "n_labeled"} <= set(comp.dims)
     assert comp.sizes["seed"] == 2
-    for name in ("learning_curves.png", "queried_points.png", "query_energy.png", "summary.csv", "retrain.csv"):
+    for name in ("learning_curves.png", "queried_points.png", "summary.csv", "retrain.csv"):
         assert (sweep / name).stat().st_size > 0, name
+
+
+def test_a_potential1d_sweep_gets_a_histogram_of_the_queried_energies_and_others_none(tmp_path):
+    from experiments.compare import _potential1d_energy_plot
+
+    def run(strategy: str, target: str) -> xr.Dataset:
+        x = np.random.default_rng(len(strategy)).uniform(-1, 1, (30, 3))
+        return xr.Dataset({"x": (("sample", "input"), x), "round_of": ("sample", np.repeat([0, 1, 2], 10))},
+                          coords={"input": ["x0", "v0", "t"]},
+                          attrs={"config": json.dumps({"simulator": {"_target_": target}})})
+
+    potential = "simulators.potential1d.make_oracle"
+    runs = {(s, 0): run(s, potential) for s in ("qbc", "random")}
+    path = _potential1d_energy_plot(runs, tmp_path / "query_energy.png")
+    assert path == tmp_path / "query_energy.png" and path.read_bytes().startswith(b"\x89PNG")
+    other = {(s, 0): run(s, "usersim.make_oracle") for s in ("qbc", "random")}
+    assert _potential1d_energy_plot(other, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
@@ -449,7 +484,12 @@ def test_a_real_sweep_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_submitit_launcher_runs_a_sweep_locally(tmp_path):
     sweep = tmp_path / "sweep"
-    run_sweep(sweep, "hydra/launcher=local_processes", "learner=mlp", "seed=0")  # TINY sets the MLP's steps
+    # A cheap forest: what is tested is the launcher, not the committee.
+    run = subprocess.run([sys.executable, "-m", "experiments.run", "-m", "hydra/launcher=local_processes",
+                          "learner=extra_trees_regression", "learner.estimator.n_estimators=10", "seed=0", "budget=30",
+                          "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100", "progress=false",
+                          f"hydra.sweep.dir={sweep}"], cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr[-2000:]
     (store,) = sweep.rglob("run.zarr")
     ds = xr.open_zarr(store)
     assert ds.sizes["sample"] == 30

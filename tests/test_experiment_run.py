@@ -244,40 +244,6 @@ def test_asynchronous_run_on_worker_processes_with_a_cache(cli):
     assert len(list((root / "cache").glob("*/*.npy"))) == 40 + 200  # every run and the test set
 
 
-USER_SIMULATOR = """
-import numpy as np
-from alframe.oracle import FunctionOracle, OutputSpec
-from alframe.space import Box
-
-
-def make_oracle(width: float = 1.0):
-    box = Box(names=("a", "b"), lower=(-width, -width), upper=(width, width))
-    return FunctionOracle(lambda x: (np.sin(3 * x[:, 0]) + x[:, 1] ** 2)[:, None], box, OutputSpec(("f",)), version="1")
-"""
-
-
-@pytest.mark.slow
-def test_the_generic_compare_preset_runs_a_simulator_from_outside_the_repository(tmp_path):
-    """A user's module and config directory (`--config-dir`), experiment=compare with a forest
-    committee: the sweep lands under multirun/compare/<simulator>/<learner>, so another
-    simulator's or learner's sweep never meets it."""
-    (tmp_path / "usersim.py").write_text(USER_SIMULATOR)
-    (tmp_path / "conf" / "simulator").mkdir(parents=True)
-    (tmp_path / "conf" / "simulator" / "usersim.yaml").write_text("_target_: usersim.make_oracle\nwidth: 1.0\n")
-    overrides = ["-m", "--config-dir", "conf", "experiment=compare", "simulator=usersim",
-                 "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
-                 "seed=0", "budget=30", "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100",
-                 "progress=false", "hydra.launcher.n_jobs=1"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    proc = subprocess.run([sys.executable, "-m", "experiments.run", *overrides], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    stores = sorted((tmp_path / "multirun" / "compare" / "usersim" / "extra_trees_regression").rglob("run.zarr"))
-    assert len(stores) == 2  # random and qbc, seed 0
-    strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}
-    assert strategies == {"random", "qbc"}
-
-
 @pytest.mark.parametrize("learner", ["extra_trees_regression", "gp", "auto"])
 def test_the_potential_preset_takes_any_learner(learner):
     cfg = composed("experiment=potential1d_compare", f"learner={learner}")
