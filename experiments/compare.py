@@ -76,6 +76,7 @@ from alframe import plots
 from alframe.compilation_cache import default_directory
 from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.learners.coordinates import in_space_coordinates
+from alframe.learners.gp import NOISE_FLOOR
 from alframe.loop import score_committee
 from alframe.metrics import STANDARDISED_METRICS
 from alframe.metrics import higher_is_better as higher_by_name
@@ -923,10 +924,14 @@ def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
     """Where the Gaussian process fitted to passive's runs puts a tenth or more of passive's final
     mse down to observation noise (`noise_fraction` x the constant predictor's mse, medians over
     seeds at the last round), a sentence saying so: if the test set carries that noise too, the
-    targets near it measure the noise. None otherwise, or without those records."""
+    targets near it measure the noise. None otherwise, or without those records, or where the
+    noise level is near its lower bound (no noise found: a deterministic simulator learnt to
+    round-off would otherwise be told its error is noise)."""
     if metric != "mse" or not {"noise_fraction", "mse_constant"} <= set(comp.data_vars):
         return None
     last = comp.sel(strategy=passive).isel(n_labeled=-1)
+    if not float(np.nanmedian(last["noise_fraction"].values)) > 100 * NOISE_FLOOR:
+        return None
     floor = float(np.nanmedian(last["noise_fraction"].values * last["mse_constant"].values))
     final = float(np.nanmedian(last["mse"].values))
     if not (math.isfinite(floor) and math.isfinite(final) and final > 0 and floor >= 0.1 * final):

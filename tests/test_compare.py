@@ -291,6 +291,10 @@ def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
     compare(exact, retrain=False)
     verdict = (exact / "verdict.txt").read_text()  # one output, no failed run, no noise: none of those notes
     assert "noise" not in verdict and "standard deviation" not in verdict and "failed runs" not in verdict
+    # Learnt to round-off: an error as small as the noise level's lower bound is not noise.
+    rounded = fake_sweep(tmp_path / "rounded", skill=1 - 1e-8, seeds=3, extra={"noise_fraction": np.full(20, 1e-8)})
+    compare(rounded, retrain=False)
+    assert "noise" not in (rounded / "verdict.txt").read_text()
 
 
 def test_a_custom_metric_with_a_declared_direction(tmp_path):

@@ -55,6 +55,10 @@ def _with_lengths(theta: np.ndarray, dim: int, length: float) -> np.ndarray:
     return theta
 
 
+NOISE_FLOOR = 1e-8
+"""The white-noise level's lower bound (a share of the standardised output variance): a fit that
+ends there found no noise, not noise of 1e-8."""
+
 REVIVED_LENGTH = 3.0
 """Where `_revived` restarts a length scale stuck at its upper bound (in units of the runs' range)."""
 
@@ -127,7 +131,7 @@ class GaussianProcessCommittee:
         nu: smoothness of the Matérn kernel: 0.5, 1.5, 2.5 or inf (the squared exponential).
         max_fit_points: rows the hyperparameters are fitted on (a random subset when n is larger).
         noise: fit a white-noise term (for noisy or slightly rough simulators); its level is
-            fitted within [1e-8, 0.5] of the standardised output variance.
+            fitted within [`NOISE_FLOOR`, 0.5] of the standardised output variance.
         length_starts: the length scales (in units of the runs' range along each input, the
             same for every input) the likelihood is maximised from, keeping the best optimum.
             From long scales alone, a function with narrow features is often explained as
@@ -219,7 +223,7 @@ class GaussianProcessCommittee:
     def _kernel(self, dim: int):
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(dim), (1e-2, 1e2), nu=self.nu)
         if self.noise:
-            kernel = kernel + WhiteKernel(1e-4, (1e-8, 0.5))
+            kernel = kernel + WhiteKernel(1e-4, (NOISE_FLOOR, 0.5))
         return kernel
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "GaussianProcessCommittee":
@@ -388,7 +392,7 @@ class GaussianProcessCommittee:
     def noise_fraction(self) -> float:
         """The share of the runs' output variance that the fitted kernel puts down to observation
         noise: its white-noise level, the outputs being standardised (0 without a noise term).
-        About 1e-8, its floor, for a deterministic simulator; for a noisy one, times the outputs'
+        About `NOISE_FLOOR` for a deterministic simulator; for a noisy one, times the outputs'
         variance, the noise variance: a floor under the test error where the test set is noisy too."""
         if self.fitted is None:
             raise RuntimeError("noise_fraction called on a committee that was never fitted")
