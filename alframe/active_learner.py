@@ -22,6 +22,7 @@ import xarray as xr
 
 from alframe.learners.base import Committee, fit_report, start_deferred
 from alframe.learners.coordinates import in_space_coordinates
+from alframe.learners.output_units import in_float32_range
 from alframe.oracle import Outcome
 from alframe.space import Space
 from alframe.strategies.base import Strategy, not_pending
@@ -184,7 +185,7 @@ class ActiveLearner:
     def __post_init__(self) -> None:
         if self.runs is None:
             raise ValueError("ActiveLearner needs its runs (Runs.empty(dim, n_outputs) for a new run)")
-        self.committee = in_space_coordinates(self.committee, self.space)
+        self.committee = in_space_coordinates(in_float32_range(self.committee), self.space)
 
     @property
     def spent(self) -> float:

@@ -111,7 +111,8 @@ def check_committee(committee: Committee, x: np.ndarray, y: np.ndarray, *, class
 # A simulator's units are arbitrary: cgs outputs of 1e-20, inputs spanning 1e-9 or sitting at
 # 1e6 +- 1 (a date, a temperature in kelvin) must give the committee of the same runs in
 # natural units. Output offsets are not tried: predictions are float32, which cannot hold one.
-UNIT_CHANGES = (("inputs x 1e-9, outputs x 1e-20", 1e-9, 0.0, 1e-20), ("inputs + 1e6", 1.0, 1e6, 1.0))
+UNIT_CHANGES = (("inputs x 1e-9, outputs x 1e-20", 1e-9, 0.0, 1e-20), ("inputs + 1e6", 1.0, 1e6, 1.0),
+                ("outputs x 1e30", 1.0, 0.0, 1e30))
 
 
 def check_units(committee: Committee, x: np.ndarray, y: np.ndarray, *, classes: int | None = None,

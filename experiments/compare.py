@@ -77,6 +77,7 @@ from alframe.compilation_cache import default_directory
 from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.learners.coordinates import in_space_coordinates
 from alframe.learners.gp import NOISE_FLOOR
+from alframe.learners.output_units import in_float32_range
 from alframe.loop import score_committee
 from alframe.metrics import STANDARDISED_METRICS
 from alframe.metrics import higher_is_better as higher_by_name
@@ -817,7 +818,7 @@ def _refit_scores(ds: xr.Dataset, seed: int) -> dict[str, float]:
     from hydra.utils import instantiate
 
     config = json.loads(ds.attrs["config"])
-    committee = instantiate(config["learner"])
+    committee = in_float32_range(instantiate(config["learner"]))
     if "input_space" in ds.attrs:
         committee = in_space_coordinates(committee, Box(**json.loads(ds.attrs["input_space"])))
     ok = ds["ok"].values

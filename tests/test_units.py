@@ -76,3 +76,35 @@ def test_the_units_benchmark_writes_its_curves_and_plot(units_benchmark):
     assert set(results) == set(UNITS)
     assert all(r["n_labeled"] == [10, 20, 30] and len(r["r2"]) == 1 for r in results.values())
     assert (out / "units.png").stat().st_size > 0
+
+
+class Huge:
+    """The test simulator in units where its outputs are `factor` times larger: picklable."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, x):
+        from tests.conftest import target_fn
+
+        return (target_fn(x) + 3.0) * self.factor
+
+
+@pytest.mark.parametrize("factor", [1e45, 1e-45])
+def test_outputs_beyond_float32s_range_are_learnt_and_queried_as_in_natural_units(tmp_path, factor):
+    """A luminosity of 1e45 erg/s, or 1e-45 of something, is beyond what float32 holds (about
+    1e-38 to 3.4e38): the loop learns it, and picks the same runs, as in natural units."""
+    from alframe.learners import GaussianProcessCommittee
+    from alframe.strategies.reduction import VarianceReduction
+    from tests.conftest import make_loop, make_oracle
+
+    def loop(scale: float):
+        return make_loop(oracle=make_oracle(Huge(scale)), committee=GaussianProcessCommittee(),
+                         strategy=VarianceReduction(), budget=30)
+
+    natural = loop(1.0).run(tmp_path / "natural.zarr")
+    moved = loop(factor).run(tmp_path / "moved.zarr")
+    np.testing.assert_array_equal(moved["x"].values, natural["x"].values)
+    assert np.all(np.isfinite(moved["mse"].values))
+    np.testing.assert_allclose(moved["mse"].values / factor**2, natural["mse"].values, rtol=1e-3)
+    np.testing.assert_allclose(moved["r2"].values, natural["r2"].values, atol=1e-6)

@@ -16,5 +16,6 @@ from alframe.learners.transformed import LogOutputs  # noqa: E402
 
 __all__ += ["GaussianProcessCommittee", "AutoCommittee", "default_families", "LogOutputs"]
 from alframe.learners.coordinates import SpaceCoordinates  # noqa: E402
+from alframe.learners.output_units import OutputUnits  # noqa: E402
 
-__all__ += ["SpaceCoordinates"]
+__all__ += ["SpaceCoordinates", "OutputUnits"]

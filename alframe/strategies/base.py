@@ -42,13 +42,19 @@ def not_pending(candidates: np.ndarray, pending: np.ndarray | None) -> np.ndarra
     return np.array([np.asarray(row, dtype=np.float64).tobytes() not in taken for row in candidates], dtype=bool)
 
 
+def uniform_draws(key: jax.Array, n: int) -> np.ndarray:
+    """n draws (n,) from U[0, 1), in float64: scaled to a score, a float32 draw overflows where the
+    score's units are large (a committee variance of luminosities in erg/s is about 1e75)."""
+    return np.asarray(jax.random.uniform(key, (n,)), dtype=np.float64)
+
+
 def tie_breaks(key: jax.Array, scores: np.ndarray, fraction: float = 1e-9) -> np.ndarray:
     """Random amounts (n,) to add to scores (n,) so that ties break at random: each below
     `fraction` of the largest finite |score|, so that they never outweigh a real difference,
     whatever the scores' units (a committee variance in cgs units may be 1e-40)."""
     scores = np.asarray(scores, dtype=np.float64)
     magnitude = np.abs(scores[np.isfinite(scores)]).max(initial=0.0)
-    return np.asarray(jax.random.uniform(key, scores.shape)) * fraction * (magnitude if magnitude > 0 else 1.0)
+    return uniform_draws(key, scores.size).reshape(scores.shape) * fraction * (magnitude if magnitude > 0 else 1.0)
 
 
 def check_k(k: int, n_available: int) -> None:

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.strategies.base import check_k, not_pending, tie_breaks
+from alframe.strategies.base import check_k, not_pending, tie_breaks, uniform_draws
 
 
 def unit_range(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +190,7 @@ class CommitteeFantasy:
         unit = unit_scale(points, candidates)
         variance = np.sum(dev**2, axis=0)
         variance = variance + self.jitter * max(float(variance.max()), 1e-300)
-        tie_break = np.asarray(jax.random.uniform(key, (len(points),))) * 1e-12 * max(float(variance.max()), 1e-300)
+        tie_break = uniform_draws(key, len(points)) * 1e-12 * max(float(variance.max()), 1e-300)
         factors: list[np.ndarray] = []
         residual = variance.copy()
 

@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee
-from alframe.strategies.base import check_k, not_pending
+from alframe.strategies.base import check_k, not_pending, uniform_draws
 from alframe.strategies.diversity import member_deviations
 from alframe.strategies.reduction import committee_covariance
 
@@ -122,7 +122,7 @@ def _greedy(committee: Committee, points: np.ndarray, truth: np.ndarray, unit: n
     error = truth[n:] - mean[n:]                                   # (v, outputs)
     miss = truth[:n] - mean[:n]                                    # (n, outputs)
     factors: list[np.ndarray] = []
-    tie_break = np.asarray(jax.random.uniform(key, (n,))) * 1e-12
+    tie_break = uniform_draws(key, n) * 1e-12
     allowed = available.copy()
     picked: list[int] = []
     for _ in range(k):

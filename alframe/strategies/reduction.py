@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from alframe.learners.base import Committee, error_correlation
-from alframe.strategies.base import check_k, not_pending
+from alframe.strategies.base import check_k, not_pending, uniform_draws
 from alframe.strategies.diversity import ensemble_deviations, localised_covariance, unit_scale
 
 
@@ -109,7 +109,7 @@ class VarianceReduction:
 
         for j in range(n, len(points)):
             condition_on(j)
-        tie_break = np.asarray(jax.random.uniform(tie_key, (len(points),))) * 1e-12 * scale
+        tie_break = uniform_draws(tie_key, len(points)) * 1e-12 * scale
         allowed = np.concatenate([available, np.zeros(len(points) - n, dtype=bool)])
         first = None
         picked: list[int] = []

@@ -1,0 +1,104 @@
+"""Outputs beyond float32's range: a committee fitted on outputs divided by a power of ten and
+asked in float64.
+
+Committees predict in float32, which holds magnitudes from about 1e-38 to 3.4e38. A simulator
+in cgs units can return more: a luminosity of 1e44 erg/s, a supernova's 1e51 erg. Every member
+would then predict inf. `OutputUnits` wraps any regression committee so that it learns the
+outputs divided by a power of ten near their largest magnitude, and multiplies its members'
+predictions back in float64. Where the outputs sit well inside float32's range (the usual
+case) it divides by nothing and passes the committee's own predictions through unchanged.
+`ActiveLearner` applies it to every committee (`in_float32_range`).
+
+    >>> committee = in_float32_range(GaussianProcessCommittee())   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+from alframe.learners.auto import held_out_of
+from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
+
+FLOAT32_SAFE = (1e-30, 1e30)
+"""Largest output magnitudes a committee is fitted on as they are: within them, float32 keeps
+about seven digits of every prediction and of its spread."""
+
+
+def output_unit(y: np.ndarray) -> float:
+    """What regression outputs y (n, ...) are divided by before a committee sees them: 1 where
+    their largest magnitude lies within `FLOAT32_SAFE` (or there are none), else the power of
+    ten nearest it."""
+    magnitude = float(np.max(np.abs(y), initial=0.0)) if np.size(y) else 0.0
+    if not math.isfinite(magnitude) or magnitude == 0.0 or FLOAT32_SAFE[0] <= magnitude <= FLOAT32_SAFE[1]:
+        return 1.0
+    return 10.0 ** round(math.log10(magnitude))
+
+
+def _classifier(committee: Any) -> bool:
+    return getattr(committee, "task", None) == "classification" or getattr(committee, "classes", None) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputUnits:
+    """`committee` fitted on y / unit, its members' predictions multiplied by unit in float64.
+
+    Args:
+        committee: any committee; a classifier's labels are passed through as they are.
+        unit: what the last fit's outputs were divided by (`output_unit`); 1 before a fit.
+
+    `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs); `predict_members(x)`
+    gives the wrapped committee's (members, n, n_outputs), in float64 when unit is not 1;
+    `held_out_predictions()` and `correlation(points)` pass the wrapped committee's through
+    (the first multiplied by unit), and so do `differentiable_members()`, `report()` and
+    `start_deferred()`.
+    """
+
+    committee: Any
+    unit: float = 1.0
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(getattr(self.committee, "is_fitted", True))
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "OutputUnits":
+        unit = 1.0 if _classifier(self.committee) else output_unit(y)
+        scaled = y if unit == 1.0 else np.asarray(y, dtype=np.float64) / unit
+        return dataclasses.replace(self, committee=self.committee.fit(x, scaled, key=key), unit=unit)
+
+    def predict_members(self, x: np.ndarray) -> Any:
+        members = self.committee.predict_members(x)
+        return members if self.unit == 1.0 else np.asarray(members, dtype=np.float64) * self.unit
+
+    def held_out_predictions(self) -> np.ndarray:
+        """The wrapped committee's held-out predictions of the training rows (n, n_outputs), in
+        the simulator's units."""
+        predicted = held_out_of(self.committee)
+        return predicted if self.unit == 1.0 else np.asarray(predicted, dtype=np.float64) * self.unit
+
+    def correlation(self, points: np.ndarray) -> CorrelationOf | None:
+        """The wrapped committee's error correlation among points (n, dim), or None: a unit
+        changes the size of the errors, not how they are correlated."""
+        return error_correlation(self.committee, points)
+
+    def differentiable_members(self) -> tuple[Any, Any]:
+        """The wrapped committee's (apply, args) (see `alframe.strategies.search`), which predict
+        outputs divided by unit: a gradient search ranks by a score whose scale it sets itself."""
+        from alframe.strategies.search import differentiable_members
+
+        return differentiable_members(self.committee)
+
+    def report(self) -> dict[str, float | str]:
+        return fit_report(self.committee)
+
+    def start_deferred(self) -> None:
+        start_deferred(self.committee)
+
+
+def in_float32_range(committee: Any) -> Any:
+    """`committee` wrapped in `OutputUnits` (unless it is already)."""
+    return committee if isinstance(committee, OutputUnits) else OutputUnits(committee)
