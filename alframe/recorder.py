@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -104,10 +105,13 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
             bar.update(len(outcomes[-1]))
     outcome = concat_outcomes(outcomes, oracle.outputs.dim)
     n_ok = int(outcome.ok.sum())
+    first = next((e for e in outcome.error if e), "")
     if n_ok < MIN_TEST_SUCCESS * len(x):
-        first = next((e for e in outcome.error if e), "")
         raise LoopError(f"only {n_ok} of {len(x)} test-set runs succeeded (first error: {first!r}); "
                         "fix the simulator or give a test_set")
+    if n_ok < len(x):
+        tqdm.write(f"{label}: {len(x) - n_ok} of {len(x)} runs failed and are left out (first error: {first!r}); "
+                   "every test error is measured where the simulator succeeds", file=sys.stderr)
     return x[outcome.ok], outcome.y[outcome.ok]
 
 

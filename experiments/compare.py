@@ -921,6 +921,24 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+def test_set_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
+    """Where test-set runs failed (a drawn test set holds fewer runs than `test_size`), how many
+    of how many: every error is then measured only where the simulator succeeds. None otherwise,
+    or for test sets that were given."""
+    dropped: list[tuple[int, int]] = []
+    for ds in runs.values():
+        config = json.loads(ds.attrs.get("config", "{}"))
+        size = config.get("test_size")
+        if config.get("test_set") is None and isinstance(size, int) and "test_sample" in ds.sizes:
+            dropped.append((size - int(ds.sizes["test_sample"]), size))
+    failed = [d for d, _ in dropped]
+    if not failed or max(failed) <= 0:
+        return None
+    spread = f"{min(failed)}-{max(failed)}" if min(failed) < max(failed) else f"{failed[0]}"
+    return (f"{spread} of the {max(n for _, n in dropped)} test-set runs failed and are left out: every error is "
+            "measured where the simulator succeeds")
+
+
 def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
     """Where the Gaussian process fitted to passive's runs puts a tenth or more of passive's final
     mse down to observation noise (`noise_fraction` x the constant predictor's mse, medians over
@@ -988,12 +1006,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
-    failures = failed_runs_note(runs)
-    if failures:
-        sweep_notes.append(failures)
-    noise = noise_note(comp, metric, passive)
-    if noise:
-        sweep_notes.append(noise)
+    sweep_notes += [n for n in (failed_runs_note(runs), test_set_note(runs), noise_note(comp, metric, passive)) if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

@@ -170,7 +170,7 @@ TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test s
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
              simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1,
-             failed: int = 0) -> None:
+             failed: int = 0, test_size: int | None = None) -> None:
     """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
     scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
@@ -181,7 +181,8 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
     rounds = {"n_runs": grid, "n_labeled": grid, "mse": mse, "fit_s": np.zeros(len(grid)), **(extra or {})}
     if mse_constant is not None:
         rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
-    config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"}}
+    config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"},
+              **({} if test_size is None else {"test_size": test_size, "test_set": None})}
     ds = xr.Dataset(
         {"x": (("sample", "input"), x), "y": (("sample", "output"), np.repeat(x[:, :1], outputs, axis=1)),
          "ok": ("sample", np.arange(n) >= failed),
@@ -277,10 +278,13 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     for seed in range(3):
         for strategy, failed in (("qbc", 10 + seed), ("random", 4)):
             fake_run(tmp_path, strategy=strategy, seed=seed, grid=grid, failed=failed,
-                     mse=1.0 / grid * (1 + 0.1 * seed), mse_constant=1.0)
+                     mse=1.0 / grid * (1 + 0.1 * seed), mse_constant=1.0, test_size=len(TEST_INPUTS) + 7)
     compare(tmp_path, retrain=False)
+    verdict = (tmp_path / "verdict.txt").read_text()
     assert ("note: failed runs per seed (charged to the budget, never trained on): qbc 10-12 of 100 (median 11), "
-            "random 4 of 100 (median 4)") in (tmp_path / "verdict.txt").read_text()
+            "random 4 of 100 (median 4)") in verdict
+    assert (f"note: 7 of the {len(TEST_INPUTS) + 7} test-set runs failed and are left out: every error is measured "
+            "where the simulator succeeds") in verdict
 
 
 def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):

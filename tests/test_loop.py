@@ -353,6 +353,17 @@ def test_the_test_set_is_run_in_chunks_and_is_the_same_set(tmp_path):
     assert [len(q) for q in tiny.completed] == [1, 1, 1]
 
 
+def test_failed_test_set_runs_are_left_out_and_said_so(capsys):
+    def half_fails(x):
+        return np.where(x[:, 0] > 1.0, np.nan, target_fn(x))
+
+    x, y = draw_test_set(make_oracle(half_fails), 40, seed=4)
+    drawn = make_box().draw(40, seed=4, method="uniform")
+    assert len(x) == int((drawn[:, 0] <= 1.0).sum()) < 40 and np.all(np.isfinite(y))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"test set: {40 - len(x)} of 40 runs failed and are left out")
+
+
 def test_classification_loop(tmp_path):
     oracle = FunctionOracle(fn=lambda x: (x[:, 0] + x[:, 1] > 0).astype(float), space=make_box(),
                             outputs=OutputSpec(names=("side",), task="classification", classes=("left", "right")))
