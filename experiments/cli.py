@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import signal
 import sys
 import time
@@ -565,6 +566,10 @@ def label(run_dir: str | Path, overrides: Sequence[str], *, host: str, port: int
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A console script's path starts at its own directory; `python -m` starts at the working one,
+    # where a user's simulator module usually is: the same config must find it either way.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     top = parser()
     args, extra = top.parse_known_args(argv)
     takes_overrides = args.command in ("ask", "label") or getattr(args, "studio_command", None) == "export"

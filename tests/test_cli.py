@@ -170,12 +170,25 @@ def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     assert "holds no run" in capsys.readouterr().err
 
 
-def test_the_console_script_asks_and_reports(tmp_path):
+def test_the_console_script_asks_and_reports_with_a_simulator_in_the_working_directory(tmp_path):
+    """`alframe ask` imports a simulator module from where it is run, as `python -m` does."""
+    (tmp_path / "mysim.py").write_text(
+        "import numpy as np\nfrom alframe.oracle import FunctionOracle, OutputSpec\nfrom alframe.space import Box\n\n\n"
+        "def make_oracle():\n    return FunctionOracle(lambda x: np.sin(3 * x[:, :1]) + x[:, 1:], "
+        "Box(names=('a', 'b'), lower=(0, 0), upper=(1, 1)), OutputSpec(('f',)))\n")
+    (tmp_path / "conf" / "simulator").mkdir(parents=True)
+    (tmp_path / "conf" / "simulator" / "mysim.yaml").write_text("_target_: mysim.make_oracle\n")
+    script = Path(sys.executable).parent / "alframe"
+    if not script.exists():
+        pytest.skip(f"no console script at {script} (the project is not installed in this environment)")
     out = tmp_path / "q.csv"
-    done = subprocess.run([sys.executable, "-m", "experiments.cli", "ask", str(tmp_path / "run"), "-n", "3", "-o",
-                           str(out), *FAST, "budget=30"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(script), "ask", "run", "-n", "3", "-o", str(out), "--config-dir", "conf",
+                           "simulator=mysim", "learner=gp", "n_initial=20", "budget=30", "test_size=20",
+                           "progress=false"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert out.read_text().splitlines()[0] == "query_id,x1,x2,x3" and len(out.read_text().splitlines()) == 4
+    assert out.read_text().splitlines()[0] == "query_id,a,b" and len(out.read_text().splitlines()) == 4
     assert "asked 3 queries (ids 0-2) from the initial design" in done.stderr
 
 
