@@ -257,7 +257,8 @@ FAILED_JOBS_ENV = "ALFRAME_FAILED_JOBS"
 
 class FailedJobs(Callback):
     """A sweep whose jobs fail (bad settings, a damaged store) runs every other job, then says
-    in one line per failed job which it was (its overrides) and why, and exits with status 2.
+    in one line per failed job which it was (its overrides) and why, and exits with status 2;
+    one that succeeds ends with the command that judges it.
 
     A failing job notes its error in a directory inside the sweep's (named to the sweep's
     processes by the environment variable `FAILED_JOBS_ENV`) instead of exiting, which would
@@ -280,6 +281,8 @@ class FailedJobs(Callback):
                   file=sys.stderr)
         if failed:
             sys.exit(2)
+        print(f"alframe: sweep done; its verdict: python -m experiments.compare {config.hydra.sweep.dir}",
+              file=sys.stderr)
 
 
 def fail(hc, message: str) -> None:

@@ -445,6 +445,8 @@ def test_a_real_sweep_of_a_simulator_from_outside_the_repository_end_to_end(tmp_
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sweep = tmp_path / "multirun" / "compare" / "usersim" / "extra_trees_regression"
+    assert proc.stderr.strip().splitlines()[-1] == ("alframe: sweep done; its verdict: python -m experiments.compare "
+                                                   "multirun/compare/usersim/extra_trees_regression")
     stores = sorted(sweep.rglob("run.zarr"))
     assert len(stores) == 4  # random and qbc, seeds 0 and 1
     strategies = {json.loads(xr.open_zarr(p).attrs["config"])["strategy_name"] for p in stores}

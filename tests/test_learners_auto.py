@@ -553,7 +553,6 @@ def test_the_active_learner_starts_deferred_work_unless_told_not_to():
     learner.tell(x[40:], outcome(x[40:]))
     learner.refit()  # 60 >= 1.2 x 40: a retune falls due and waits
     learner.ask(2, background=False)
-    gp = learner.committee.committee  # inside the OutputUnits every ActiveLearner's committee is wrapped in
-    assert gp.fitted.retune.future is None
+    assert learner.committee.fitted.retune.future is None
     learner.ask(2)
-    assert learner.committee.committee.fitted.retune.future is not None
+    assert learner.committee.fitted.retune.future is not None

@@ -10,7 +10,7 @@ import pytest
 from sklearn.ensemble import ExtraTreesRegressor
 
 from alframe.active_learner import ActiveLearner, Runs
-from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, SpaceCoordinates
+from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, OutputUnits, SpaceCoordinates
 from alframe.learners.base import error_correlation, fit_report
 from alframe.space import Box
 from alframe.strategies.reduction import VarianceReduction
@@ -73,9 +73,9 @@ def test_the_active_learner_wraps_only_where_the_space_declares_coordinates():
     plain = Box(names=("a", "b"), lower=(0, 0), upper=(1, 1))
     gp = GaussianProcessCommittee(folds=2)
     learner = ActiveLearner(plain, gp, VarianceReduction(), runs=Runs.empty(2, 1))
-    assert learner.committee is gp
+    assert learner.committee == OutputUnits(gp)  # every committee: outputs in float32's range
     learner = ActiveLearner(ANGLE, gp, VarianceReduction(), runs=Runs.empty(2, 1))
-    assert learner.committee == SpaceCoordinates(gp, ANGLE)
+    assert learner.committee == SpaceCoordinates(OutputUnits(gp), ANGLE)
     again = ActiveLearner(ANGLE, learner.committee, VarianceReduction(), runs=Runs.empty(2, 1))
     assert again.committee == learner.committee  # not wrapped twice
 

@@ -55,7 +55,7 @@ class OutputUnits:
     gives the wrapped committee's (members, n, n_outputs), in float64 when unit is not 1;
     `held_out_predictions()` and `correlation(points)` pass the wrapped committee's through
     (the first multiplied by unit), and so do `differentiable_members()`, `report()` and
-    `start_deferred()`.
+    `start_deferred()`; any other attribute is the wrapped committee's.
     """
 
     committee: Any
@@ -85,6 +85,13 @@ class OutputUnits:
         changes the size of the errors, not how they are correlated."""
         return error_correlation(self.committee, points)
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else is the wrapped committee's (a peer's `peer`, a GP's `fitted`), so that
+        # wrapping it changes nothing a caller can see but the units of the outputs.
+        if name == "committee" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.committee, name)
+
     def differentiable_members(self) -> tuple[Any, Any]:
         """The wrapped committee's (apply, args) (see `alframe.strategies.search`), which predict
         outputs divided by unit: a gradient search ranks by a score whose scale it sets itself."""
@@ -100,5 +107,8 @@ class OutputUnits:
 
 
 def in_float32_range(committee: Any) -> Any:
-    """`committee` wrapped in `OutputUnits` (unless it is already)."""
-    return committee if isinstance(committee, OutputUnits) else OutputUnits(committee)
+    """`committee` wrapped in `OutputUnits`, unless it is already, or is a wrapper (such as
+    `SpaceCoordinates`) of one that is."""
+    if isinstance(committee, OutputUnits) or isinstance(getattr(committee, "committee", None), OutputUnits):
+        return committee
+    return OutputUnits(committee)
