@@ -57,19 +57,6 @@ def _test_chunks(size: int) -> int:
 MIN_TEST_SUCCESS = 0.5  # a test set with fewer successful runs than this share is refused
 
 
-def _run_chunk(executor: Executor, oracle: Oracle, queries: np.ndarray, retries: int) -> Outcome:
-    """A chunk of test queries (n, dim) as one task on the executor (one vectorised run); if
-    that task fails as a whole (a run that kills its worker or hangs past the timeout), its
-    queries again one task each, so that only the bad runs fail."""
-    try:
-        outcome = executor.submit(oracle.run, queries).result()
-        if len(outcome) == len(queries):
-            return outcome
-    except Exception:  # noqa: BLE001 - the executor's own failure types (lost worker, timeout, remote error)
-        pass
-    return run_batch(executor, oracle, queries, retries=retries)
-
-
 def draw_test_set(oracle: Oracle, size: int, seed: int,
                   given: tuple[np.ndarray, np.ndarray] | None = None, *,
                   progress: bool = False, label: str = "test set", executor: Executor | None = None,
@@ -78,10 +65,11 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     oracle with `seed`, failed runs dropped. Returns x (m, dim), y (m, n_outputs).
 
     The inputs are drawn at once, so the set depends only on `seed` and `size`; they are run
-    in chunks, with a progress bar when `progress`: each chunk as one vectorised call, on
-    `executor` when one is given (with its timeouts and lost-worker handling; a chunk that
-    fails as a whole is run again one task a query, with `retries`). Fewer than half the runs succeeding is refused (a broken simulator
-    would otherwise be scored on a few lucky points).
+    in chunks, with a progress bar when `progress`: each chunk as one vectorised call, or on
+    `executor` when one is given, each run a task of its own (so that the workers share the
+    chunk and its timeout and lost-worker handling apply to every run alone, with `retries`).
+    Fewer than half the runs succeeding is refused (a broken simulator would otherwise be
+    scored on a few lucky points).
     """
     if given is not None:
         x, y = (np.asarray(a) for a in given)
@@ -90,7 +78,8 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
                             f"got x {x.shape} and y {y.shape}")
         return x, (y[:, None] if y.ndim == 1 else y)
     x = oracle.space.draw(size, seed=seed, method="uniform")
-    chunk = _test_chunks(len(x))
+    # On workers, a chunk is spread over them: at least 32 runs, so that many workers all have one.
+    chunk = _test_chunks(len(x)) if executor is None else max(_test_chunks(len(x)), 32)
     outcomes = []
     with tqdm(total=len(x), desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, len(x), chunk):
@@ -101,7 +90,7 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
                 except ValueError as exc:
                     raise LoopError(f"test set: {exc}") from None
             else:
-                outcomes.append(_run_chunk(executor, oracle, queries, retries))
+                outcomes.append(run_batch(executor, oracle, queries, retries=retries))
             bar.update(len(outcomes[-1]))
     outcome = concat_outcomes(outcomes, oracle.outputs.dim)
     n_ok = int(outcome.ok.sum())

@@ -371,7 +371,11 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
             name = outputs.names[0]
             y = [float(label(path, number_, name, row[column[name]], outputs.classes))]
         else:
-            y = [number(path, number_, name, row[column[name]]) for name in outputs.names]
+            try:
+                y = [number(path, number_, name, row[column[name]]) for name in outputs.names]
+            except TableError as exc:
+                raise TableError(f"{exc}; a run that failed is told with its reason in an 'error' column "
+                                 "(its outputs may be blank)") from None
         cost = number(path, number_, "cost_s", row[column["cost_s"]]) if "cost_s" in column else np.nan
         ids.append(qid)
         ys.append(y)

@@ -188,7 +188,9 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
             raise SweepError(f"{path} is not a run store of this framework (no `seed` attr or `n_runs` variable)")
         key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
         if key in runs:
-            raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}")
+            raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}; "
+                             "a sweep with other settings (a budget, say) belongs in a directory of its own "
+                             "(hydra.sweep.dir=...)")
         runs[key] = ds
     if len(damaged) == 1:
         path, exc = damaged[0]
@@ -956,8 +958,9 @@ def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
     if not (math.isfinite(floor) and math.isfinite(final) and final > 0 and floor >= 0.1 * final):
         return None
     return (f"the Gaussian process fitted to {passive}'s runs puts an mse of {floor:.3g} down to observation noise "
-            f"({floor / final:.0%} of {passive}'s final mse): if the test outputs carry that noise too, no model "
-            f"gets far below it and targets near it measure the noise; a noise-free test_set avoids that")
+            f"({floor / final:.0%} of {passive}'s final mse), or to structure too fine for its runs: if the "
+            f"simulator is noisy and its test outputs carry that noise too, no model gets far below it and targets "
+            f"near it measure the noise; a noise-free test_set avoids that")
 
 
 def _check_targets(targets: Sequence[float] | None) -> None:

@@ -29,7 +29,7 @@ from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 import alframe
@@ -51,7 +51,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 # another executor, without repair=true, with or without a cache (a simulator is deterministic),
 # so these keys are no part of the config a store is identified by, nor of its directory's name
 # (conf/config.yaml's hydra.job.config.override_dirname.exclude_keys lists them too).
-NOT_IDENTITY = ("executor", "progress", "repair", "compilation_cache", "cache")
+NOT_IDENTITY = ("executor", "progress", "repair", "compilation_cache", "cache", "share_simulations")
 
 
 class ConfigError(ValueError):
@@ -306,6 +306,9 @@ def main(cfg: DictConfig) -> float:
         enable_compilation_cache(cfg.get("compilation_cache"))
         check_added_keys(hc.overrides.task, hc.runtime.choices.keys(),
                          lambda rest: compose(config_name=hc.job.config_name, overrides=rest))
+        if hc.mode == RunMode.MULTIRUN and cfg.get("share_simulations") and cfg.get("cache") is None:
+            with open_dict(cfg):
+                cfg.cache = str(Path(hc.sweep.dir) / "simulations")
         if cfg.get("job") is not None:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:

@@ -89,7 +89,8 @@ def test_pending_queries_are_never_asked_again(tmp_path):
     ("query_id,y\n0,1.0\n", "row 2, column 'query_id': query 0 was told already"),
     ("query_id,y\n20,1.0\n20,2.0\n", "row 3, column 'query_id': 20 is told twice"),
     ("query_id,y\n20,1.0\n21,abc\n", "row 3, column 'y': 'abc' is not a number"),
-    ("query_id,y\n20,nan\n", "row 2, column 'y': 'nan' is not finite"),
+    ("query_id,y\n20,nan\n", "row 2, column 'y': 'nan' is not finite; a run that failed is told with its reason "
+                             "in an 'error' column"),
     ("query_id,flux\n20,1.0\n", "no column 'y'"),
     ("query_id,y\n", "no rows after the header"),
     ("query_id,y\nx,1.0\n", "row 2, column 'query_id': 'x' is not an integer"),

@@ -416,14 +416,22 @@ def test_the_refit_from_scratch_sees_the_inputs_as_the_loop_did(tmp_path):
 
 
 USER_SIMULATOR = """
+import os
+
 import numpy as np
 from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box
 
 
+def simulate(x):
+    with open(os.environ["USERSIM_LOG"], "a") as log:  # one line per simulation, whichever process ran it
+        log.write("x\\n" * len(x))
+    return (np.sin(3 * x[:, 0]) + x[:, 1] ** 2)[:, None]
+
+
 def make_oracle(width: float = 1.0):
     box = Box(names=("a", "b"), lower=(-width, -width), upper=(width, width))
-    return FunctionOracle(lambda x: (np.sin(3 * x[:, 0]) + x[:, 1] ** 2)[:, None], box, OutputSpec(("f",)), version="1")
+    return FunctionOracle(simulate, box, OutputSpec(("f",)), version="1")
 """
 
 
@@ -440,11 +448,16 @@ def test_a_real_sweep_of_a_simulator_from_outside_the_repository_end_to_end(tmp_
                  "learner=extra_trees_regression", "learner.estimator.n_estimators=10",
                  "seed=0,1", "budget=30", "batch_size=10", "n_initial=10", "test_size=50", "candidates.size=100",
                  "progress=false", "hydra.launcher.n_jobs=1"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+           "USERSIM_LOG": str(tmp_path / "simulations.log")}
     proc = subprocess.run([sys.executable, "-m", "experiments.run", *overrides], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sweep = tmp_path / "multirun" / "compare" / "usersim" / "extra_trees_regression"
+    # The jobs share their simulations: the test set once, each seed's initial design once.
+    simulated = len((tmp_path / "simulations.log").read_text().splitlines())
+    assert (sweep / "simulations").is_dir()
+    assert simulated <= 50 + 2 * (10 + 20 + 20), simulated  # against 4 jobs x (50 + 30) = 320 unshared
     assert proc.stderr.strip().splitlines()[-1] == ("alframe: sweep done; its verdict: python -m experiments.compare "
                                                    "multirun/compare/usersim/extra_trees_regression")
     stores = sorted(sweep.rglob("run.zarr"))

@@ -353,6 +353,18 @@ def test_the_test_set_is_run_in_chunks_and_is_the_same_set(tmp_path):
     assert [len(q) for q in tiny.completed] == [1, 1, 1]
 
 
+def test_on_an_executor_every_test_set_run_is_a_task_of_its_own():
+    """So that the workers share each chunk and a timeout sized for one run applies to one run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    oracle = RecordingOracle(make_oracle())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        x, y = draw_test_set(oracle, 120, seed=4, executor=pool)
+    assert len(oracle.completed) == 120 and all(len(q) == 1 for q in oracle.completed)
+    np.testing.assert_array_equal(x, make_box().draw(120, seed=4, method="uniform"))
+    np.testing.assert_allclose(y[:, 0], target_fn(x))
+
+
 def test_failed_test_set_runs_are_left_out_and_said_so(capsys):
     def half_fails(x):
         return np.where(x[:, 0] > 1.0, np.nan, target_fn(x))
