@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -256,6 +257,9 @@ class ActiveLearningLoop:
                                     runs=recorder.runs(), charged=recorder.recorded_charges(),
                                     charging="selection_cost" in recorder.data)
             n_rounds = recorder.n_rounds
+            if len(learner.runs) and self.progress:
+                tqdm.write(f"{self.label}: resuming {path} at {len(learner.runs)} runs of {self.budget} "
+                           f"({n_rounds} rounds recorded)", file=sys.stderr)
             bar = tqdm(total=self.budget, initial=len(learner.runs), desc=self.label, unit="sim",
                        disable=not self.progress, dynamic_ncols=True)
             try:

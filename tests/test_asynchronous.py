@@ -163,7 +163,7 @@ def test_a_fault_injecting_oracle_runs_to_the_end_with_every_fault_recorded(tmp_
     assert int((~data["ok"].values).sum()) == 4
 
 
-def test_async_loop_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_path):
+def test_async_loop_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_path, capsys):
     path = tmp_path / "run.zarr"
 
     class Crash(KeyboardInterrupt):  # what stops a driver; an Exception would be a failed run
@@ -188,7 +188,9 @@ def test_async_loop_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_p
         make_async(Crashing(), executor=SequentialExecutor()).run(path)
     before = xr.open_zarr(path).load()
     assert 0 < before.sizes["sample"] < 40
-    data = make_async(executor=SequentialExecutor()).run(path)
+    capsys.readouterr()
+    data = make_async(executor=SequentialExecutor(), progress=True).run(path)
+    assert f"resuming {path} at {before.sizes['sample']} runs of 40" in capsys.readouterr().err
     assert data.sizes["sample"] == 40
     np.testing.assert_array_equal(data["x"].values[: before.sizes["sample"]], before["x"].values)
     assert len({_bytes(row) for row in data["x"].values}) == 40

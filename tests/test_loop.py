@@ -508,6 +508,17 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, reference, 
     assert not checkpoint_of(path).exists()
 
 
+def test_a_resumed_run_says_where_it_resumes(tmp_path, capsys):
+    path = tmp_path / "run.zarr"
+    with pytest.raises(RuntimeError, match="lost the compute node"):
+        make_loop(oracle=RecordingOracle(make_oracle(), crash_on_call=TEST_SET_CALLS + 3), test_size=100).run(path)
+    before = xr.open_zarr(path)
+    done, rounds = before.sizes["sample"], before.sizes["round"]
+    capsys.readouterr()
+    make_loop(test_size=100, progress=True).run(path)
+    assert f"resuming {path} at {done} runs of 40 ({rounds} rounds recorded)" in capsys.readouterr().err
+
+
 def test_resume_after_a_kill_inside_a_store_append(tmp_path, reference, monkeypatch):
     ref, _ = reference
     path = tmp_path / "run.zarr"
