@@ -259,7 +259,7 @@ class ActiveLearningLoop:
             n_rounds = recorder.n_rounds
             if len(learner.runs) and self.progress:
                 tqdm.write(f"{self.label}: resuming {path} at {len(learner.runs)} runs of {self.budget} "
-                           f"({n_rounds} rounds recorded)", file=sys.stderr)
+                           f"({n_rounds} round{'s' * (n_rounds != 1)} recorded)", file=sys.stderr)
             bar = tqdm(total=self.budget, initial=len(learner.runs), desc=self.label, unit="sim",
                        disable=not self.progress, dynamic_ncols=True)
             try:

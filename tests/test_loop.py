@@ -516,7 +516,7 @@ def test_a_resumed_run_says_where_it_resumes(tmp_path, capsys):
     done, rounds = before.sizes["sample"], before.sizes["round"]
     capsys.readouterr()
     make_loop(test_size=100, progress=True).run(path)
-    assert f"resuming {path} at {done} runs of 40 ({rounds} rounds recorded)" in capsys.readouterr().err
+    assert f"resuming {path} at {done} runs of 40 ({rounds} round{'s' * (rounds != 1)} recorded)" in capsys.readouterr().err
 
 
 def test_resume_after_a_kill_inside_a_store_append(tmp_path, reference, monkeypatch):
