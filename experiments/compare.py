@@ -433,11 +433,27 @@ def combine(runs: Mapping[tuple[str, int], xr.Dataset], metrics: Sequence[str] |
     variables.update({_comparison_name(m): (("strategy", "seed", "n_labeled", "output"), data[m])
                       for m in per_output})
     coords: dict[str, Any] = {"strategy": np.array(strategies, dtype=object), "seed": seeds, "n_labeled": grid}
+    attrs: dict[str, Any] = {}
     if per_output:
         coords["output"] = np.array(next(iter(per_output.values())), dtype=object)
+        coords_of_outputs, attrs = _output_description(runs, coords["output"])
+        coords.update(coords_of_outputs)
     directions = metric_directions(runs, [*scalar, *per_output])
     higher = sorted(_comparison_name(m) for m, h in directions.items() if h)
-    return xr.Dataset(variables, coords=coords, attrs={"higher_is_better": json.dumps(higher)})
+    return xr.Dataset(variables, coords=coords, attrs={"higher_is_better": json.dumps(higher), **attrs})
+
+
+def _output_description(runs: Mapping[tuple[str, int], xr.Dataset], names: np.ndarray) -> tuple[dict, dict]:
+    """The first run's coordinate of its outputs (a wavelength, a time) and their units and
+    transform, as (coords, attrs) for a comparison over the outputs `names`; empty where that
+    run's outputs are others."""
+    first = next(iter(runs.values()))
+    if "output" not in first.coords or not np.array_equal(first["output"].values.astype(object), names):
+        return {}, {}
+    attrs = {k: first.attrs[k] for k in ("output_coord_name", "output_units", "output_transform") if k in first.attrs}
+    name = attrs.get("output_coord_name")
+    coords = {name: ("output", first[name].values)} if name is not None and name in first.coords else {}
+    return coords, attrs
 
 
 def available_metrics(comp: xr.Dataset) -> list[str]:

@@ -156,6 +156,17 @@ def test_combine_keeps_every_numeric_per_round_variable():
     assert json.loads(comp.attrs["higher_is_better"]) == ["r2"]
 
 
+def test_combine_keeps_what_the_outputs_are_where_and_in_which_units():
+    ds = xr.Dataset({"n_runs": ("round", [10, 20]), "mse_per_output": (("round", "output"), [[1.0, 2.0], [0.5, 1.0]])},
+                    coords={"round": [1, 2], "output": np.array(["f500", "f900"], dtype=object),
+                            "wavelength": ("output", [500.0, 900.0])},
+                    attrs={"output_coord_name": "wavelength", "output_units": ["erg/s", "erg/s"]})
+    comp = combine({("a", 0): ds, ("b", 0): ds})
+    np.testing.assert_array_equal(comp["wavelength"].values, [500.0, 900.0])
+    assert comp["wavelength"].dims == ("output",) and comp.attrs["output_units"] == ["erg/s", "erg/s"]
+    assert comp.attrs["output_coord_name"] == "wavelength"
+
+
 def test_compare_refuses_an_empty_directory(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run.zarr" in capsys.readouterr().err
