@@ -377,4 +377,8 @@ if __name__ == "__main__":
     if (problem := check_command_line(sys.argv[1:])) is not None:
         print(f"alframe: error: {problem}", file=sys.stderr)
         sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("alframe: interrupted; what was committed is kept, and the same command resumes", file=sys.stderr)
+        sys.exit(130)

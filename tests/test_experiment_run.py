@@ -244,6 +244,30 @@ def test_asynchronous_run_on_worker_processes_with_a_cache(cli):
     assert len(list((root / "cache").glob("*/*.npy"))) == 40 + 200  # every run and the test set
 
 
+@pytest.mark.slow
+def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
+    import signal
+    import time
+
+    from alframe.store import commit_path
+
+    overrides = ["learner=gp", "budget=100", "batch_size=10", "n_initial=10", "test_size=50", "progress=false"]
+    proc = launch(tmp_path, overrides)
+    deadline = time.monotonic() + 120
+    store = tmp_path / "run.zarr"
+    while time.monotonic() < deadline and proc.poll() is None and not (
+            commit_path(store).exists() and json.loads(commit_path(store).read_text())["sizes"].get("sample", 0) >= 30):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    rc, _, err = finish(proc)
+    assert rc == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("alframe: interrupted; what was committed is kept, and the same command "
+                                            "resumes")
+    rc, _, err = finish(launch(tmp_path, overrides))
+    assert rc == 0, err[-2000:]
+    assert xr.open_zarr(store).sizes["sample"] == 100
+
+
 @pytest.mark.parametrize("learner", ["extra_trees_regression", "gp", "auto"])
 def test_the_potential_preset_takes_any_learner(learner):
     cfg = composed("experiment=potential1d_compare", f"learner={learner}")
