@@ -308,7 +308,7 @@ def main(cfg: DictConfig) -> float:
                          lambda rest: compose(config_name=hc.job.config_name, overrides=rest))
         if hc.mode == RunMode.MULTIRUN and cfg.get("share_simulations") and cfg.get("cache") is None:
             with open_dict(cfg):
-                cfg.cache = str(Path(hc.sweep.dir) / "simulations")
+                cfg.cache = str(Path(hc.runtime.cwd) / hc.sweep.dir / "simulations")  # hydra.job.chdir moves cwd
         if cfg.get("job") is not None:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:

@@ -39,12 +39,12 @@ def test_failed_jobs_are_noted_and_reported_once_the_sweep_ends(tmp_path, monkey
     assert [p.name for p in (tmp_path / "multirun").iterdir()] == []  # its notes are cleared away
 
 
-def test_a_sweep_without_failures_ends_quietly(tmp_path, monkeypatch, capsys):
+def test_a_sweep_without_failures_ends_with_the_command_that_judges_it(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(FAILED_JOBS_ENV, raising=False)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     FailedJobs().on_multirun_start(config)
     FailedJobs().on_multirun_end(config)
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == f"alframe: sweep done; its verdict: python -m experiments.compare {tmp_path}\n"
 
 
 def test_a_single_run_exits_at_once(monkeypatch, capsys):
