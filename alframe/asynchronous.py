@@ -22,7 +22,6 @@ With several workers the order in which results arrive varies from run to run, s
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -196,8 +195,8 @@ class AsyncActiveLearningLoop:
         writes: deque[tuple[Future, np.ndarray]] = deque()
         stop_reason = None
         target_reached = False
-        if len(runs) and self.progress:
-            tqdm.write(f"{self.label}: resuming {recorder.path} at {len(runs)} runs of {self.budget}", file=sys.stderr)
+        if self.progress:
+            recorder.say_resuming(self.label, len(runs), self.budget)
         bar = tqdm(total=self.budget, initial=len(runs), desc=self.label, unit="sim",
                    disable=not self.progress, dynamic_ncols=True)
 

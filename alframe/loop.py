@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -257,9 +256,8 @@ class ActiveLearningLoop:
                                     runs=recorder.runs(), charged=recorder.recorded_charges(),
                                     charging="selection_cost" in recorder.data)
             n_rounds = recorder.n_rounds
-            if len(learner.runs) and self.progress:
-                tqdm.write(f"{self.label}: resuming {path} at {len(learner.runs)} runs of {self.budget} "
-                           f"({n_rounds} round{'s' * (n_rounds != 1)} recorded)", file=sys.stderr)
+            if self.progress:
+                recorder.say_resuming(self.label, len(learner.runs), self.budget)
             bar = tqdm(total=self.budget, initial=len(learner.runs), desc=self.label, unit="sim",
                        disable=not self.progress, dynamic_ncols=True)
             try:

@@ -30,7 +30,7 @@ from alframe.atomic import write_atomically
 from alframe.lock import StoreLock
 from alframe.metrics import higher_is_better
 from alframe.dispatch import run_batch, run_together
-from alframe.oracle import Oracle, Outcome, OutputSpec, concat_outcomes
+from alframe.oracle import Oracle, OutputSpec, concat_outcomes
 from alframe.space import Space, declaration
 from alframe.store import (GROWING_DIMS, RepairRefused, RunStore, StoreDamagedError, StoreMismatchError,
                            StoreSurvey, commit_repair, finish_repair, naming, output_description, repair_hint,
@@ -205,6 +205,14 @@ class Recorder:
     @property
     def n_rounds(self) -> int:
         return self.data.sizes.get("round", 0)
+
+    def say_resuming(self, label: str, n_runs: int, budget: float | None) -> None:
+        """One line on stderr where the run goes on from `n_runs` runs already recorded (none when
+        it starts afresh)."""
+        if n_runs:
+            rounds = self.n_rounds
+            tqdm.write(f"{label}: resuming {self.path} at {n_runs} runs of {budget} "
+                       f"({rounds} round{'s' * (rounds != 1)} recorded)", file=sys.stderr)
 
     def recorded_charges(self) -> float:
         """The strategy's charges over the recorded rounds, in simulations."""

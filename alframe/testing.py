@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alframe.learners.base import Committee
+from alframe.learners.output_units import is_classifier
 from alframe.oracle import FunctionOracle, Oracle, OutputSpec
 from alframe.space import Box
 from alframe.strategies.base import Strategy
@@ -182,8 +183,7 @@ class InOtherUnits:
 
     @property
     def _classifier(self) -> bool:
-        c = self.committee
-        return getattr(c, "classes", None) is not None or getattr(c, "task", None) == "classification"
+        return is_classifier(self.committee)
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "InOtherUnits":
         y = np.asarray(y) if self._classifier else np.asarray(y) / self.output_scale

@@ -39,7 +39,8 @@ def output_unit(y: np.ndarray) -> float:
     return 10.0 ** round(math.log10(magnitude))
 
 
-def _classifier(committee: Any) -> bool:
+def is_classifier(committee: Any) -> bool:
+    """Whether a committee predicts classes (by its `task` or `classes`), not values."""
     return getattr(committee, "task", None) == "classification" or getattr(committee, "classes", None) is not None
 
 
@@ -66,7 +67,7 @@ class OutputUnits:
         return bool(getattr(self.committee, "is_fitted", True))
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "OutputUnits":
-        unit = 1.0 if _classifier(self.committee) else output_unit(y)
+        unit = 1.0 if is_classifier(self.committee) else output_unit(y)
         scaled = y if unit == 1.0 else np.asarray(y, dtype=np.float64) / unit
         return dataclasses.replace(self, committee=self.committee.fit(x, scaled, key=key), unit=unit)
 
