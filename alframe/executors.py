@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import itertools
 import multiprocessing
+import pickle
 import os
 import threading
 import time
@@ -265,26 +266,30 @@ class ProcessWorkers(Executor):
 
     def _start_tasks(self) -> None:
         for worker in self._pool:
-            if worker.task is not None:
-                continue
-            with self._lock:
-                item = self._again.popleft() if self._again else None
-                while self._queue and item is None:
-                    candidate = self._queue.popleft()
-                    if candidate[1].set_running_or_notify_cancel():
-                        item = candidate
-            if item is None:
-                return
-            task_id, future, fn, args, kwargs = item
-            worker.task = (task_id, future, None)  # the clock starts when the worker has unpickled it
-            worker.item = item
-            try:
-                worker.conn.send((task_id, fn, args, kwargs))
-            except Exception as exc:  # noqa: BLE001 - unpicklable task, or the worker just died
-                worker.task = None
-                future.set_exception(RemoteError(f"task could not be sent to a worker: {exc!r}"))
-                if not worker.process.is_alive():
-                    self._replace(worker)
+            while worker.task is None and worker in self._pool and self._start_one(worker):
+                pass  # a task that could not be sent leaves the worker free for the next
+
+    def _start_one(self, worker: _Worker) -> bool:
+        """Give `worker` the next task; False when none is waiting."""
+        with self._lock:
+            item = self._again.popleft() if self._again else None
+            while self._queue and item is None:
+                candidate = self._queue.popleft()
+                if candidate[1].set_running_or_notify_cancel():
+                    item = candidate
+        if item is None:
+            return False
+        task_id, future, fn, args, kwargs = item
+        worker.task = (task_id, future, None)  # the clock starts when the worker has unpickled it
+        worker.item = item
+        try:
+            worker.conn.send((task_id, fn, args, kwargs))
+        except Exception as exc:  # noqa: BLE001 - unpicklable task, or the worker just died
+            worker.task = worker.item = None
+            future.set_exception(RemoteError(f"task could not be sent to a worker: {exc!r}"))
+            if not worker.process.is_alive():
+                self._replace(worker)
+        return True
 
     def _new_worker(self) -> _Worker:
         return _Worker(self._context, self._initializer, self._initargs)
@@ -400,6 +405,19 @@ class ProcessWorkers(Executor):
             worker.task = worker.item = None
             future.set_exception(TaskTimeout(f"ran past its {self.timeout_s:g} s limit; worker killed"))
             self._replace(worker)
+
+
+def unsendable(executor: Executor, oracle: Any) -> str | None:
+    """Why `executor` could not send `oracle` to its worker processes, or None. Process pools
+    pickle every task; dask and submitit use cloudpickle, which also takes lambdas and local
+    functions, and the sequential executor sends nothing."""
+    if not isinstance(executor, ProcessWorkers | ProcessPoolExecutor):
+        return None
+    try:
+        pickle.dumps(oracle)
+    except Exception as exc:  # noqa: BLE001 - pickling raises many kinds
+        return _one_line(exc)
+    return None
 
 
 def sequential_executor() -> SequentialExecutor:

@@ -270,3 +270,39 @@ def test_a_run_whose_workers_cannot_start_stops_records_no_failure_and_resumes(t
     assert finished.sizes["sample"] == 40 and bool(finished["ok"].values.all())
     xr.testing.assert_identical(without_timing(finished),
                                 without_timing(make_loop().run(tmp_path / "whole" / "run.zarr")))
+
+
+def test_tasks_that_cannot_be_pickled_fail_each_and_the_pool_goes_on():
+    """More unpicklable tasks than workers: every one fails with the reason, none is left waiting."""
+    ex = ProcessWorkers(2, timeout_s=30.0)
+    try:
+        busy = [ex.submit(hang, 1.0) for _ in range(2)]  # the rest queue behind these, with no wakeup to come
+        futures = [ex.submit(lambda x: x, i) for i in range(6)]
+        assert [f.result(timeout=60) for f in busy] == [1.0, 1.0]
+        for future in futures:
+            with pytest.raises(RemoteError, match="could not be sent to a worker: .*pickle"):
+                future.result(timeout=60)
+        assert ex.submit(square, 4).result(timeout=60) == 16
+    finally:
+        ex.shutdown()
+
+
+def lambda_oracle():
+    from alframe.oracle import FunctionOracle, OutputSpec
+    from alframe.space import Box
+    return FunctionOracle(lambda x: x[:, :1], Box(("a",), (0.0,), (1.0,)), OutputSpec(("y",)))
+
+
+def test_a_simulator_process_workers_cannot_receive_is_refused_in_one_line():
+    from omegaconf import OmegaConf
+
+    from experiments.cli import compose_config
+    from experiments.run import ConfigError, build_loop
+    cfg = compose_config(["executor=process", "executor.workers=1", "learner=gp"])
+    OmegaConf.update(cfg, "simulator", {"_target_": f"{__name__}.lambda_oracle"}, merge=False)
+    with pytest.raises(ConfigError) as refused:
+        build_loop(cfg, strategy_name="qbc")
+    message = str(refused.value)
+    assert f"simulator '{__name__}.lambda_oracle' cannot be sent to the worker processes" in message
+    assert "pickle" in message and "module level" in message and "\n" not in message
+    assert executors.unsendable(SequentialExecutor(), lambda_oracle()) is None
