@@ -39,7 +39,7 @@ from alframe.executors import SequentialExecutor
 from alframe.learners.base import Committee
 from alframe.loop import Scorer, check_target_metric, target_met, test_evaluator
 from alframe.oracle import Oracle, concat_outcomes
-from alframe.recorder import Recorder, draw_test_set
+from alframe.recorder import Recorder, draw_test_set, version_attrs
 from alframe.space import DrawMethod
 from alframe.strategies.base import Strategy, not_pending
 
@@ -135,15 +135,16 @@ class AsyncActiveLearningLoop:
 
     # -- the loop -----------------------------------------------------------------------
 
-    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None,
+            simulator_version: str | None = None) -> xr.Dataset:
         """Run (or resume) the loop into the zarr store at `path`; returns the finished store.
-        Raises `alframe.lock.StoreLockedError` while another process writes the same store."""
+        `config` and `simulator_version` as for `ActiveLearningLoop.run`. Raises `alframe.lock.StoreLockedError` while another process writes the same store."""
         config = dict(config or {})
         space, outputs = self.oracle.space, self.oracle.outputs
         with Recorder(path, space=space, outputs=outputs, identity=self.identity(config),
                       attrs={"config": json.dumps(config, sort_keys=True, default=str), "seed": self.seed,
                              "budget": self.budget, "in_flight": self.in_flight, "refit_every": self.refit_every,
-                             "label": self.label}) as recorder:
+                             "label": self.label, **version_attrs(simulator_version)}) as recorder:
             if recorder.finished:
                 return recorder.data
             return self._drive(recorder)

@@ -35,7 +35,7 @@ from alframe.dispatch import run_batch, run_together
 from alframe.learners.base import Committee
 from alframe.metrics import classification_metrics, higher_is_better, regression_metrics, scalar_metric_names
 from alframe.oracle import Oracle
-from alframe.recorder import Recorder, draw_test_set, metric_directions
+from alframe.recorder import Recorder, draw_test_set, metric_directions, version_attrs
 from alframe.space import DrawMethod
 from alframe.strategies.base import Strategy
 from alframe.strategies.selection import Selection
@@ -234,11 +234,14 @@ class ActiveLearningLoop:
 
     # -- the loop -----------------------------------------------------------------------
 
-    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+    def run(self, path: str | Path, *, config: Mapping[str, Any] | None = None,
+            simulator_version: str | None = None) -> xr.Dataset:
         """Run (or resume) the loop, storing everything under `path` (a zarr directory).
 
         `config` is recorded in the store's attrs and identifies the run: resuming requires
-        the same config. Returns the finished store's Dataset. Raises
+        the same config. `simulator_version` names the simulator's code (a declared version, a
+        digest of its source); a store holding runs of another version is refused
+        (`StoreMismatchError`). Returns the finished store's Dataset. Raises
         `alframe.lock.StoreLockedError` while another process writes the same store.
         """
         config = dict(config or {})
@@ -246,7 +249,7 @@ class ActiveLearningLoop:
         with Recorder(path, space=space, outputs=self.oracle.outputs, identity=self.identity(config),
                       attrs={"config": json.dumps(config, sort_keys=True, default=str), "seed": self.seed,
                              "budget": self.budget, "batch_size": self.batch_size,
-                             "label": self.label}) as recorder:
+                             "label": self.label, **version_attrs(simulator_version)}) as recorder:
             if recorder.finished:
                 return recorder.data
             checkpoint: _Checkpoint | None = recorder.load()

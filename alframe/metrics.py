@@ -30,6 +30,14 @@ def scalar_metric_names(task: str) -> tuple[str, ...]:
     raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
 
 
+def varies(a: np.ndarray) -> np.ndarray:
+    """Whether each column of a (n, k) varies beyond the round-off of its own magnitude: (k,)
+    bool. A column held at 0.3 and computed as 0.1 * 3 here and there spreads by 1e-17; it is
+    constant."""
+    a = np.asarray(a, dtype=np.float64)
+    return a.std(axis=0) > 1e-12 * np.abs(a).max(axis=0, initial=0.0)
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den elementwise, NaN where den is 0 (quietly)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -66,9 +74,10 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
 
         With one output (k = 1) all of these are in the output's own units. With several
         (k > 1), mse, rmse, mae, max_abs_error, mean_variance and mse_constant are computed on
-        outputs standardised by their test-set standard deviation (an output constant on the
-        test set is left unscaled), so that no output dominates by its units; r2 is the mean
-        over outputs of each output's r2 (those where it is defined), and the arrays
+        outputs standardised by their test-set standard deviation, so that no output dominates
+        by its units, over the outputs that vary on the test set (an output whose spread is
+        round-off of its magnitude is constant: it has no r2 and is left out, unless no output
+        varies); r2 is the mean over outputs of each output's r2 (those where it is defined), and the arrays
         mse_per_output and r2_per_output, shape (k,), give each output's MSE in its own units
         and its r2.
 
@@ -91,7 +100,10 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
     constant_err = y_true.mean(axis=0) - y_true
     variance = members.var(axis=0)
     mse_per_output = np.mean(err**2, axis=0)
-    r2_per_output = 1.0 - _ratio(mse_per_output, np.mean(constant_err**2, axis=0))
+    # An output is constant when its spread is round-off of its own magnitude (a bin held at
+    # 0.3 has a spread of about 1e-16, not 0): it has no R^2 and no scale of its own.
+    spread, varying = y_true.std(axis=0), varies(y_true)
+    r2_per_output = np.where(varying, 1.0 - _ratio(mse_per_output, np.mean(constant_err**2, axis=0)), np.nan)
     if k == 1:
         mse = float(np.mean(err**2))
         mse_constant = float(np.mean(constant_err**2))
@@ -105,9 +117,9 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
             "r2": float(r2_per_output[0]),
         }
     else:
-        scale = y_true.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        z_err = err / scale
+        scale = np.where(varying, spread, 1.0)
+        kept = varying if varying.any() else np.ones(k, bool)  # combined over the outputs that vary
+        z_err = err[:, kept] / scale[kept]
         mse = float(np.mean(z_err**2))
         defined = r2_per_output[np.isfinite(r2_per_output)]
         metrics = {
@@ -115,8 +127,8 @@ def regression_metrics(y_true: np.ndarray, members: np.ndarray) -> dict[str, flo
             "rmse": float(np.sqrt(mse)),
             "mae": float(np.mean(np.abs(z_err))),
             "max_abs_error": float(np.max(np.abs(z_err))),
-            "mean_variance": float(np.mean(variance / scale**2)),
-            "mse_constant": float(np.mean((constant_err / scale) ** 2)),
+            "mean_variance": float(np.mean(variance[:, kept] / scale[kept] ** 2)),
+            "mse_constant": float(np.mean((constant_err[:, kept] / scale[kept]) ** 2)),
             "r2": float(defined.mean()) if len(defined) else float("nan"),
             "mse_per_output": mse_per_output,
             "r2_per_output": r2_per_output,

@@ -50,6 +50,9 @@ class OutputSpec:
         object.__setattr__(self, "names", tuple(self.names))
         if not self.names:
             raise ValueError("an OutputSpec needs at least one output name")
+        repeated = sorted({str(n) for n in self.names if self.names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"output names must be unique; repeated: {', '.join(repeated)}")
         if self.task not in ("regression", "classification"):
             raise ValueError(f"task must be 'regression' or 'classification', got {self.task!r}")
         if self.task == "regression" and self.classes is not None:
@@ -162,6 +165,13 @@ def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
     return y
 
 
+def _one_output_row(values, n_outputs: int) -> np.ndarray:
+    y = np.asarray(values, dtype=np.float64)
+    if y.size != n_outputs:
+        raise ValueError(f"simulator returned {y.size} values of shape {y.shape} for one query, expected {n_outputs}")
+    return y.reshape(n_outputs)
+
+
 @dataclass(frozen=True)
 class FunctionOracle:
     """Turn a numpy or JAX function into an oracle.
@@ -211,9 +221,7 @@ class FunctionOracle:
             start = time.perf_counter()
             try:
                 out = self.fn(q[None, :]) if self.vectorized else self.fn(q)
-                y[i] = _as_outputs(out, 1, n_out)[0] if self.vectorized else np.reshape(
-                    np.asarray(out, dtype=np.float64), (n_out,)
-                )
+                y[i] = _as_outputs(out, 1, n_out)[0] if self.vectorized else _one_output_row(out, n_out)
             except Exception as exc:  # noqa: BLE001 - a failed run is data
                 error[i] = _describe(exc)
             cost[i] = time.perf_counter() - start

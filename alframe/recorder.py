@@ -42,6 +42,12 @@ def config_digest(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def version_attrs(simulator_version: str | None) -> dict[str, str]:
+    """The store attrs naming the simulator's code (`RunStore.open` refuses to add runs of
+    another version to a store); none when it is unknown."""
+    return {} if simulator_version is None else {"simulator_version": simulator_version}
+
+
 def metric_directions(metrics: Mapping[str, Any], declared: tuple[str, ...] = ()) -> list[str]:
     """The names in `metrics` (one round's) that are better higher: by
     `alframe.metrics.higher_is_better`, or `declared` so by whoever computed them."""
@@ -72,11 +78,7 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     scored on a few lucky points).
     """
     if given is not None:
-        x, y = (np.asarray(a) for a in given)
-        if len(x) != len(y) or x.ndim != 2 or x.shape[1] != oracle.space.dim:
-            raise LoopError(f"test_set must be x (n, {oracle.space.dim}) and y (n, ...), "
-                            f"got x {x.shape} and y {y.shape}")
-        return x, (y[:, None] if y.ndim == 1 else y)
+        return _checked_test_set(oracle, *given, label=label)
     x = oracle.space.draw(size, seed=seed, method="uniform")
     # On workers, a chunk is spread over them: at least 32 runs, so that many workers all have one.
     chunk = _test_chunks(len(x)) if executor is None else max(_test_chunks(len(x)), 32)
@@ -102,6 +104,32 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
         tqdm.write(f"{label}: {len(x) - n_ok} of {len(x)} runs failed and are left out (first error: {first!r}); "
                    "every test error is measured where the simulator succeeds", file=sys.stderr)
     return x[outcome.ok], outcome.y[outcome.ok]
+
+
+def _checked_test_set(oracle: Oracle, x, y, *, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """A given test set x (n, dim), y (n,) or (n, n_outputs), refused in one line where it cannot
+    be the simulator's: wrong shapes, inputs outside its space; rows whose outputs are not
+    finite are left out, as failed runs of a drawn one are."""
+    x, y = np.asarray(x), np.asarray(y)
+    y = y[:, None] if y.ndim == 1 else y
+    n_outputs = oracle.outputs.dim
+    if len(x) != len(y) or x.ndim != 2 or x.shape[1] != oracle.space.dim or y.ndim != 2 or y.shape[1] != n_outputs:
+        raise LoopError(f"test_set must be x (n, {oracle.space.dim}) and y (n, {n_outputs}) for inputs "
+                        f"{list(oracle.space.names)} and outputs {list(oracle.outputs.names)}, "
+                        f"got x {x.shape} and y {y.shape}")
+    contains = getattr(oracle.space, "contains", None)
+    outside = ~contains(x.astype(np.float64)) if contains is not None else np.zeros(len(x), bool)
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise LoopError(f"test_set: {int(outside.sum())} of {len(x)} inputs lie outside the simulator's space "
+                        f"(the first, row {first}: {x[first].tolist()}); a model is judged where it learns")
+    finite = np.all(np.isfinite(y.astype(np.float64)), axis=1)
+    if finite.sum() < MIN_TEST_SUCCESS * len(x):
+        raise LoopError(f"test_set: only {int(finite.sum())} of {len(x)} rows have finite outputs")
+    if not finite.all():
+        tqdm.write(f"{label}: {len(x) - int(finite.sum())} of {len(x)} given rows have outputs that are not finite "
+                   "and are left out", file=sys.stderr)
+    return x[finite], y[finite]
 
 
 class CheckpointDamaged(ValueError):

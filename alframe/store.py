@@ -348,6 +348,29 @@ def _output_attrs(output_names: tuple[str, ...], coords, coord_name, units, tran
     return attrs
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def _settings_that_differ(before: Mapping[str, Any], now: Mapping[str, Any], shown: int = 3) -> str:
+    """The first `shown` settings whose values differ between two stores' attrs (their recorded
+    config and loop settings), as "key old -> new, ..."; "" when the attrs do not say."""
+    def settings(attrs: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            config = json.loads(attrs.get("config", "{}"))
+        except (TypeError, ValueError):
+            config = {}
+        plain = {k: attrs[k] for k in ("seed", "budget", "batch_size", "in_flight", "refit_every") if k in attrs}
+        return {**_flat(config if isinstance(config, dict) else {}), **plain}
+
+    old, new = settings(before), settings(now)
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k, "(unset)") != new.get(k, "(unset)")]
+    text = ", ".join(f"{k} {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:shown])
+    return text + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
+
+
 class RunStore:
     """Append-only access to one run's zarr store.
 
@@ -408,10 +431,17 @@ class RunStore:
         existing = xr.open_zarr(path, consolidated=True)
         identity = "config_digest" if "config_digest" in attrs else "config"
         if existing.attrs.get(identity) != attrs.get(identity):
+            differs = _settings_that_differ(existing.attrs, attrs)
             raise StoreMismatchError(
-                f"{path} holds a run made with a different config, seed or loop settings; resume only "
-                "with the same ones, or write to a new directory"
+                f"{path} holds a run made with a different config, seed or loop settings"
+                + (f" ({differs})" if differs else "") + "; resume only with the same ones, or write to a new directory"
             )
+        before, now = existing.attrs.get("simulator_version"), attrs.get("simulator_version")
+        if before is not None and now is not None and before != now:
+            raise StoreMismatchError(
+                f"{path} holds runs of another version of the simulator ({before}; it is now {now}): new runs "
+                "would mix with the old; write to a new directory, or, if the change leaves every result as it "
+                "was, declare one `version` on the oracle and keep it")
         store.attrs = {**existing.attrs, **attrs}
         store._attrs_written = store.attrs == existing.attrs
         store._sizes = dict(commit["sizes"])

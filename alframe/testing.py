@@ -37,7 +37,8 @@ def _require(condition: bool, message: str) -> None:
 
 def check_oracle(oracle: Oracle, n: int = 6, *, seed: int = 0) -> None:
     """An oracle has a space and an output spec, answers n queries with an Outcome of n rows
-    (y (n, n_outputs), ok (n,) bool, error (n,), cost_s (n,)), finite outputs where ok, valid
+    (y (n, n_outputs), ok (n,) bool, error (n,), cost_s (n,)), not all of them failed (a
+    simulator returning the wrong shape fails every run), finite outputs where ok, valid
     labels for classification, and the same outputs for the same inputs, in any batch: again,
     in reverse order and one at a time."""
     space, outputs = oracle.space, oracle.outputs
@@ -51,6 +52,9 @@ def check_oracle(oracle: Oracle, n: int = 6, *, seed: int = 0) -> None:
     _require(ok.dtype == bool and ok.shape == (n,), f"ok must be (n,) bool, got {ok.dtype} {ok.shape}")
     _require(np.shape(outcome.error) == (n,) and np.shape(outcome.cost_s) == (n,), "error and cost_s must be (n,)")
     _require(all(bool(e) != bool(o) for e, o in zip(outcome.error, ok)), "a failed run needs an error, an ok one none")
+    _require(bool(ok.any()), f"every one of the {n} queries failed (first error: {outcome.error[0]!r}); a "
+             "simulator that fails everywhere has nothing to learn: check what it returns (one row of "
+             f"{outputs.dim} outputs per query) or raises")
     y_ok = np.asarray(outcome.y)[ok]
     _require(bool(np.all(np.isfinite(y_ok))), "an ok run returned a non-finite output")
     if outputs.task == "classification":

@@ -17,7 +17,8 @@ writes beside it:
   caveat (a target left out, a passive model without skill).
 - `summary_targets.*` / `verdict_targets.txt` for `--targets` (values of the metric) and
   `summary_relative.*` / `verdict_relative.txt` for `--relative-targets`, beside the default
-  summary, which they never replace;
+  summary, which they never replace; with `--metric` other than the default (mse, or f1 for
+  classification) every name gains `_<metric>` (`summary_rmse.csv`, `learning_curves_rmse.png`);
 - `retrain.csv`: every strategy's final training set refitted from scratch with the same
   recipe, scored on the same test set (the gain is in the data, not in the training path);
 - `learning_curves.png` (median and 16-84 % band over seeds, with R^2 below when the
@@ -939,6 +940,20 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+def early_stop_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
+    """Where runs stopped at their `target` before the budget, how many: their final values and
+    R^2 are at fewer simulations than the budget, and a count past their last round is
+    censored. None otherwise."""
+    stopped = sorted(f"{strategy} seed {seed} at {int(ds['n_runs'].values[-1])}"
+                     for (strategy, seed), ds in runs.items()
+                     if str(ds.attrs.get("stop_reason", "")).startswith("target") and "n_runs" in ds)
+    if not stopped:
+        return None
+    return (f"{len(stopped)} of {len(runs)} runs stopped early at their target ({', '.join(stopped[:4])}"
+            f"{', ...' if len(stopped) > 4 else ''}): their final values and R^2 are at fewer simulations than "
+            "the budget, and a target below what they reached counts as not reached")
+
+
 def test_set_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     """Where test-set runs failed (a drawn test set holds fewer runs than `test_size`), how many
     of how many: every error is then measured only where the simulator succeeds. None otherwise,
@@ -1013,7 +1028,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     comp = combine(runs)
     if len({ds.attrs["budget"] for ds in runs.values()}) > 1:  # only with allow_mixed
         comp = comp.isel(n_labeled=np.asarray(comp.n_labeled.values) <= budget)
-    metric = metric or ("f1" if first.attrs.get("task") == "classification" else "mse")
+    default_metric = "f1" if first.attrs.get("task") == "classification" else "mse"
+    metric = metric or default_metric
     choices = available_metrics(comp)
     if metric not in choices:
         raise SweepError(f"metric {metric!r} is not a per-round metric of the run stores; available: "
@@ -1025,7 +1041,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
-    sweep_notes += [n for n in (failed_runs_note(runs), test_set_note(runs), noise_note(comp, metric, passive)) if n]
+    sweep_notes += [n for n in (failed_runs_note(runs), early_stop_note(runs), test_set_note(runs),
+                                 noise_note(comp, metric, passive)) if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "
@@ -1036,7 +1053,9 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     default, notes = default_targets(comp, metric, passive)
     notes = [*sweep_notes, *notes]
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
-    written = write_summary(table, notes, sweep_dir, suffix="", passive=passive, higher=higher,
+    # Another metric's verdict goes beside the default one instead of over it.
+    base = "" if metric == default_metric else f"_{metric}"
+    written = write_summary(table, notes, sweep_dir, suffix=base, passive=passive, higher=higher,
                             header=header)
     _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive}"
                    f"{', MIXED sweep' if mixed else ''})", notes, table)
@@ -1047,7 +1066,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
             continue
         extra_notes = [*sweep_notes, *target_notes(comp, metric, passive, values)]
         extra = summarise(comp, metric=metric, passive=passive, targets=values, budget=budget)
-        written += write_summary(extra, extra_notes, sweep_dir, suffix=suffix, passive=passive, higher=higher,
+        written += write_summary(extra, extra_notes, sweep_dir, suffix=base + suffix, passive=passive, higher=higher,
                                  header=header)
         _print_section(f"Simulations to reach the {values[0].kind} targets{', MIXED sweep' if mixed else ''}",
                        extra_notes, extra)
@@ -1056,7 +1075,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     groups: dict[str, list[xr.Dataset]] = {}
     for (strategy, _), ds in sorted(runs.items()):
         groups.setdefault(strategy, []).append(ds)
-    plotted = [plots.learning_curves(groups, sweep_dir / "learning_curves.png", metric=metric,
+    plotted = [plots.learning_curves(groups, sweep_dir / f"learning_curves{base}.png", metric=metric,
                                      title=f"{metric} against simulations, {seeds} seeds")]
     lowest_seed = min(seed for _, seed in runs)
     shown = {s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs}

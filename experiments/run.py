@@ -38,7 +38,7 @@ from alframe.asynchronous import AsyncActiveLearningLoop
 from alframe.atomic import write_atomically
 from alframe.cache import CachedOracle, target_digest
 from alframe.compilation_cache import enable as enable_compilation_cache
-from alframe.executors import SequentialExecutor, WorkersCannotStart
+from alframe.executors import SequentialExecutor, WorkersCannotStart, unsendable
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
 from alframe.recorder import repair_run
@@ -114,10 +114,18 @@ def cache_version(cfg: DictConfig, oracle) -> str:
     the source of the node's `_target_` (its module, or its package's directory) with the
     alframe version."""
     settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
+    code = simulator_version(cfg, oracle)
+    return f"{settings}|{code}" if getattr(oracle, "version", None) is not None else (
+        f"{settings}|{code}|alframe {alframe.__version__}")
+
+
+def simulator_version(cfg: DictConfig, oracle) -> str:
+    """The simulator's code: `version <v>` when the oracle declares one, else `source <digest>` of
+    the module (or package) that defines the node's `_target_`."""
     declared = getattr(oracle, "version", None)
     if declared is not None:
-        return f"{settings}|version {declared}"
-    return f"{settings}|source {target_digest(str(cfg.simulator._target_))}|alframe {alframe.__version__}"
+        return f"version {declared}"
+    return f"source {target_digest(str(cfg.simulator._target_))}"
 
 
 def build_oracle(cfg: DictConfig):
@@ -180,6 +188,10 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"target must be a number or null, got {target!r}")
     if not isinstance(cfg.target_metric, str) or not cfg.target_metric:
         raise ConfigError(f"target_metric must be a metric name, got {cfg.target_metric!r}")
+    size = cfg.candidates.get("size") if OmegaConf.is_dict(cfg.get("candidates")) else None
+    if isinstance(size, int) and isinstance(cfg.batch_size, int) and size < cfg.batch_size:
+        print(f"alframe: candidates.size {size} is less than batch_size {cfg.batch_size}; a round picks at most "
+              f"{size} runs", file=sys.stderr)
     for name in ("n_initial", "batch_size"):
         if cfg[name] > cfg.budget:
             print(f"alframe: {name} {cfg[name]} is more than the budget {cfg.budget}; {cfg.budget} are used",
@@ -209,6 +221,11 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
         label=f"{strategy_name} seed={cfg.seed}",
     )
     executor = build(cfg, "executor")
+    if (why := unsendable(executor, oracle)) is not None:
+        executor.shutdown(wait=False)
+        raise ConfigError(f"simulator '{cfg.simulator.get('_target_', '?')}' cannot be sent to the worker processes of "
+                          f"executor '{cfg.executor.get('_target_', '?')}': {why}; define the function it runs at module "
+                          "level (a def, not a lambda or a function defined inside another)")
     scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
     common.update(scorer=scorer, higher_is_better=tuple(cfg.get("higher_is_better") or ()))
     if cfg.asynchronous:
@@ -232,14 +249,20 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     for name in NOT_IDENTITY:
         config.pop(name, None)
     try:
-        ds = loop.run(store, config=config)
+        simulator = loop.oracle.oracle if isinstance(loop.oracle, CachedOracle) else loop.oracle
+        try:
+            version = simulator_version(cfg, simulator)
+        except ValueError:  # no source file to digest (a built-in): its version goes unchecked
+            version = None
+        ds = loop.run(store, config=config, simulator_version=version)
     finally:
         if isinstance(loop, AsyncActiveLearningLoop) or loop.executor is not None:
             loop.executor.shutdown(wait=False, cancel_futures=True)
     label = f"{strategy_name}, seed {cfg.seed}"
     curve = plots.learning_curves({label: ds}, out_dir / "learning_curve.png")
     points = plots.queried_points({label: ds}, out_dir / "queried_points.png")
-    final = {k: float(ds[k].values[-1]) for k in ("n_runs", "n_labeled", loop.target_metric) if k in ds}
+    headline = ("f1", "accuracy") if ds.attrs.get("task") == "classification" else ("mse", "r2")
+    final = {k: float(ds[k].values[-1]) for k in ("n_runs", "n_labeled", loop.target_metric, *headline) if k in ds}
     log.info("finished (%s): %s", ds.attrs.get("stop_reason"), final)
     log.info("store: %s | plots: %s, %s", out_dir / "run.zarr", curve, points)
     return final

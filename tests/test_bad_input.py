@@ -10,7 +10,7 @@ import pytest
 
 from alframe.cache import CachedOracle
 from alframe.loop import LoopError
-from alframe.store import StoreDamagedError, read_run
+from alframe.store import StoreDamagedError, StoreMismatchError, read_run
 from experiments.cli import compose_config
 from experiments.run import ConfigError, check_command_line, check_settings
 from tests.conftest import make_loop, make_oracle
@@ -102,6 +102,8 @@ def test_bad_settings_are_refused_before_any_work(overrides, message):
 def test_settings_clamped_to_the_budget_are_said(capsys):
     check_settings(compose_config(["budget=30", "n_initial=50"]))
     assert "n_initial 50 is more than the budget 30; 30 are used" in capsys.readouterr().err
+    check_settings(compose_config(["candidates.size=5"]))
+    assert "candidates.size 5 is less than batch_size 10; a round picks at most 5 runs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("overrides, nearest", [
@@ -173,3 +175,19 @@ def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path
     assert problem.startswith("simulator=mien: no such simulator") and "nearest: mine" in problem
     assert str(tmp_path / "simulator" / "mien.yaml") in problem
     assert "no such simulator" in check_command_line(["simulator=mine"])  # not without the directory
+
+
+def test_runs_of_another_simulator_version_are_not_added_to_a_store(interrupted, tmp_path):
+    """A run resumed after the simulator's code changed would mix two codes' results: refused,
+    the store untouched; the same version resumes, and a store that names none is not checked."""
+    shutil.copytree(interrupted, tmp_path / "run", dirs_exist_ok=True)
+    path = tmp_path / "run" / "run.zarr"
+    make_loop(budget=20).run(tmp_path / "short.zarr", simulator_version="version 1")
+    with pytest.raises(StoreMismatchError, match=r"holds runs of another version of the simulator \(version 1; "
+                                                 r"it is now version 2\)"):
+        make_loop(budget=20).run(tmp_path / "short.zarr", simulator_version="version 2")
+    assert make_loop(budget=20).run(tmp_path / "short.zarr", simulator_version="version 1").attrs[
+        "simulator_version"] == "version 1"
+    before = read_run(path).sizes["sample"]
+    assert make_loop().run(path, simulator_version="source 0123").attrs["stop_reason"] == "budget spent"
+    assert read_run(path).sizes["sample"] > before

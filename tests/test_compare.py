@@ -335,6 +335,11 @@ def test_a_custom_metric_with_a_declared_direction(tmp_path):
     assert "coverage" in json.loads(comp.attrs["higher_is_better"])
     assert "max_rel_err" not in json.loads(comp.attrs["higher_is_better"])
     assert main([str(tmp_path), "--metric", "max_rel_err", "--no-retrain"]) == 0
+    # Each metric's verdict beside the others', none over the default one.
+    assert main([str(tmp_path), "--no-retrain"]) == 0
+    for metric, suffix in (("coverage", "_coverage"), ("max_rel_err", "_max_rel_err"), ("mse", "")):
+        assert f"target {metric} (" in (tmp_path / f"verdict{suffix}.txt").read_text().splitlines()[0]
+        assert (tmp_path / f"summary{suffix}.csv").exists() and (tmp_path / f"learning_curves{suffix}.png").exists()
 
 
 def test_an_unknown_metric_lists_the_available_ones(tmp_path, capsys):
@@ -637,3 +642,14 @@ def test_bad_flags_are_one_line(tmp_path, capsys, args, message):
         status = exc.code
     err = capsys.readouterr().err
     assert status == 2 and len(err.splitlines()) == 1 and err.startswith("compare: error: ") and message in err
+
+
+def test_runs_that_stopped_at_their_target_are_said_to_have(tmp_path, capsys):
+    grid = np.arange(20, 101, 10)
+    for seed in range(3):
+        fake_run(tmp_path, strategy="random", seed=seed, mse=1.0 / grid, grid=grid)
+        fake_run(tmp_path, strategy="qbc", seed=seed, mse=0.5 / grid[:5], grid=grid[:5], budget=100,
+                 attrs={"stop_reason": "target mse 0.008 reached"})
+    compare(tmp_path, retrain=False)
+    note = "3 of 6 runs stopped early at their target (qbc seed 0 at 60, qbc seed 1 at 60, qbc seed 2 at 60)"
+    assert note in (tmp_path / "verdict.txt").read_text()

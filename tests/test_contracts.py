@@ -117,6 +117,18 @@ def test_check_oracle_catches_randomness_seeded_from_the_whole_batch():
         check_oracle(per_batch)
 
 
+@pytest.mark.parametrize("returns", [
+    lambda x: np.zeros((len(x), 29)),  # one output short
+    lambda x: np.zeros((30, len(x))),  # transposed
+    lambda x: None,
+])
+def test_check_oracle_catches_a_simulator_whose_every_run_fails(returns):
+    box = Box(names=("a", "b"), lower=(0, 0), upper=(1, 1))
+    oracle = FunctionOracle(returns, box, OutputSpec(tuple(f"y{i}" for i in range(30))))
+    with pytest.raises(ContractError, match="every one of the 6 queries failed"):
+        check_oracle(oracle)
+
+
 def test_the_checks_catch_a_broken_strategy_and_committee():
     class Repeats:
         def select(self, committee, candidates, k, *, key, pending=None, failed=None):

@@ -462,6 +462,8 @@ def test_another_config_on_the_same_path_raises(tmp_path):
     make_loop(budget=20).run(path, config=CONFIG)
     with pytest.raises(StoreMismatchError, match="different config"):
         make_loop(budget=20).run(path, config={**CONFIG, "strategy": "random"})
+    with pytest.raises(StoreMismatchError, match=r"settings \(budget 20 -> 30\); resume only with the same ones"):
+        make_loop(budget=30).run(path, config=CONFIG)
 
 
 def test_another_seed_on_the_same_path_raises(tmp_path):
@@ -633,3 +635,22 @@ def test_a_given_test_set_is_used_instead_of_drawing_one(tmp_path):
 def test_a_test_set_of_the_wrong_shape_is_refused(tmp_path):
     with pytest.raises(LoopError, match=r"test_set must be x \(n, 2\)"):
         make_loop(budget=30, test_set=(np.zeros((5, 3)), np.zeros(5))).run(tmp_path / "run.zarr")
+
+
+def test_a_given_test_set_is_checked_against_the_simulator(tmp_path, capsys):
+    """Outputs of the wrong width and inputs outside the box are refused in one line; rows
+    whose outputs are not finite are left out and said so."""
+    rng = np.random.default_rng(5)
+    x_test = rng.uniform(-1, 1, size=(40, 2))
+    y_test = np.asarray(target_fn(x_test)).reshape(len(x_test), -1)
+    with pytest.raises(LoopError, match=r"test_set must be x \(n, 2\) and y \(n, 1\) .* got x \(40, 2\) and y \(40, 2\)"):
+        make_loop(budget=30, test_set=(x_test, np.hstack([y_test, y_test]))).run(tmp_path / "wide.zarr")
+    outside = x_test.copy()
+    outside[3] = [3.0, 0.0]
+    with pytest.raises(LoopError, match=r"1 of 40 inputs lie outside the simulator's space \(the first, row 3: \[3.0, 0.0\]\)"):
+        make_loop(budget=30, test_set=(outside, y_test)).run(tmp_path / "outside.zarr")
+    holed = y_test.copy()
+    holed[[0, 7]] = np.nan
+    data = make_loop(budget=30, test_set=(x_test, holed)).run(tmp_path / "holed.zarr")
+    assert data.sizes["test_sample"] == 38 and np.isfinite(data["mse"].values).all()
+    assert "2 of 40 given rows have outputs that are not finite and are left out" in capsys.readouterr().err

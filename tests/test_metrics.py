@@ -123,3 +123,20 @@ def test_the_standardised_metrics_are_those_that_scale_with_the_outputs():
     plain, scaled = regression_metrics(y, members), regression_metrics(10 * y, 10 * members)
     changed = {k for k, v in plain.items() if np.ndim(v) == 0 and not np.isclose(v, scaled[k])}
     assert set(STANDARDISED_METRICS) <= set(plain) and not changed & set(STANDARDISED_METRICS)
+
+
+def test_an_output_constant_up_to_round_off_has_no_r2_and_does_not_enter_the_combined_metrics():
+    """A bin held at 0.3 computed as 0.1 * 3 varies by about 1e-17: constant, not an output with
+    a spread of 1e-17 that turns every small error into a huge standardised one."""
+    rng = np.random.default_rng(0)
+    varying = rng.normal(size=(200, 2))
+    held = np.where(rng.uniform(size=200) < 0.5, 0.1 * 3, 0.3)[:, None]
+    assert 0 < held.std() < 1e-15
+    y = np.hstack([varying, held, np.zeros((200, 1))])
+    members = y[None] + rng.normal(scale=0.1, size=(4, 200, 4))
+    both = regression_metrics(y, members)
+    alone = regression_metrics(varying, members[..., :2])
+    assert np.isnan(both["r2_per_output"][2:]).all() and np.isfinite(both["r2_per_output"][:2]).all()
+    for name in ("mse", "rmse", "mae", "max_abs_error", "mean_variance", "mse_constant", "r2"):
+        assert both[name] == pytest.approx(alone[name]), name
+    assert both["mse_constant"] == pytest.approx(1.0)

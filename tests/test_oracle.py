@@ -199,6 +199,7 @@ def test_output_spec_classification():
     ("kwargs", "match"),
     [
         (dict(names=()), "at least one output"),
+        (dict(names=("g", "g", "i", "i", "r")), "output names must be unique; repeated: g, i"),
         (dict(names=("y",), task="ranking"), "'ranking'"),
         (dict(names=("y",), task="classification"), "at least two classes"),
         (dict(names=("y",), task="classification", classes=("only",)), "at least two classes"),

@@ -108,3 +108,39 @@ def test_outputs_beyond_float32s_range_are_learnt_and_queried_as_in_natural_unit
     assert np.all(np.isfinite(moved["mse"].values))
     np.testing.assert_allclose(moved["mse"].values / factor**2, natural["mse"].values, rtol=1e-3)
     np.testing.assert_allclose(moved["r2"].values, natural["r2"].values, atol=1e-6)
+
+
+def test_each_output_keeps_its_own_power_of_ten():
+    """A luminosity of 1e35 and a flux of 1e-9 from one simulator: each output is divided by its
+    own unit, so neither underflows; outputs in range are left as they are."""
+    from alframe.learners import GaussianProcessCommittee, OutputUnits
+    from alframe.learners.output_units import output_unit
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 2))
+    shape = np.sin(3 * x[:, :1]) + x[:, 1:] + 2.0
+    y = np.hstack([1e35 * shape, 1e-9 * shape, shape])
+    unit = output_unit(y)
+    assert unit.shape == (3,) and unit[0] == 10.0 ** round(np.log10(np.abs(y[:, 0]).max())) and list(unit[1:]) == [1, 1]
+    assert output_unit(shape) == 1.0 and output_unit(1e-40 * shape[:, 0]) == 1e-39  # the power nearest 3.96e-40
+    members = np.asarray(OutputUnits(GaussianProcessCommittee()).fit(x, y, key=jax.random.key(0)).predict_members(x))
+    predicted = members.mean(axis=0) / np.array([1e35, 1e-9, 1.0])
+    np.testing.assert_allclose(predicted, np.hstack([shape] * 3), rtol=1e-3)
+
+
+def test_qbc_weighs_each_output_by_its_spread_over_the_runs():
+    """Two outputs of one simulator, one in units a million times larger: the members'
+    deviations that `qbc` conditions on count each in units of its spread over the runs, so the
+    small one is not ignored; an output that never varied adds nothing."""
+    from alframe.learners import GaussianProcessCommittee
+    from alframe.learners.output_units import in_float32_range
+    from alframe.strategies.diversity import ensemble_deviations
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(30, 2))
+    y = np.stack([np.sin(3 * x[:, 0]), 1e6 * np.cos(3 * x[:, 1]), np.full(30, 0.3)], axis=1)
+    committee = in_float32_range(GaussianProcessCommittee()).fit(x, y, key=jax.random.key(0))
+    np.testing.assert_allclose(committee.output_spread(), [y[:, 0].std(), y[:, 1].std(), 1.0])
+    dev = ensemble_deviations(committee, rng.uniform(size=(50, 2))).reshape(-1, 3, 50)  # (members, outputs, n)
+    per_output = np.sum(dev**2, axis=(0, 2))
+    assert 1e-2 < per_output[0] / per_output[1] < 1e2 and per_output[2] < 1e-6 * per_output[:2].min()

@@ -8,6 +8,8 @@ import hashlib
 import numpy as np
 import optax
 
+from alframe.metrics import varies
+
 
 def adam(weight_decay: float) -> optax.GradientTransformation:
     """Adam's update direction, with decoupled weight decay when `weight_decay` > 0; the
@@ -40,4 +42,5 @@ def standardisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     beyond the round-off of its own magnitude."""
     a = np.asarray(a, dtype=np.float64)
     mean, std = a.mean(axis=0), a.std(axis=0)
-    return mean, np.where(std > 1e-12 * np.abs(a).max(axis=0, initial=0.0), std, 1.0)
+    return mean, np.where(varies(a), std, 1.0)
+

@@ -108,6 +108,14 @@ class Correlated(Protocol):
         ...
 
 
+def output_spread(committee: Any) -> np.ndarray | None:
+    """The spread (n_outputs,) of each output over the runs a regression committee was last
+    fitted on (the scale it standardises them by), where it records one (the loop's committees
+    do: `alframe.learners.OutputUnits`), else None."""
+    spread = getattr(committee, "output_spread", None)
+    return None if spread is None else spread()
+
+
 def error_correlation(committee: Committee, points: np.ndarray) -> CorrelationOf | None:
     """The committee's own error correlation among points (n, dim) (see `Correlated`), or None
     when it offers none."""

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from alframe.learners.auto import held_out_of
-from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
+from alframe.learners.base import CorrelationOf, error_correlation, fit_report, output_spread, start_deferred
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,10 @@ class SpaceCoordinates:
 
     def start_deferred(self) -> None:
         start_deferred(self.committee)
+
+    def output_spread(self) -> np.ndarray | None:
+        """The wrapped committee's (see `alframe.learners.base.output_spread`)."""
+        return output_spread(self.committee)
 
 
 def in_space_coordinates(committee: Any, space: Any) -> Any:

@@ -43,6 +43,7 @@ from alframe.learners._shared import row_folds, standardisation
 from alframe.learners.base import CorrelationOf, in_background
 from alframe.learners.marginal_likelihood import SUPPORTED_NU, cholesky_inverse, maximise
 from alframe.learners.sklearn import member_seeds
+from alframe.metrics import varies
 
 
 _BLAS_LIMIT = threading.Lock()
@@ -120,6 +121,7 @@ class _Fit(NamedTuple):
     # (n_outputs,) what the outputs were divided by before the regressor saw them: scikit-learn
     # leaves outputs spread by less than 2e-15 unnormalised, as a simulator in cgs units gives.
     y_unit: np.ndarray | None = None
+    constant: np.ndarray | None = None  # (n_outputs,) outputs that did not vary: the members agree on them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +239,7 @@ class GaussianProcessCommittee:
         lo, hi = x.min(axis=0), x.max(axis=0)
         scale = np.where(hi > lo, hi - lo, 1.0)
         z = (x - lo) / scale
-        y_unit = standardisation(y)[1]
+        y_unit, constant = standardisation(y)[1], ~varies(y)
         y = y / y_unit
         seed = int(member_seeds(key, 1)[0])
         last = self.fitted
@@ -262,7 +264,7 @@ class GaussianProcessCommittee:
                     kernel, n_at_tune = self._tuned_kernel(z, y, seed, kernel), len(z)
             gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(z, y)
         return dataclasses.replace(self, fitted=_Fit(gp, lo, scale, self._jackknife(gp, z), n_at_tune, retune,
-                                                     y_unit))
+                                                     y_unit, constant))
 
     def start_deferred(self) -> None:
         """Start a retune that the last fit left pending (see `background_retune`) in a thread;
@@ -288,8 +290,8 @@ class GaussianProcessCommittee:
             starts += [rng.uniform(bounds[:, 0], bounds[:, 1]) for _ in range(self.restarts)]
             if previous is not None:
                 starts.append(previous.theta)  # the likelihood of a rough function has several optima
-        std = y.std(axis=0)
-        y_norm = (y - y.mean(axis=0)) / np.where(std < 10 * np.finfo(float).eps, 1.0, std)
+        mean, scale = standardisation(y)
+        y_norm = (y - mean) / scale
         # One BLAS thread: at a few hundred rows, two threads spend longer agreeing than computing
         # (a search at 1,000 runs: 0.33 s against 1.4 s). The limit is process-wide and
         # threadpoolctl lets one thread hold it at a time, so searches in different threads (a
@@ -334,10 +336,13 @@ class GaussianProcessCommittee:
         y_mean, y_scale = self.output_scaling()
         mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + y_mean
         variance = np.maximum(gp.kernel_.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
-        std = np.sqrt(variance)[:, None] * y_scale
+        # An output that never varied has no spread to doubt: scikit-learn would scale its
+        # posterior by 1 in the simulator's units.
+        agreed = 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
+        std = np.sqrt(variance)[:, None] * y_scale * agreed
         if jackknife:
             folds = np.stack([cross[:, kept] @ weights for kept, weights in jackknife]) * y_scale
-            deviations = folds - folds.mean(axis=0, keepdims=True)  # (folds, n, n_outputs)
+            deviations = (folds - folds.mean(axis=0, keepdims=True)) * agreed  # (folds, n, n_outputs)
         else:
             deviations = np.zeros((self.folds, *mean.shape))
         members = np.concatenate([mean + deviations + std, mean + deviations - std])

@@ -15,12 +15,12 @@ case) it divides by nothing and passes the committee's own predictions through u
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
 import numpy as np
 
+from alframe.learners._shared import standardisation
 from alframe.learners.auto import held_out_of
 from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
 
@@ -29,14 +29,22 @@ FLOAT32_SAFE = (1e-30, 1e30)
 about seven digits of every prediction and of its spread."""
 
 
-def output_unit(y: np.ndarray) -> float:
-    """What regression outputs y (n, ...) are divided by before a committee sees them: 1 where
-    their largest magnitude lies within `FLOAT32_SAFE` (or there are none), else the power of
-    ten nearest it."""
-    magnitude = float(np.max(np.abs(y), initial=0.0)) if np.size(y) else 0.0
-    if not math.isfinite(magnitude) or magnitude == 0.0 or FLOAT32_SAFE[0] <= magnitude <= FLOAT32_SAFE[1]:
+def output_unit(y: np.ndarray) -> float | np.ndarray:
+    """What regression outputs y (n,) or (n, n_outputs) are divided by before a committee sees
+    them: 1 where every output's largest magnitude lies within `FLOAT32_SAFE` (or there are
+    none); else, per output, the power of ten nearest its largest magnitude where that lies
+    outside, 1 where inside, as an array (n_outputs,): a luminosity of 1e35 and a flux of 1e-9
+    from one simulator are each kept in range."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
         return 1.0
-    return 10.0 ** round(math.log10(magnitude))
+    columns = y.reshape(len(y), -1)
+    magnitude = np.max(np.abs(np.where(np.isfinite(columns), columns, 0.0)), axis=0)
+    outside = (magnitude > 0) & ((magnitude < FLOAT32_SAFE[0]) | (magnitude > FLOAT32_SAFE[1]))
+    if not outside.any():
+        return 1.0
+    unit = np.where(outside, 10.0 ** np.round(np.log10(np.where(outside, magnitude, 1.0))), 1.0)
+    return float(unit[0]) if y.ndim == 1 else unit
 
 
 def is_classifier(committee: Any) -> bool:
@@ -50,7 +58,8 @@ class OutputUnits:
 
     Args:
         committee: any committee; a classifier's labels are passed through as they are.
-        unit: what the last fit's outputs were divided by (`output_unit`); 1 before a fit.
+        unit: what the last fit's outputs were divided by (`output_unit`): 1, or one power of
+            ten per output (n_outputs,); 1 before a fit.
 
     `fit(x, y, key=...)` takes x (n, dim) and y (n,) or (n, n_outputs); `predict_members(x)`
     gives the wrapped committee's (members, n, n_outputs), in float64 when unit is not 1;
@@ -60,26 +69,39 @@ class OutputUnits:
     """
 
     committee: Any
-    unit: float = 1.0
+    unit: float | np.ndarray = 1.0
+    spread: np.ndarray | None = None
+
+    @property
+    def _plain(self) -> bool:
+        return isinstance(self.unit, float) and self.unit == 1.0
 
     @property
     def is_fitted(self) -> bool:
         return bool(getattr(self.committee, "is_fitted", True))
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "OutputUnits":
-        unit = 1.0 if is_classifier(self.committee) else output_unit(y)
-        scaled = y if unit == 1.0 else np.asarray(y, dtype=np.float64) / unit
-        return dataclasses.replace(self, committee=self.committee.fit(x, scaled, key=key), unit=unit)
+        classifier = is_classifier(self.committee)
+        unit = 1.0 if classifier else output_unit(y)
+        scaled = y if isinstance(unit, float) and unit == 1.0 else np.asarray(y, dtype=np.float64) / unit
+        spread = None if classifier else standardisation(np.reshape(y, (len(y), -1)))[1]
+        return dataclasses.replace(self, committee=self.committee.fit(x, scaled, key=key), unit=unit, spread=spread)
+
+    def output_spread(self) -> np.ndarray | None:
+        """Each output's spread (n_outputs,) over the runs of the last fit, in the simulator's
+        units (1 for an output that did not vary; see `standardisation`); None for a classifier
+        or before a fit."""
+        return self.spread
 
     def predict_members(self, x: np.ndarray) -> Any:
         members = self.committee.predict_members(x)
-        return members if self.unit == 1.0 else np.asarray(members, dtype=np.float64) * self.unit
+        return members if self._plain else np.asarray(members, dtype=np.float64) * self.unit
 
     def held_out_predictions(self) -> np.ndarray:
         """The wrapped committee's held-out predictions of the training rows (n, n_outputs), in
         the simulator's units."""
         predicted = held_out_of(self.committee)
-        return predicted if self.unit == 1.0 else np.asarray(predicted, dtype=np.float64) * self.unit
+        return predicted if self._plain else np.asarray(predicted, dtype=np.float64) * self.unit
 
     def correlation(self, points: np.ndarray) -> CorrelationOf | None:
         """The wrapped committee's error correlation among points (n, dim), or None: a unit

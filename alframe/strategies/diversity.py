@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee
+from alframe.learners.base import Committee, output_spread
 from alframe.strategies.base import check_k, not_pending, tie_breaks, uniform_draws
 
 
@@ -136,8 +136,12 @@ class KMeansPlusPlus:
 
 def ensemble_deviations(committee: Committee, points: np.ndarray) -> np.ndarray:
     """Members' deviations from the committee mean, flattened over outputs: (members, n, outputs)
-    -> (members * outputs, n) / sqrt(members), so that D^T D is the members' covariance."""
-    return member_deviations(np.asarray(committee.predict_members(points), dtype=np.float64))
+    -> (members * outputs, n) / sqrt(members), so that D^T D is the members' covariance. With
+    several outputs, each is in units of its spread over the committee's runs where the
+    committee records it (`output_spread`), so that no output counts for more by its units."""
+    members = np.asarray(committee.predict_members(points), dtype=np.float64)
+    spread = output_spread(committee) if members.shape[-1] > 1 else None
+    return member_deviations(members if spread is None else members / spread)
 
 
 def member_deviations(members: np.ndarray) -> np.ndarray:
