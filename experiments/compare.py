@@ -189,9 +189,11 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
             raise SweepError(f"{path} is not a run store of this framework (no `seed` attr or `n_runs` variable)")
         key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
         if key in runs:
+            simulators = {json.dumps(c.get("simulator"), sort_keys=True) for c in (_config(runs[key], path), config)}
+            what = "another simulator" if len(simulators) > 1 else "other settings (a budget, say)"
             raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}; "
-                             "a sweep with other settings (a budget, say) belongs in a directory of its own "
-                             "(hydra.sweep.dir=...)")
+                             f"a sweep of {what} belongs in a directory of its own (hydra.sweep.dir=...): "
+                             "give the directory of one sweep")
         runs[key] = ds
     if len(damaged) == 1:
         path, exc = damaged[0]

@@ -653,3 +653,13 @@ def test_runs_that_stopped_at_their_target_are_said_to_have(tmp_path, capsys):
     compare(tmp_path, retrain=False)
     note = "3 of 6 runs stopped early at their target (qbc seed 0 at 60, qbc seed 1 at 60, qbc seed 2 at 60)"
     assert note in (tmp_path / "verdict.txt").read_text()
+
+
+def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(tmp_path, capsys):
+    grid = np.arange(20, 61, 10)
+    for name in ("a", "b"):
+        fake_run(tmp_path / name, strategy="random", seed=0, mse=1.0 / grid, grid=grid,
+                 simulator={"_target_": f"simulators.{name}.make_oracle"})
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert "a sweep of another simulator belongs in a directory of its own" in err and len(err.splitlines()) == 1
