@@ -18,7 +18,8 @@ writes beside it:
 - `summary_targets.*` / `verdict_targets.txt` for `--targets` (values of the metric) and
   `summary_relative.*` / `verdict_relative.txt` for `--relative-targets`, beside the default
   summary, which they never replace; with `--metric` other than the default (mse, or f1 for
-  classification) every name gains `_<metric>` (`summary_rmse.csv`, `learning_curves_rmse.png`);
+  classification) or the runs' own `target_metric`, every name gains `_<metric>`
+  (`summary_rmse.csv`, `learning_curves_rmse.png`);
 - `retrain.csv`: every strategy's final training set refitted from scratch with the same
   recipe, scored on the same test set (the gain is in the data, not in the training path);
 - `learning_curves.png` (median and 16-84 % band over seeds, with R^2 below when the
@@ -1055,8 +1056,9 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     default, notes = default_targets(comp, metric, passive)
     notes = [*sweep_notes, *notes]
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
-    # Another metric's verdict goes beside the default one instead of over it.
-    base = "" if metric == default_metric else f"_{metric}"
+    # Another metric's verdict goes beside the default one (or the one the runs were set to
+    # judge by, their target_metric) instead of over it.
+    base = "" if metric in (default_metric, _config(first, Path(".")).get("target_metric")) else f"_{metric}"
     written = write_summary(table, notes, sweep_dir, suffix=base, passive=passive, higher=higher,
                             header=header)
     _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive}"

@@ -189,7 +189,7 @@ def check_settings(cfg: DictConfig) -> None:
     if not isinstance(cfg.target_metric, str) or not cfg.target_metric:
         raise ConfigError(f"target_metric must be a metric name, got {cfg.target_metric!r}")
     size = cfg.candidates.get("size") if OmegaConf.is_dict(cfg.get("candidates")) else None
-    if isinstance(size, int) and isinstance(cfg.batch_size, int) and size < cfg.batch_size:
+    if isinstance(size, int) and isinstance(cfg.batch_size, int) and 1 <= size < cfg.batch_size:
         print(f"alframe: candidates.size {size} is less than batch_size {cfg.batch_size}; a round picks at most "
               f"{size} runs", file=sys.stderr)
     for name in ("n_initial", "batch_size"):
