@@ -58,12 +58,12 @@ from alframe.labels import ItemPool
 from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
-from alframe.recorder import Recorder, draw_test_set, repair_run
+from alframe.recorder import Recorder, draw_test_set, repair_run, version_attrs
 from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, label, number, read_rows, write_rows
 from experiments.run import (NOT_IDENTITY, ConfigError, build, build_learner, build_oracle, check_added_keys,
-                             learner_node)
+                             learner_node, simulator_version)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CHECKPOINT = "detached"
@@ -261,7 +261,8 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
                             identity={"config": config, "detached": True}, lock=lock,
                             attrs={"config": json.dumps(config, sort_keys=True, default=str), "seed": cfg.seed,
                                    "budget": cfg.budget, "batch_size": cfg.batch_size,
-                                   "label": f"{cfg.strategy_name} seed={cfg.seed}"})
+                                   "label": f"{cfg.strategy_name} seed={cfg.seed}",
+                                   **version_attrs(simulator_version(cfg, oracle))})
         if new:  # only a config that builds is kept
             keep_config(run_dir, cfg)
         # Saved before anything else is: a run of an external simulator may have no store yet.

@@ -114,18 +114,24 @@ def cache_version(cfg: DictConfig, oracle) -> str:
     the source of the node's `_target_` (its module, or its package's directory) with the
     alframe version."""
     settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
-    code = simulator_version(cfg, oracle)
-    return f"{settings}|{code}" if getattr(oracle, "version", None) is not None else (
-        f"{settings}|{code}|alframe {alframe.__version__}")
+    declared = getattr(oracle, "version", None)
+    if declared is not None:
+        return f"{settings}|version {declared}"
+    return f"{settings}|source {target_digest(str(cfg.simulator._target_))}|alframe {alframe.__version__}"
 
 
-def simulator_version(cfg: DictConfig, oracle) -> str:
-    """The simulator's code: `version <v>` when the oracle declares one, else `source <digest>` of
-    the module (or package) that defines the node's `_target_`."""
+def simulator_version(cfg: DictConfig, oracle) -> str | None:
+    """The simulator's code, as a store records it (see `alframe.recorder.version_attrs`):
+    `version <v>` when the oracle (behind any cache) declares one, else `source <digest>` of the
+    module (or package) that defines the node's `_target_`; None when that has no source file."""
+    oracle = oracle.oracle if isinstance(oracle, CachedOracle) else oracle
     declared = getattr(oracle, "version", None)
     if declared is not None:
         return f"version {declared}"
-    return f"source {target_digest(str(cfg.simulator._target_))}"
+    try:
+        return f"source {target_digest(str(cfg.simulator._target_))}"
+    except ValueError:  # a built-in: its version goes unchecked
+        return None
 
 
 def build_oracle(cfg: DictConfig):
@@ -249,12 +255,7 @@ def run(cfg: DictConfig, out_dir: Path, *, strategy_name: str) -> dict[str, floa
     for name in NOT_IDENTITY:
         config.pop(name, None)
     try:
-        simulator = loop.oracle.oracle if isinstance(loop.oracle, CachedOracle) else loop.oracle
-        try:
-            version = simulator_version(cfg, simulator)
-        except ValueError:  # no source file to digest (a built-in): its version goes unchecked
-            version = None
-        ds = loop.run(store, config=config, simulator_version=version)
+        ds = loop.run(store, config=config, simulator_version=simulator_version(cfg, loop.oracle))
     finally:
         if isinstance(loop, AsyncActiveLearningLoop) or loop.executor is not None:
             loop.executor.shutdown(wait=False, cancel_futures=True)

@@ -274,3 +274,24 @@ def test_a_simulator_from_a_config_dir_of_ones_own(tmp_path, monkeypatch, capsys
     assert cli.main(["ask", str(run_dir), "-n", "2"]) == 0
     assert cli.main(["ask", str(tmp_path / "other"), "-n", "1", *settings]) == 2  # not without the directory
     assert "simulator" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_campaign_refuses_to_go_on_with_another_version_of_its_simulator(tmp_path, monkeypatch, capsys):
+    """The simulator's source changed between two asks: the second is refused in one line, so
+    that answers from two codes never share a store."""
+    module = tmp_path / "versioned_sim.py"
+    module.write_text("import numpy as np\nfrom alframe.oracle import FunctionOracle, OutputSpec\n"
+                      "from alframe.space import Box\n\n\ndef f(x):\n    return np.sin(3 * x[:, 0]) + x[:, 1]\n\n\n"
+                      "def make_oracle():\n    return FunctionOracle(f, Box(('a', 'b'), (0, 0), (1, 1)), OutputSpec(('y',)))\n")
+    (tmp_path / "conf" / "simulator").mkdir(parents=True)
+    (tmp_path / "conf" / "simulator" / "versioned.yaml").write_text("_target_: versioned_sim.make_oracle\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_dir = tmp_path / "run"
+    common = ["--config-dir", str(tmp_path / "conf"), "simulator=versioned", "learner=gp", "n_initial=20",
+              "budget=30", "test_size=20", "progress=false"]
+    assert cli.main(["ask", str(run_dir), "-n", "3", "-o", str(tmp_path / "q.csv"), *common]) == 0
+    module.write_text(module.read_text().replace("np.sin(3 *", "np.sin(4 *"))
+    capsys.readouterr()
+    assert cli.main(["ask", str(run_dir), "-n", "3", "-o", str(tmp_path / "q2.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds runs of another version of the simulator" in err and err.count("\n") == 0
