@@ -94,7 +94,9 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
     colours = {}
     for label, group in groups.items():
         grid, median, lo, hi = _median_band(group, name)
-        (line,) = ax.plot(grid, median, label=f"{label} (n={len(group)})" if len(group) > 1 else label)
+        # A run of one round is one point: a marker, or nothing would show.
+        (line,) = ax.plot(grid, median, marker="o" if len(grid) == 1 else None,
+                          label=f"{label} (n={len(group)})" if len(group) > 1 else label)
         colours[label] = line.get_color()
         drawn.append(median)
         all_grid.append(grid)
@@ -103,7 +105,8 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
             drawn += [lo, hi]
     constant = _constant_predictor(groups, name)
     if constant is not None:
-        ax.plot(*constant, ls="--", color="grey", lw=1.2, label="predicting the test mean")
+        ax.plot(*constant, ls="--", color="grey", lw=1.2, marker="_" if len(constant[0]) == 1 else None,
+                markersize=20, label="predicting the test mean")
         drawn.append(constant[1])
     values = np.concatenate(drawn)
     values = values[np.isfinite(values)]
@@ -124,7 +127,7 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
         lowest = 0.0
         for label, group in groups.items():
             grid, median, lo, hi = _median_band(group, "r2")
-            ax_r2.plot(grid, median, color=colours[label])
+            ax_r2.plot(grid, median, color=colours[label], marker="o" if len(grid) == 1 else None)
             if len(group) > 1:
                 ax_r2.fill_between(grid, lo, hi, color=colours[label], alpha=0.2, lw=0)
             finite = np.concatenate([median, lo])[np.isfinite(np.concatenate([median, lo]))]
