@@ -963,7 +963,7 @@ def test_set_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     or for test sets that were given."""
     dropped: list[tuple[int, int]] = []
     for ds in runs.values():
-        config = json.loads(ds.attrs.get("config", "{}"))
+        config = _config(ds, Path(_source(ds)))
         size = config.get("test_size")
         if config.get("test_set") is None and isinstance(size, int) and "test_sample" in ds.sizes:
             dropped.append((size - int(ds.sizes["test_sample"]), size))
@@ -1058,7 +1058,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
     # Another metric's verdict goes beside the default one (or the one the runs were set to
     # judge by, their target_metric) instead of over it.
-    base = "" if metric in (default_metric, _config(first, Path(".")).get("target_metric")) else f"_{metric}"
+    base = "" if metric in (default_metric, _config(first, Path(_source(first))).get("target_metric")) else f"_{metric}"
     written = write_summary(table, notes, sweep_dir, suffix=base, passive=passive, higher=higher,
                             header=header)
     _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive}"

@@ -114,10 +114,9 @@ def cache_version(cfg: DictConfig, oracle) -> str:
     the source of the node's `_target_` (its module, or its package's directory) with the
     alframe version."""
     settings = json.dumps(OmegaConf.to_container(cfg.simulator, resolve=True), sort_keys=True)
-    declared = getattr(oracle, "version", None)
-    if declared is not None:
-        return f"{settings}|version {declared}"
-    return f"{settings}|source {target_digest(str(cfg.simulator._target_))}|alframe {alframe.__version__}"
+    # A simulator with no source file to digest is refused here, where its results would be kept.
+    code = simulator_version(cfg, oracle) or f"source {target_digest(str(cfg.simulator._target_))}"
+    return f"{settings}|{code}" if code.startswith("version ") else f"{settings}|{code}|alframe {alframe.__version__}"
 
 
 def simulator_version(cfg: DictConfig, oracle) -> str | None:

@@ -47,6 +47,10 @@ def output_unit(y: np.ndarray) -> float | np.ndarray:
     return float(unit[0]) if y.ndim == 1 else unit
 
 
+def _passes_through(unit: float | np.ndarray) -> bool:
+    return isinstance(unit, float) and unit == 1.0
+
+
 def is_classifier(committee: Any) -> bool:
     """Whether a committee predicts classes (by its `task` or `classes`), not values."""
     return getattr(committee, "task", None) == "classification" or getattr(committee, "classes", None) is not None
@@ -73,17 +77,13 @@ class OutputUnits:
     spread: np.ndarray | None = None
 
     @property
-    def _plain(self) -> bool:
-        return isinstance(self.unit, float) and self.unit == 1.0
-
-    @property
     def is_fitted(self) -> bool:
         return bool(getattr(self.committee, "is_fitted", True))
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, key: jax.Array) -> "OutputUnits":
         classifier = is_classifier(self.committee)
         unit = 1.0 if classifier else output_unit(y)
-        scaled = y if isinstance(unit, float) and unit == 1.0 else np.asarray(y, dtype=np.float64) / unit
+        scaled = y if _passes_through(unit) else np.asarray(y, dtype=np.float64) / unit
         spread = None if classifier else standardisation(np.reshape(y, (len(y), -1)))[1]
         return dataclasses.replace(self, committee=self.committee.fit(x, scaled, key=key), unit=unit, spread=spread)
 
@@ -95,13 +95,13 @@ class OutputUnits:
 
     def predict_members(self, x: np.ndarray) -> Any:
         members = self.committee.predict_members(x)
-        return members if self._plain else np.asarray(members, dtype=np.float64) * self.unit
+        return members if _passes_through(self.unit) else np.asarray(members, dtype=np.float64) * self.unit
 
     def held_out_predictions(self) -> np.ndarray:
         """The wrapped committee's held-out predictions of the training rows (n, n_outputs), in
         the simulator's units."""
         predicted = held_out_of(self.committee)
-        return predicted if self._plain else np.asarray(predicted, dtype=np.float64) * self.unit
+        return predicted if _passes_through(self.unit) else np.asarray(predicted, dtype=np.float64) * self.unit
 
     def correlation(self, points: np.ndarray) -> CorrelationOf | None:
         """The wrapped committee's error correlation among points (n, dim), or None: a unit
