@@ -28,7 +28,7 @@ import alframe
 from alframe.active_learner import LoopError, Runs
 from alframe.atomic import write_atomically
 from alframe.lock import StoreLock
-from alframe.metrics import higher_is_better
+from alframe.metrics import higher_is_better, varies
 from alframe.dispatch import run_batch, run_together
 from alframe.oracle import Oracle, OutputSpec, concat_outcomes
 from alframe.space import Space, declaration
@@ -78,7 +78,7 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     scored on a few lucky points).
     """
     if given is not None:
-        return _checked_test_set(oracle, *given, label=label)
+        return _said_if_constant(oracle, *_checked_test_set(oracle, *given, label=label), label=label)
     x = oracle.space.draw(size, seed=seed, method="uniform")
     # On workers, a chunk is spread over them: at least 32 runs, so that many workers all have one.
     chunk = _test_chunks(len(x)) if executor is None else max(_test_chunks(len(x)), 32)
@@ -103,7 +103,20 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     if n_ok < len(x):
         tqdm.write(f"{label}: {len(x) - n_ok} of {len(x)} runs failed and are left out (first error: {first!r}); "
                    "every test error is measured where the simulator succeeds", file=sys.stderr)
-    return x[outcome.ok], outcome.y[outcome.ok]
+    return _said_if_constant(oracle, x[outcome.ok], outcome.y[outcome.ok], label=label)
+
+
+def _said_if_constant(oracle: Oracle, x: np.ndarray, y: np.ndarray, *, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """x, y unchanged; a line on stderr when no output of a regression varies over the set (a
+    simulator that ignores its inputs, or a setting that holds it still): every model then
+    scores an error of 0 and R^2 has nothing to measure."""
+    if oracle.outputs.task == "regression" and len(y) > 1 and not varies(np.reshape(y, (len(y), -1))).any():
+        first = np.ravel(y[0])
+        shown = ", ".join(f"{v:.6g}" for v in first[:3]) + (", ..." if first.size > 3 else "")
+        tqdm.write(f"{label}: every output is the same at all {len(y)} points ({shown}): "
+                   "the simulator does not depend on its inputs here, so any model scores an error of 0; "
+                   "check its settings and bounds", file=sys.stderr)
+    return x, y
 
 
 def _checked_test_set(oracle: Oracle, x, y, *, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -376,6 +376,14 @@ def test_failed_test_set_runs_are_left_out_and_said_so(capsys):
     assert len(lines) == 1 and lines[0].startswith(f"test set: {40 - len(x)} of 40 runs failed and are left out")
 
 
+def test_a_simulator_that_ignores_its_inputs_is_said_so_at_the_test_set(capsys):
+    draw_test_set(make_oracle(lambda x: np.full(len(x), 0.1 * 3)), 40, seed=4)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("test set: every output is the same at all 40 points (0.3)")
+    draw_test_set(make_oracle(), 40, seed=4)
+    assert capsys.readouterr().err == ""
+
+
 def test_classification_loop(tmp_path):
     oracle = FunctionOracle(fn=lambda x: (x[:, 0] + x[:, 1] > 0).astype(float), space=make_box(),
                             outputs=OutputSpec(names=("side",), task="classification", classes=("left", "right")))

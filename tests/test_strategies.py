@@ -94,6 +94,32 @@ def test_committee_variance_of_an_output_constant_over_the_candidates_is_finite(
     assert np.all(np.isfinite(np.asarray(committee_variance(jnp.asarray(values)))))
 
 
+def test_query_by_committee_scores_several_outputs_in_units_of_their_spread_over_the_runs():
+    """An output the simulator never varies, which an MLP committee's members only jitter
+    around, counts for next to nothing beside one that varies; rescaled by the spread over the
+    candidates it would count for as much as the real one, or more."""
+    from alframe.learners import MLPCommittee, OutputUnits
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, size=(40, 1))
+    y = np.column_stack([np.sin(x[:, 0]), np.zeros(40), np.full(40, 0.3)])
+    committee = OutputUnits(MLPCommittee(members=5, hidden=(32, 32), steps_first=300, steps_first_min=300,
+                                         steps_per_sample=None, capacity=64)).fit(x, y, key=jax.random.key(0))
+    points = np.linspace(-3, 3, 64)[:, None]
+    members = np.asarray(committee.predict_members(points), dtype=np.float64)
+    assert members[..., 1:].std(axis=0).max() > 0  # the members do jitter around the constants
+    in_spread_units = QueryByCommittee("variance").scores(committee, points)
+    np.testing.assert_allclose(in_spread_units, (members.var(axis=0) / committee.output_spread() ** 2).mean(-1),
+                               rtol=1e-4)
+    spread = committee.output_spread()
+    assert spread[0] > 0.5 and np.all(spread[1:] == 1.0)  # a constant's spread is 1 in its units
+    share = (members.var(axis=0) / spread**2).mean(axis=0)  # each output's mean contribution
+    assert share[1:].max() < 3 * share[0]
+    over_candidates = members.var(axis=0) / members.mean(axis=0).std(axis=0) ** 2
+    assert over_candidates.mean(axis=0)[1:].min() > 100 * over_candidates.mean(axis=0)[0]
+    np.testing.assert_allclose(committee_variance(jnp.asarray(members)), over_candidates.mean(-1), rtol=1e-3)
+
+
 def test_committee_variance_of_one_output_keeps_its_ranking_and_values():
     scaled = 1000 * VALUES
     scores = np.asarray(committee_variance(jnp.asarray(scaled)))

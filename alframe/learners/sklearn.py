@@ -262,8 +262,10 @@ class EnsembleCommittee:
             y = scaling.outputs(y)
         with warnings.catch_warnings():
             # A tiny data set leaves a few rows in every tree's resample: their out-of-bag
-            # prediction is NaN, which `held_out_predictions` reports as such.
-            warnings.filterwarnings("ignore", message=".*out-of-bag.*", category=UserWarning)
+            # prediction is NaN, which `held_out_predictions` reports as such; scikit-learn's own
+            # out-of-bag R^2, which nothing here reads, is undefined below two rows.
+            for message in (".*out-of-bag.*", ".*do not have OOB scores.*", ".*not well-defined with less than two.*"):
+                warnings.filterwarnings("ignore", message=message)
             ensemble = _with_seed(self.estimator, int(member_seeds(key, 1)[0])).fit(x, y)
         if not hasattr(ensemble, "estimators_"):
             raise TypeError(f"{type(self.estimator).__name__} has no estimators_ after fitting; "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee
+from alframe.learners.base import Committee, output_spread
 from alframe.strategies.base import check_k, not_pending, tie_breaks
 from alframe.strategies.scores import Score, get_score, score_candidates
 
@@ -92,8 +92,11 @@ class QueryByCommittee:
         get_score(self.score)
 
     def scores(self, committee: Committee, candidates: np.ndarray) -> np.ndarray:
-        """Disagreement per candidate, (n,)."""
-        return score_candidates(get_score(self.score), committee.predict_members(candidates))
+        """Disagreement per candidate, (n,); several outputs count in units of their spread over the
+        committee's runs where it records them (`output_spread`)."""
+        members = committee.predict_members(candidates)
+        spread = output_spread(committee) if np.shape(members)[-1] > 1 else None
+        return score_candidates(get_score(self.score), members, spread)
 
     def select(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
                pending: np.ndarray | None = None, failed: np.ndarray | None = None) -> np.ndarray:

@@ -16,21 +16,23 @@ Score = Callable[[jax.Array], jax.Array]
 _EPS = 1e-12
 
 
-def committee_variance(values: jax.Array) -> jax.Array:
+def committee_variance(values: jax.Array, scale: jax.Array | None = None) -> jax.Array:
     """Variance over members, averaged over outputs: (members, n, n_outputs) -> (n,).
 
     With several outputs, each output's variance is first divided by the square of that
-    output's scale: the standard deviation over the n candidates of the committee-mean
-    prediction (at least the round-off of its magnitude), so that an output in large units
-    does not decide alone and one in tiny units (1e-20) is not lost; the scale is held
-    constant under differentiation. A single output is not rescaled.
+    output's scale, so that an output in large units does not decide alone and one in tiny
+    units (1e-20) is not lost: `scale` (n_outputs,) where given (the outputs' spread over the
+    committee's runs, `alframe.learners.base.output_spread`), else the standard deviation over
+    the n candidates of the committee-mean prediction (at least the round-off of its
+    magnitude), held constant under differentiation. A single output is not rescaled.
     """
     if values.shape[-1] == 1:
         return jnp.var(values, axis=0)[..., 0]
-    consensus = values.mean(axis=0)
-    finfo = jnp.finfo(values.dtype)
-    floor = finfo.eps * jnp.max(jnp.abs(consensus), axis=0) + finfo.tiny
-    scale = jax.lax.stop_gradient(jnp.maximum(jnp.std(consensus, axis=0), floor))
+    if scale is None:
+        consensus = values.mean(axis=0)
+        finfo = jnp.finfo(values.dtype)
+        floor = finfo.eps * jnp.max(jnp.abs(consensus), axis=0) + finfo.tiny
+        scale = jax.lax.stop_gradient(jnp.maximum(jnp.std(consensus, axis=0), floor))
     return jnp.var(values / scale, axis=0).mean(axis=-1)  # scaled before squaring: 1e-20**2 underflows
 
 
@@ -71,8 +73,13 @@ def _per_candidate(score: Score, members: np.ndarray) -> bool:
         score is committee_variance and members.shape[-1] == 1)
 
 
-def score_candidates(score: Score, members) -> np.ndarray:
+def score_candidates(score: Score, members, spread: np.ndarray | None = None) -> np.ndarray:
     """`score` of member predictions (members, n, k) as numpy (n,).
+
+    `spread` (k,): each output's spread over the committee's runs, the scale the variance score
+    divides each of several outputs by. Without it that score divides by the spread of the
+    committee's mean prediction over these candidates, which blows an output that never varied
+    (members jittering around a constant) up to the size of a real one.
 
     A candidate set that shrinks by the runs already made (a pool, say) would give every ask a
     new shape and a new compilation; scores that are per candidate are computed on predictions
@@ -80,6 +87,9 @@ def score_candidates(score: Score, members) -> np.ndarray:
     """
     members = np.asarray(members)
     n = members.shape[1]
+    if spread is not None and score is committee_variance and members.shape[-1] > 1:
+        return _score_per_candidate(lambda values: committee_variance(values, jnp.ones(values.shape[-1])),
+                                    members / np.asarray(spread, dtype=np.float64))
     # One output's variance is in its units squared, which float32 cannot hold for outputs of
     # 1e-20 (cgs): the members are scaled by a power of two (exactly) and the variance scaled
     # back in float64.
@@ -89,10 +99,19 @@ def score_candidates(score: Score, members) -> np.ndarray:
     if not _per_candidate(score, members) or n == 0:
         scores = np.asarray(score(jnp.asarray(members)))
     else:
-        size = max(64, 1 << (n - 1).bit_length())
-        padded = np.concatenate([members, np.repeat(members[:, :1], size - n, axis=1)], axis=1)
-        scores = np.asarray(score(jnp.asarray(padded)))[:n]
+        scores = _score_per_candidate(score, members)
     return np.ldexp(scores.astype(np.float64), 2 * exponent) if exponent else scores
+
+
+def _score_per_candidate(score: Score, members: np.ndarray) -> np.ndarray:
+    """A score that depends on each candidate's own predictions only, of members (members, n, k)
+    padded to the next power of two candidates: (n,)."""
+    n = members.shape[1]
+    if n == 0:
+        return np.asarray(score(jnp.asarray(members)))
+    size = max(64, 1 << (n - 1).bit_length())
+    padded = np.concatenate([members, np.repeat(members[:, :1], size - n, axis=1)], axis=1)
+    return np.asarray(score(jnp.asarray(padded)))[:n]
 
 
 def variance_exponent(score: Score, members: np.ndarray) -> int:
