@@ -80,6 +80,11 @@ class AsyncActiveLearningLoop:
             design leaves idle run further points of the same design (its sequence continued,
             counted against the budget; at most as many again as `n_initial`) instead of
             waiting for the first fit.
+        max_lag: the most results the committee that chooses may be missing. Once more have
+            come in since the one in use was fitted and a fit is under way, the driver waits for
+            it before choosing again. Simulations that take longer than a fit never wait; ones
+            quicker than a fit would otherwise spend the budget on the choices of one committee.
+            None: twice `in_flight`.
     """
 
     oracle: Oracle
@@ -90,6 +95,7 @@ class AsyncActiveLearningLoop:
     refit_every: int = 1
     fit_in_background: bool = True
     design_until_fitted: bool = True
+    max_lag: int | None = None
     budget: int = 300
     n_initial: int = 20
     initial_method: DrawMethod = "sobol"
@@ -116,6 +122,8 @@ class AsyncActiveLearningLoop:
             raise ValueError(f"higher_is_better must be a list of metric names, got the string "
                              f"{self.higher_is_better!r}")
         self.higher_is_better = tuple(str(name) for name in self.higher_is_better)
+        if self.max_lag is not None and self.max_lag < 1:
+            raise ValueError(f"max_lag must be >= 1 result (or None for twice in_flight), got {self.max_lag}")
         self.n_initial = min(self.n_initial, self.budget)
         self._classification = self.oracle.outputs.task == "classification"
         if self.target is not None and self.scorer is None:
@@ -129,6 +137,8 @@ class AsyncActiveLearningLoop:
         settings = {name: repr(getattr(self, name)) for name in (
             "seed", "budget", "n_initial", "initial_method", "candidates", "test_size", "test_seed", "target",
             "target_metric", "retries", "in_flight", "refit_every")}
+        if self.max_lag is not None:
+            settings["max_lag"] = repr(self.max_lag)
         if self.higher_is_better:
             settings["higher_is_better"] = repr(self.higher_is_better)
         return {"config": dict(config), "loop": settings, "asynchronous": True}
@@ -185,6 +195,8 @@ class AsyncActiveLearningLoop:
         taken_first = list(runs.x[:, 0])
         recorded_since_fit = 0
         fitting: Future | None = None
+        max_lag = 2 * self.in_flight if self.max_lag is None else self.max_lag
+        fitting_on = in_use_on = len(runs)  # runs told when the fit under way, and the one in use, started
         select_s, charged_since_fit = 0.0, 0.0
         asked_stop: str | None = None  # why the last ask chose nothing
         trainer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="alframe-fit")
@@ -236,6 +248,8 @@ class AsyncActiveLearningLoop:
                 fresh = design[_untaken(design, taken, np.asarray(taken_first))]
                 launch(fresh[:free], 0)
             elif fitted_once:
+                if fitting is not None and len(runs) - in_use_on > max_lag:
+                    return  # the fit under way is awaited: see max_lag
                 start = time.perf_counter()
                 selection = learner.ask(free, pending=pending())
                 charged_since_fit += selection.cost or 0.0
@@ -259,8 +273,9 @@ class AsyncActiveLearningLoop:
 
         def adopt(fit: Future) -> dict[str, Any]:
             """Take the fitted committee for the next choices; its metrics, to record."""
-            nonlocal select_s, target_reached, fitted_once, charged_since_fit
+            nonlocal select_s, target_reached, fitted_once, charged_since_fit, in_use_on
             committee, metrics = fit.result()
+            in_use_on = fitting_on
             learner.adopt(committee, metrics["round"])
             fitted_once = True
             record = learner.round_record(metrics, charged_since_fit, select_s)
@@ -284,6 +299,7 @@ class AsyncActiveLearningLoop:
                 due = recorded_since_fit >= self.refit_every or not fitted_once or (
                     not tasks and recorded_since_fit > 0)
                 if fitting is None and ready_to_fit and due:
+                    fitting_on = len(runs)
                     fitting = trainer.submit(fit, runs.x[runs.ok], runs.y[runs.ok], learner.spent)
                     recorded_since_fit = 0
                     if fitting.done():

@@ -140,6 +140,39 @@ def test_async_loop_learns_like_the_batch_loop(tmp_path):
     assert data["mse"].values[-1] < 1.5 * batch["mse"].values[-1]
 
 
+class SlowFit:
+    """The test committee, taking `seconds` per fit: fits slower than the simulations."""
+
+    def __init__(self, committee, seconds):
+        self.committee, self.seconds = committee, seconds
+
+    def fit(self, x, y, *, key):
+        time.sleep(self.seconds)
+        return SlowFit(self.committee.fit(x, y, key=key), self.seconds)
+
+    def predict_members(self, x):
+        return self.committee.predict_members(x)
+
+
+def test_simulations_quicker_than_a_fit_wait_for_it_rather_than_all_follow_one_committee(tmp_path):
+    def chosen_per_committee(data):
+        chosen_by = data["round_of"].values
+        return np.bincount(chosen_by[chosen_by > 0])
+
+    committee = SlowFit(make_committee(), 0.3)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bounded = make_async(committee=committee, executor=pool, in_flight=2, refit_every=1, n_initial=8,
+                             budget=40, design_until_fitted=False).run(tmp_path / "bounded.zarr")
+        loose = make_async(committee=committee, executor=pool, in_flight=2, refit_every=1, n_initial=8,
+                           budget=40, design_until_fitted=False, max_lag=40).run(tmp_path / "loose.zarr")
+    assert bounded.sizes["sample"] == loose.sizes["sample"] == 40
+    assert chosen_per_committee(bounded).max() <= 4 + 2  # max_lag (twice in_flight), then the W in flight
+    assert chosen_per_committee(loose).max() > 12  # the instant runs outpace the fits
+    assert bounded["n_labeled"].size > loose["n_labeled"].size
+    with pytest.raises(ValueError, match="max_lag must be >= 1"):
+        make_async(max_lag=0)
+
+
 def test_a_fault_injecting_oracle_runs_to_the_end_with_every_fault_recorded(tmp_path):
     design = make_box().draw(10, seed=0, method="sobol")
     nan_at = frozenset({_bytes(design[1])})
