@@ -10,9 +10,12 @@ Where leaving runs out changes the prediction, the function is hard there. Each 
 appears twice, plus and minus the full GP's predictive standard deviation, and the members are
 centred on the full GP's mean, so that
 
-    members' mean = the GP mean,   members' variance = jackknife variance + GP variance,
+    members' mean = the GP mean,   members' variance = the folds' spread + GP variance,
 
-and a disagreement score reads both where the runs are sparse and where the outputs change fast.
+the folds' spread being their mean square deviation (the delete-a-fold jackknife variance over
+folds - 1), and a disagreement score reads both where the runs are sparse and where the outputs
+change fast. (The full jackknife variance shifted the benchmark suite's runs from spreading out
+to chasing hard regions, saving more on some problems and fewer on others: see the README.)
 
 Kernel hyperparameters are fitted by maximum marginal likelihood (`alframe.learners.
 marginal_likelihood`, from each of `length_starts`) on at most `max_fit_points` rows (a random
