@@ -365,7 +365,13 @@ def _settings_that_differ(before: Mapping[str, Any], now: Mapping[str, Any], sho
         plain = {k: attrs[k] for k in ("seed", "budget", "batch_size", "in_flight", "refit_every") if k in attrs}
         return {**_flat(config if isinstance(config, dict) else {}), **plain}
 
-    old, new = settings(before), settings(now)
+    return differing_settings(settings(before), settings(now), shown)
+
+
+def differing_settings(before: Mapping[str, Any], now: Mapping[str, Any], shown: int = 3) -> str:
+    """The first `shown` settings whose values differ between two configs (nested mappings,
+    compared key by dotted key), as "key old -> new, ..."."""
+    old, new = _flat(dict(before)), _flat(dict(now))
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k, "(unset)") != new.get(k, "(unset)")]
     text = ", ".join(f"{k} {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:shown])
     return text + (f" and {len(changed) - shown} more" if len(changed) > shown else "")

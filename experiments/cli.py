@@ -59,7 +59,7 @@ from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
 from alframe.recorder import Recorder, draw_test_set, repair_run, version_attrs
-from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
+from alframe.store import StoreDamagedError, StoreMismatchError, commit_path, differing_settings
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, label, number, read_rows, write_rows
 from experiments.run import (NOT_IDENTITY, ConfigError, build, build_learner, build_oracle, check_added_keys,
@@ -108,9 +108,10 @@ def run_config(run_dir: Path, overrides: Sequence[str]) -> tuple[DictConfig, boo
             except CampaignError as exc:  # e.g. a user's simulator without the --config-dir that found it
                 raise CampaignError(f"{run_dir} has its settings already (see {path}); overrides are needed on "
                                     f"the first call only, and these do not compose: {exc}") from None
-            if asked != OmegaConf.to_container(stored, resolve=True):
-                raise CampaignError(f"{run_dir} was created with other settings (see {path}); give overrides "
-                                    "only on the first call, or use a new directory")
+            kept = OmegaConf.to_container(stored, resolve=True)
+            if asked != kept:
+                raise CampaignError(f"{run_dir} was created with other settings ({differing_settings(kept, asked)}; "
+                                    f"see {path}); give overrides only on the first call, or use a new directory")
         return stored, False
     return OmegaConf.create(OmegaConf.to_container(compose_config(overrides), resolve=True)), True
 
@@ -242,6 +243,10 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
     if create:
         run_dir.mkdir(parents=True, exist_ok=True)
     if not create and not (run_dir / "config.yaml").exists():
+        if (run_dir / "run.zarr").exists():
+            raise CampaignError(f"{run_dir} holds a run of `python -m experiments.run`, not an `alframe ask` campaign "
+                                f"(no config.yaml); read it with alframe.store.read_run('{store_path}') or "
+                                "`python -m experiments.compare` on its sweep")
         raise CampaignError(f"{run_dir} holds no run (no config.yaml); create it with `alframe ask {run_dir} -n K ...`")
     lock = StoreLock(store_path).acquire()
     try:
@@ -420,7 +425,8 @@ def status_line(campaign: Campaign) -> str:
     """Runs, pending, rounds, the latest metrics and the stop state, in one line."""
     runs, state, data = campaign.learner.runs, campaign.state, campaign.recorder.data
     metrics = state["open_round"] or ({name: data[name].values[-1].item() for name in data.data_vars
-                                       if data[name].dims == ("round",)} if "round" in data.dims else {})
+                                       if data[name].dims == ("round",) and data[name].dtype.kind in "biuf"}
+                                      if "round" in data.dims else {})
     shown = [f"{k} {metrics[k]:.4g}" for k in ("mse", "r2", "f1", "accuracy", "mean_disagreement")
              if isinstance(metrics.get(k), float | int)]
     parts = [f"{len(runs)} runs ({int((~runs.ok).sum())} failed)", f"{len(state['pending'])} pending",

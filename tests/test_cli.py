@@ -153,11 +153,21 @@ def test_an_external_simulator_records_disagreement_without_a_test_set(tmp_path)
     assert ds["mean_disagreement"].values.shape == (1,) and np.all(ds["mean_disagreement"].values >= 0)
 
 
+def test_status_of_a_finished_campaign_of_the_default_committee(tmp_path, capsys):
+    """The default committee records which family it chose, a string, beside the numbers."""
+    overrides = [*[o for o in FAST if not o.startswith("learner=")], "learner=auto", "budget=30"]
+    drive(tmp_path / "run", overrides, build_oracle(cli.compose_config(overrides)), tmp_path)
+    assert "learner" in xr.open_zarr(tmp_path / "run" / "run.zarr")
+    assert cli.main(["status", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().err
+    assert "30 runs (0 failed), 0 pending, round 2, mse " in out and "ended: budget spent" in out
+
+
 def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     run_dir = tmp_path / "run"
     cli.ask(run_dir, 5, [*FAST, "budget=60"])
     assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=70"]) == 2
-    assert "was created with other settings (see " in capsys.readouterr().err
+    assert "was created with other settings (budget 60 -> 70" in capsys.readouterr().err
     assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=60"]) == 0  # the same ones are fine
     capsys.readouterr()
     assert cli.main(["ask", str(run_dir), "-n", "5", "simulator=only_in_my_config_dir"]) == 2
@@ -169,6 +179,11 @@ def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     assert f"is being written by pid {os.getpid()}" in err and err.count("\n") == 0
     assert cli.main(["status", str(tmp_path / "nothing")]) == 2
     assert "holds no run" in capsys.readouterr().err
+    made_by_a_run = tmp_path / "runs" / "one"
+    (made_by_a_run / "run.zarr").mkdir(parents=True)
+    assert cli.main(["status", str(made_by_a_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a run of `python -m experiments.run`, not an `alframe ask` campaign" in err and "\n" not in err
 
 
 def test_the_console_script_asks_and_reports_with_a_simulator_in_the_working_directory(tmp_path):
