@@ -78,8 +78,8 @@ class AsyncActiveLearningLoop:
             wait for it).
         design_until_fitted: while no committee has been fitted yet, workers the initial
             design leaves idle run further points of the same design (its sequence continued,
-            counted against the budget; at most as many again as `n_initial`) instead of
-            waiting for the first fit.
+            counted against the budget; at most `n_initial` or `max_lag` more, whichever is
+            fewer) instead of waiting for the first fit.
         max_lag: the most results the committee that chooses may be missing. Once more have
             come in since the one in use was fitted and a fit is under way, the driver waits for
             it before choosing again. Simulations that take longer than a fit never wait; ones
@@ -257,7 +257,7 @@ class AsyncActiveLearningLoop:
                 launch(selection.points, learner.round_index)
                 select_s += time.perf_counter() - start
             elif self.design_until_fitted and runs.ok.any():  # a simulator that fails is not fed more
-                free = min(free, 2 * self.n_initial - design_drawn)
+                free = min(free, self.n_initial + min(self.n_initial, max_lag) - design_drawn)
                 if free <= 0:
                     return
                 more = space.draw(free, seed=self.seed, method=self.initial_method, offset=design_drawn)

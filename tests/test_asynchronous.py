@@ -428,3 +428,8 @@ def test_idle_workers_continue_the_design_until_the_first_fit_and_no_further(tmp
         off = make_async(oracle, executor=pool, in_flight=4, n_initial=8, budget=40,
                          design_until_fitted=False).run(tmp_path / "off.zarr")
     assert (off["round_of"].values == 0).sum() == 8
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # max_lag (twice in_flight) is fewer than n_initial
+        few = make_async(oracle, committee=SlowFit(make_committee(), 0.5), executor=pool, in_flight=2, n_initial=8,
+                         budget=40).run(tmp_path / "few.zarr")
+    assert 8 < (few["round_of"].values == 0).sum() <= 8 + 4
