@@ -167,9 +167,9 @@ class AsyncActiveLearningLoop:
         # they guard is not fsynced either.
         in_flight = recorder.load("resume")
         state = recorder.load("committee")
-        x_test, y_test = recorder.test_set(lambda: draw_test_set(
+        x_test, y_test = recorder.test_set(lambda kept: draw_test_set(
             self.oracle, self.test_size, self.test_seed, self.test_set, progress=self.progress,
-            label=f"{self.label} test set", retries=self.retries,
+            label=f"{self.label} test set", retries=self.retries, kept=kept,
             executor=None if isinstance(self.executor, SequentialExecutor) else self.executor))
         learner = ActiveLearner(space, self.committee, self.strategy, self.candidates, seed=self.seed,
                                 budget=self.budget, runs=recorder.runs(), charged=recorder.recorded_charges(),

@@ -35,7 +35,7 @@ from alframe.dispatch import run_batch, run_together
 from alframe.learners.base import Committee
 from alframe.metrics import classification_metrics, higher_is_better, regression_metrics, scalar_metric_names
 from alframe.oracle import Oracle
-from alframe.recorder import Recorder, draw_test_set, metric_directions, version_attrs
+from alframe.recorder import FinishedTestRuns, Recorder, draw_test_set, metric_directions, version_attrs
 from alframe.space import DrawMethod
 from alframe.strategies.base import Strategy
 from alframe.strategies.selection import Selection
@@ -288,10 +288,10 @@ class ActiveLearningLoop:
             finally:
                 bar.close()
 
-    def _draw_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+    def _draw_test_set(self, kept: FinishedTestRuns | None = None) -> tuple[np.ndarray, np.ndarray]:
         return draw_test_set(self.oracle, self.test_size, self.test_seed, self.test_set,
                              progress=self.progress, label=f"{self.label} test set", executor=self.executor,
-                             retries=self.retries)
+                             retries=self.retries, kept=kept)
 
     def _run_and_record(self, recorder: Recorder, learner: ActiveLearner, queries: np.ndarray,
                         round_index: int, bar) -> None:

@@ -30,7 +30,7 @@ from alframe.atomic import write_atomically
 from alframe.lock import StoreLock
 from alframe.metrics import higher_is_better, varies
 from alframe.dispatch import run_batch, run_together
-from alframe.oracle import Oracle, OutputSpec, concat_outcomes
+from alframe.oracle import Oracle, Outcome, OutputSpec, concat_outcomes
 from alframe.space import Space, declaration
 from alframe.store import (GROWING_DIMS, RepairRefused, RunStore, StoreDamagedError, StoreMismatchError,
                            StoreSurvey, commit_repair, finish_repair, naming, output_description, repair_hint,
@@ -63,12 +63,37 @@ def _test_chunks(size: int) -> int:
 MIN_TEST_SUCCESS = 0.5  # a test set with fewer successful runs than this share is refused
 
 
+class FinishedTestRuns:
+    """The test-set runs finished so far, kept in a file beside a run's store while its test set
+    is simulated, so that a run stopped then simulates only the rest when it resumes. The file
+    names the run's config digest; one of another config is not read."""
+
+    def __init__(self, path: str | Path, digest: str):
+        self.path, self.digest = Path(path), digest
+
+    def load(self) -> list[Outcome]:
+        """The outcomes of the first chunks of the test set, in order; [] when none are kept."""
+        try:
+            digest, outcomes = pickle.loads(self.path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+            return []
+        return list(outcomes) if digest == self.digest else []
+
+    def keep(self, outcomes: list[Outcome]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path, pickle.dumps((self.digest, outcomes)), durable=False)
+
+    def drop(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def draw_test_set(oracle: Oracle, size: int, seed: int,
                   given: tuple[np.ndarray, np.ndarray] | None = None, *,
                   progress: bool = False, label: str = "test set", executor: Executor | None = None,
-                  retries: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                  retries: int = 0, kept: FinishedTestRuns | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The held-out set: `given` (checked and made 2-D), or `size` uniform draws run on the
-    oracle with `seed`, failed runs dropped. Returns x (m, dim), y (m, n_outputs).
+    oracle with `seed`, failed runs dropped. Returns x (m, dim), y (m, n_outputs). With `kept`,
+    the runs finished so far are kept after each chunk, and those kept before are not run again.
 
     The inputs are drawn at once, so the set depends only on `seed` and `size`; they are run
     in chunks, with a progress bar when `progress`: each chunk as one vectorised call, or on
@@ -82,9 +107,14 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     x = oracle.space.draw(size, seed=seed, method="uniform")
     # On workers, a chunk is spread over them: at least 32 runs, so that many workers all have one.
     chunk = _test_chunks(len(x)) if executor is None else max(_test_chunks(len(x)), 32)
-    outcomes = []
-    with tqdm(total=len(x), desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
-        for start in range(0, len(x), chunk):
+    outcomes = [] if kept is None else kept.load()
+    done = sum(len(o) for o in outcomes)
+    if done > len(x):
+        outcomes, done = [], 0
+    if done:
+        tqdm.write(f"{label}: resuming at {done} of {len(x)} runs", file=sys.stderr)
+    with tqdm(total=len(x), initial=done, desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(done, len(x), chunk):
             queries = x[start : start + chunk]
             if executor is None:
                 try:
@@ -93,6 +123,8 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
                     raise LoopError(f"test set: {exc}") from None
             else:
                 outcomes.append(run_batch(executor, oracle, queries, retries=retries))
+            if kept is not None:
+                kept.keep(outcomes)
             bar.update(len(outcomes[-1]))
     outcome = concat_outcomes(outcomes, oracle.outputs.dim)
     n_ok = int(outcome.ok.sum())
@@ -259,12 +291,16 @@ class Recorder:
         """The strategy's charges over the recorded rounds, in simulations."""
         return float(self.data["selection_cost"].values.sum()) if "selection_cost" in self.data else 0.0
 
-    def test_set(self, draw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """The stored test set; on a new run drawn by `draw()` and stored first."""
+    def test_set(self, draw: Callable[[FinishedTestRuns], tuple[np.ndarray, np.ndarray]]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The stored test set; on a new run drawn by `draw(kept)` and stored first, `kept` keeping
+        the test-set runs finished so far (see `draw_test_set`) until it is stored."""
         if "x_test" in self.data:
             return self.data["x_test"].values, self.data["y_test"].values
-        x_test, y_test = draw()
+        kept = FinishedTestRuns(self.path.with_name(self.path.name + ".test_set_runs"), self.digest)
+        x_test, y_test = draw(kept)
         self.store.write_test_set(x_test, y_test)
+        kept.drop()
         return x_test, y_test
 
     # -- checkpoints ----------------------------------------------------------------------

@@ -222,8 +222,9 @@ def _evaluator(cfg: DictConfig, oracle, recorder: Recorder):
     classification = oracle.outputs.task == "classification"
     given = build(cfg, "test_set") if cfg.get("test_set") is not None else None
     if given is not None or not runs_outside(oracle):
-        x_test, y_test = recorder.test_set(lambda: draw_test_set(oracle, cfg.test_size, cfg.test_seed, given,
-                                                                 progress=cfg.progress, label="test set"))
+        x_test, y_test = recorder.test_set(lambda kept: draw_test_set(oracle, cfg.test_size, cfg.test_seed, given,
+                                                                      progress=cfg.progress, label="test set",
+                                                                      kept=kept))
         scorer = build(cfg, "scorer") if cfg.get("scorer") is not None else None
         return test_evaluator(x_test, y_test, classification=classification, scorer=scorer,
                               higher_is_better=tuple(cfg.get("higher_is_better") or ()))

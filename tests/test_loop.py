@@ -376,6 +376,20 @@ def test_failed_test_set_runs_are_left_out_and_said_so(capsys):
     assert len(lines) == 1 and lines[0].startswith(f"test set: {40 - len(x)} of 40 runs failed and are left out")
 
 
+def test_a_run_stopped_during_its_test_set_simulates_only_the_rest_when_resumed(tmp_path, capsys):
+    crashing = RecordingOracle(make_oracle(), crash_on_call=21)  # after 20 chunks of 2 test runs
+    with pytest.raises(RuntimeError, match="lost the compute node"):
+        make_loop(oracle=crashing, budget=30, test_size=100).run(tmp_path / "run.zarr")
+    assert (tmp_path / "run.zarr.test_set_runs").exists()
+    resumed = RecordingOracle(make_oracle())
+    data = make_loop(oracle=resumed, budget=30, test_size=100).run(tmp_path / "run.zarr")
+    assert sum(len(q) for q in resumed.completed) == (100 - 40) + 30
+    assert "test set: resuming at 40 of 100 runs" in capsys.readouterr().err
+    assert not (tmp_path / "run.zarr.test_set_runs").exists()
+    whole = make_loop(budget=30, test_size=100).run(tmp_path / "whole.zarr")
+    assert without_timing(data).drop_attrs().identical(without_timing(whole).drop_attrs())
+
+
 def test_a_simulator_that_ignores_its_inputs_is_said_so_at_the_test_set(capsys):
     draw_test_set(make_oracle(lambda x: np.full(len(x), 0.1 * 3)), 40, seed=4)
     lines = capsys.readouterr().err.strip().splitlines()

@@ -256,7 +256,7 @@ def run_peer(start: Callable[[np.ndarray, np.ndarray], Peer], setting: Setting, 
              "batch_size": batch, "label": label}
     with Recorder(path, space=oracle.space, outputs=oracle.outputs, identity={"config": config, "peer": True},
                   attrs=attrs) as recorder:
-        x_test, y_test = recorder.test_set(lambda: (setting.x_test, setting.y_test))
+        x_test, y_test = recorder.test_set(lambda _kept: (setting.x_test, setting.y_test))
         evaluate = test_evaluator(x_test, y_test, classification=setting.classification,
                                   scorer=setting.scorer, higher_is_better=declared)
         learner = ActiveLearner(oracle.space, committee, strategy, setting.candidates, seed=seed, budget=budget,
