@@ -204,13 +204,32 @@ class FunctionOracle:
         if self.vectorized:
             start = time.perf_counter()
             try:
-                y = _as_outputs(self.fn(queries), len(queries), self.outputs.dim)
+                returned = self.fn(queries)
             except Exception:  # noqa: BLE001 - isolate the failing queries below
                 return self._run_each(queries)
             elapsed = time.perf_counter() - start
             cost = np.full(len(queries), elapsed / max(len(queries), 1))
-            return _mark_non_finite(y, cost)
+            try:
+                y = _as_outputs(returned, len(queries), self.outputs.dim)
+            except ValueError as exc:  # the batch's own shape, not one query's, says what is wrong
+                return Outcome(np.full((len(queries), self.outputs.dim), np.nan), np.zeros(len(queries), bool),
+                               np.full(len(queries), _describe(exc), dtype=object), cost)
+            return self._checked(y, cost)
         return self._run_each(queries)
+
+    def _checked(self, y: np.ndarray, cost: np.ndarray) -> Outcome:
+        """Rows y (n, n_outputs) as an Outcome: failed where an output is not finite or, for a
+        classification, not one of the class indices."""
+        finite = np.all(np.isfinite(y), axis=1)
+        error = np.array([_non_finite(row, self.outputs.names) for row in y], dtype=object)
+        if self.outputs.task == "classification":
+            n = len(self.outputs.classes)
+            label = y[:, 0] if y.shape[1] else np.zeros(len(y))
+            bad = finite & ((label < 0) | (label >= n) | (label != np.round(label)))
+            error[bad] = [f"label {v:g} is not a class index in [0, {n}) ({', '.join(self.outputs.classes)})"
+                          for v in label[bad]]
+            finite &= ~bad
+        return Outcome(np.where(finite[:, None], y, np.nan), finite, error, cost)
 
     def _run_each(self, queries: np.ndarray) -> Outcome:
         n, n_out = len(queries), self.outputs.dim
@@ -226,13 +245,17 @@ class FunctionOracle:
                 error[i] = _describe(exc)
             cost[i] = time.perf_counter() - start
         failed_by_error = error != ""
-        outcome = _mark_non_finite(y, cost)
+        outcome = self._checked(y, cost)
         error = np.where(failed_by_error, error, outcome.error)
         ok = outcome.ok & ~failed_by_error
         return Outcome(np.where(ok[:, None], y, np.nan), ok, error, cost)
 
 
-def _mark_non_finite(y: np.ndarray, cost: np.ndarray) -> Outcome:
-    finite = np.all(np.isfinite(y), axis=1)
-    error = np.where(finite, "", "non-finite output").astype(object)
-    return Outcome(np.where(finite[:, None], y, np.nan), finite, error, cost)
+def _non_finite(row: np.ndarray, names: tuple[str, ...], shown: int = 3) -> str:
+    """"" for a row (n_outputs,) of finite outputs, else "non-finite output NAME, ..." naming them."""
+    bad = [name for name, v in zip(names, row) if not np.isfinite(v)]
+    if not bad:
+        return ""
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    whole = " (a run's outputs are kept together or not at all)" if len(names) > 1 else ""
+    return f"non-finite output {', '.join(bad[:shown])}{more}{whole}"

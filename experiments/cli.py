@@ -61,7 +61,8 @@ from alframe.oracle import Outcome
 from alframe.recorder import Recorder, draw_test_set, repair_run, version_attrs
 from alframe.store import StoreDamagedError, StoreMismatchError, commit_path, differing_settings
 from alframe.strategies.stopping import disagreement
-from alframe.tables import TableError, label, number, read_rows, write_rows
+from alframe.tables import TableError, number, read_rows, write_rows
+from alframe.tables import label as class_label
 from experiments.run import (NOT_IDENTITY, ConfigError, build, build_learner, build_oracle, check_added_keys,
                              learner_node, simulator_version)
 
@@ -376,7 +377,7 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
             y = [np.nan] * outputs.dim
         elif outputs.task == "classification":
             name = outputs.names[0]
-            y = [float(label(path, number_, name, row[column[name]], outputs.classes))]
+            y = [float(class_label(path, number_, name, row[column[name]], outputs.classes))]
         else:
             try:
                 y = [number(path, number_, name, row[column[name]]) for name in outputs.names]

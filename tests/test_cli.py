@@ -163,6 +163,22 @@ def test_status_of_a_finished_campaign_of_the_default_committee(tmp_path, capsys
     assert "30 runs (0 failed), 0 pending, round 2, mse " in out and "ended: budget spent" in out
 
 
+def test_a_classification_campaign_takes_labels_by_name_or_index(tmp_path):
+    run_dir = tmp_path / "phases"
+    overrides = ["simulator=external", "simulator.inputs={T:[200,1200],logP:[-2,2]}", "simulator.outputs=[phase]",
+                 "simulator.task=classification", "simulator.classes=[solid,liquid,gas]", "budget=30",
+                 "n_initial=20", "batch_size=10", "progress=false"]
+    _, rows, _ = cli.ask(run_dir, 20, overrides)
+    names = ["solid", "liquid", "gas"]
+    phase = [0 if r[1] < 500 else 1 if r[2] > 0 else 2 for r in rows]
+    (tmp_path / "r.csv").write_text("query_id,phase\n" + "".join(
+        f"{r[0]},{names[p] if i % 2 else p}\n" for i, (r, p) in enumerate(zip(rows, phase))))
+    assert cli.tell(run_dir, tmp_path / "r.csv").startswith("told 20 results; 20 runs (0 failed)")
+    _, more, _ = cli.ask(run_dir, 10)
+    assert len(more) == 10
+    np.testing.assert_array_equal(xr.open_zarr(run_dir / "run.zarr")["y"].values[:, 0], phase)
+
+
 def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     run_dir = tmp_path / "run"
     cli.ask(run_dir, 5, [*FAST, "budget=60"])

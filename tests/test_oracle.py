@@ -157,6 +157,19 @@ def test_non_finite_in_one_of_several_outputs_fails_the_run():
     bad = QUERIES[:, 0] > 1
     np.testing.assert_array_equal(outcome.ok, ~bad)
     assert np.all(np.isnan(outcome.y[bad]))  # the finite column is not kept either
+    assert all(e.startswith("non-finite output b (a run's outputs are kept together") for e in outcome.error[bad])
+
+
+def test_labels_that_are_not_class_indices_are_failed_runs():
+    def fn(x):
+        return np.select([x[:, 0] < -0.5, x[:, 0] > 1], [3.0, 0.5], default=1.0)
+
+    spec = OutputSpec(names=("phase",), task="classification", classes=("solid", "liquid", "gas"))
+    outcome = FunctionOracle(fn=fn, space=make_box(), outputs=spec).run(QUERIES)
+    high, low = QUERIES[:, 0] > 1, QUERIES[:, 0] < -0.5
+    np.testing.assert_array_equal(outcome.ok, ~(high | low))
+    assert all(e == "label 3 is not a class index in [0, 3) (solid, liquid, gas)" for e in outcome.error[low])
+    assert all(e.startswith("label 0.5 is not a class index") for e in outcome.error[high])
 
 
 @pytest.mark.parametrize("vectorized", [True, False])
@@ -171,8 +184,8 @@ def test_wrong_output_shape_fails_the_runs_with_the_shapes(vectorized):
     assert np.all(np.isnan(outcome.y))
     for error in outcome.error:
         assert error.startswith("ValueError")
-        if vectorized:
-            assert "(1, 3)" in error and "(1, 1)" in error
+        if vectorized:  # the batch's shape, as the simulator returned it
+            assert f"({len(QUERIES)}, 3)" in error and "expected" in error
 
 
 @pytest.mark.parametrize("width", [1, 3])

@@ -507,7 +507,7 @@ def test_a_failing_query_fails_alone():
     x = np.array([[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]])
     outcome = oracle.run(x)
     assert outcome.ok.tolist() == [True, False]
-    assert outcome.error[1] == "non-finite output"
+    assert outcome.error[1] == "non-finite output y"
 
 
 # -- the Hydra configs --------------------------------------------------------------------
