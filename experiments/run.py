@@ -39,6 +39,7 @@ from alframe.atomic import write_atomically
 from alframe.cache import CachedOracle, target_digest
 from alframe.compilation_cache import enable as enable_compilation_cache
 from alframe.executors import SequentialExecutor, WorkersCannotStart, unsendable
+from alframe.external import ExternalRunError
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
 from alframe.recorder import repair_run
@@ -336,7 +337,8 @@ def main(cfg: DictConfig) -> float:
             final = run_job(cfg, Path(hc.runtime.output_dir))
         else:
             final = run(cfg, Path(hc.runtime.output_dir), strategy_name=hc.runtime.choices.get("strategy", "custom"))
-    except (ConfigError, StoreMismatchError, StoreDamagedError, StoreLockedError, LoopError, ValueError) as exc:
+    except (ConfigError, StoreMismatchError, StoreDamagedError, StoreLockedError, LoopError, ValueError,
+            ExternalRunError) as exc:
         fail(hc, str(exc))
         return float("nan")
     except WorkersCannotStart as exc:  # the executor, not the simulations: nothing is recorded as failed
@@ -370,6 +372,12 @@ def check_command_line(argv: Sequence[str]) -> str | None:
                     break
             continue
         groups = [d / key for d in conf_dirs if (d / key).is_dir()]
+        if not argument.startswith(("+", "~")) and "." not in key and "/" not in key and not groups:
+            known = top_level_keys(conf_dirs)
+            if key not in known:
+                near = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.0)
+                return (f"{argument}: {key!r} is not a setting of this config (nearest: {', '.join(near)}); "
+                        f"+{key}=... adds a new one")
         if "." in key or "/" in key or not (CONF / key).is_dir() or value in ("", "null"):
             continue
         known = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
@@ -381,6 +389,20 @@ def check_command_line(argv: Sequence[str]) -> str | None:
                 return (f"{key}={choice}: no such {key} ({where}); nearest: {', '.join(near)}; "
                         f"all: {', '.join(known)}")
     return None
+
+
+def top_level_keys(conf_dirs: Sequence[Path]) -> set[str]:
+    """Every top-level key an override may set without `+`: those of conf/config.yaml, the config
+    groups, the keys of files placed at the top level (`# @package _global_`, e.g. presets), the
+    keys nodes read when set (`keys_read_when_set`), and `hydra`."""
+    keys = set(OmegaConf.load(CONF / "config.yaml").keys()) | keys_read_when_set() | {"hydra"}
+    for conf in conf_dirs:
+        keys |= {group.name for group in conf.iterdir() if group.is_dir()}
+        for path in conf.glob("*/*.yaml"):
+            if "@package _global_" in path.read_text():
+                loaded = OmegaConf.load(path)
+                keys |= set(loaded.keys()) if isinstance(loaded, DictConfig) else set()
+    return {str(k) for k in keys} - {"defaults"}
 
 
 def added_config_dirs(argv: Sequence[str]) -> list[Path]:

@@ -227,6 +227,10 @@ RUN = [
     case("batch-size-fraction", "run", "batch_size=2.5", "batch_size must be an integer >= 1, got 2.5"),
     case("batch-size-zero", "run", "batch_size=0", "batch_size must be an integer >= 1, got 0"),
     case("top-level-key-unknown", "run", "+nonsense=1", "+nonsense=1: 'nonsense' is not a top-level key"),
+    case("top-level-key-misspelt", "run", "budjet=40", "budjet=40: 'budjet' is not a setting of this config "
+         "(nearest: budget"),
+    case("simulator-run-outside", "run", ("simulator=external", "simulator.inputs={{a:[0,1]}}"),
+         "this simulator runs outside alframe: drive it with `alframe ask` and `alframe tell`"),
     case("n-initial-zero", "run", "n_initial=0", "n_initial must be an integer >= 1, got 0"),
     case("test-size-negative", "run", "test_size=-3", "test_size must be an integer >= 1, got -3"),
     case("retries-negative", "run", "retries=-1", "retries must be an integer >= 0, got -1"),
