@@ -368,6 +368,11 @@ def _settings_that_differ(before: Mapping[str, Any], now: Mapping[str, Any], sho
     return differing_settings(settings(before), settings(now), shown)
 
 
+def flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested config as {dotted key: value}."""
+    return _flat(dict(config))
+
+
 def differing_settings(before: Mapping[str, Any], now: Mapping[str, Any], shown: int = 3) -> str:
     """The first `shown` settings whose values differ between two configs (nested mappings,
     compared key by dotted key), as "key old -> new, ..."."""

@@ -59,7 +59,7 @@ from alframe.lock import StoreLock, StoreLockedError
 from alframe.loop import check_target_metric, target_met, test_evaluator
 from alframe.oracle import Outcome
 from alframe.recorder import Recorder, draw_test_set, repair_run, version_attrs
-from alframe.store import StoreDamagedError, StoreMismatchError, commit_path, differing_settings
+from alframe.store import StoreDamagedError, StoreMismatchError, commit_path, differing_settings, flat_config
 from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, number, read_rows, write_rows
 from alframe.tables import label as class_label
@@ -111,8 +111,13 @@ def run_config(run_dir: Path, overrides: Sequence[str]) -> tuple[DictConfig, boo
                                     f"the first call only, and these do not compose: {exc}") from None
             kept = OmegaConf.to_container(stored, resolve=True)
             if asked != kept:
-                raise CampaignError(f"{run_dir} was created with other settings ({differing_settings(kept, asked)}; "
-                                    f"see {path}); give overrides only on the first call, or use a new directory")
+                named = {o.lstrip("+~").partition("=")[0] for o in overrides}
+                differ = differing_settings(*({k: v for k, v in flat_config(c).items()
+                                               if any(k == n or k.startswith(n + ".") for n in named)}
+                                              for c in (kept, asked)))
+                differ = differ or "these overrides alone compose another config"
+                raise CampaignError(f"{run_dir} was created with other settings ({differ}; see {path}); give "
+                                    "overrides only on the first call, or use a new directory")
         return stored, False
     return OmegaConf.create(OmegaConf.to_container(compose_config(overrides), resolve=True)), True
 

@@ -183,7 +183,9 @@ def test_later_calls_refuse_other_settings_and_a_held_lock(tmp_path, capsys):
     run_dir = tmp_path / "run"
     cli.ask(run_dir, 5, [*FAST, "budget=60"])
     assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=70"]) == 2
-    assert "was created with other settings (budget 60 -> 70" in capsys.readouterr().err
+    assert "was created with other settings (budget 60 -> 70; see " in capsys.readouterr().err
+    assert cli.main(["ask", str(run_dir), "-n", "5", "budget=80"]) == 2  # the others left to the first call
+    assert "was created with other settings (budget 60 -> 80; see " in capsys.readouterr().err
     assert cli.main(["ask", str(run_dir), "-n", "5", *FAST, "budget=60"]) == 0  # the same ones are fine
     capsys.readouterr()
     assert cli.main(["ask", str(run_dir), "-n", "5", "simulator=only_in_my_config_dir"]) == 2
