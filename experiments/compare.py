@@ -561,11 +561,14 @@ def _reaches(value: float, target: float, higher: bool) -> bool:
 # -- targets --------------------------------------------------------------------------
 
 
-def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[Target], list[str]]:
+def default_targets(comp: xr.Dataset, metric: str, passive: str,
+                    stopped_at: float | None = None) -> tuple[list[Target], list[str]]:
     """Passive's final value (median over seeds) and up to 3 round values between it and the
     initial design's: of the metric where lower is better, of its shortfall from 1 for a score
     below 1 where higher is better (F1 0.9, 0.97, 0.99); with the notes explaining any target
-    left out (one the initial design already reaches, or a passive model without skill).
+    left out (one the initial design already reaches, or a passive model without skill). Where
+    runs stopped once they reached a `target` of this metric (`stopped_at`), that target is
+    one, and none beyond it: past it a count says where runs stopped, not what they needed.
 
     Returns: (targets, easiest first; notes, one line each).
     """
@@ -588,6 +591,13 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str) -> tuple[list[T
     elif final < 1 and start < 1:  # a score that is 1 when perfect (F1, accuracy): round shortfalls from 1
         shortfalls = [s for s in decades if 1 - final < s < 1 - start][:3]
         candidates += [Target(1 - s, "intermediate") for s in shortfalls]
+    if stopped_at is not None:
+        for target in [t for t in candidates if (t.value > stopped_at if higher else t.value < stopped_at)]:
+            notes.append(f"target {metric} = {target.value:.3g} ({target.kind}) is left out: runs stopped once they "
+                         f"reached {stopped_at:.3g} (their target), so a count beyond it says where they stopped, "
+                         "not what they needed")
+            candidates.remove(target)
+        candidates.append(Target(stopped_at, "given"))
     kept = []
     for target in candidates:
         if floor is not None and target.value < floor:
@@ -943,6 +953,20 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+def stop_target(runs: Mapping[tuple[str, int], xr.Dataset], metric: str, higher: bool) -> float | None:
+    """The `target` of `metric` at which some of the runs stopped before their budget (the
+    loosest, if they differ), or None."""
+    targets = []
+    for ds in runs.values():
+        config = _config(ds, Path(_source(ds)))
+        if str(ds.attrs.get("stop_reason", "")).startswith("target") and config.get("target") is not None \
+                and config.get("target_metric", "mse") == metric:
+            targets.append(float(config["target"]))
+    if not targets:
+        return None
+    return min(targets) if higher else max(targets)
+
+
 def early_stop_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     """Where runs stopped at their `target` before the budget, how many: their final values and
     R^2 are at fewer simulations than the budget, and a count past their last round is
@@ -1053,7 +1077,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     flag = f"; a MIXED sweep: {len(mixed)} note{'s' * (len(mixed) > 1)} below say how" if mixed else ""
     header = (f"verdict of {sweep_dir}: simulations to reach each target {metric} ({'higher' if higher else 'lower'} "
               f"is better), {seeds} seeds, budget {budget}, passive = {passive}{flag}")
-    default, notes = default_targets(comp, metric, passive)
+    default, notes = default_targets(comp, metric, passive, stopped_at=stop_target(runs, metric, higher))
     notes = [*sweep_notes, *notes]
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
     # Another metric's verdict goes beside the default one (or the one the runs were set to

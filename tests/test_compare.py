@@ -181,7 +181,7 @@ TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test s
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
              simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1,
-             failed: int = 0, test_size: int | None = None) -> None:
+             failed: int = 0, test_size: int | None = None, target: float | None = None) -> None:
     """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
     scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
@@ -193,7 +193,8 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
     if mse_constant is not None:
         rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
     config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"},
-              **({} if test_size is None else {"test_size": test_size, "test_set": None})}
+              **({} if test_size is None else {"test_size": test_size, "test_set": None}),
+              **({} if target is None else {"target": target, "target_metric": "mse"})}
     ds = xr.Dataset(
         {"x": (("sample", "input"), x), "y": (("sample", "output"), np.repeat(x[:, :1], outputs, axis=1)),
          "ok": ("sample", np.arange(n) >= failed),
@@ -653,6 +654,22 @@ def test_runs_that_stopped_at_their_target_are_said_to_have(tmp_path, capsys):
     compare(tmp_path, retrain=False)
     note = "3 of 6 runs stopped early at their target (qbc seed 0 at 60, qbc seed 1 at 60, qbc seed 2 at 60)"
     assert note in (tmp_path / "verdict.txt").read_text()
+
+
+def test_runs_stopped_at_their_target_are_compared_there_not_beyond(tmp_path):
+    """Random runs its budget to an error below the target at which `qbc` stopped: at random's
+    final error `qbc` would count as never reaching it."""
+    grid = np.arange(20, 101, 10)
+    for seed in range(3):
+        fake_run(tmp_path, strategy="random", seed=seed, mse=1.0 / grid, grid=grid, target=0.012)
+        fake_run(tmp_path, strategy="qbc", seed=seed, mse=0.6 / grid[:4], grid=grid[:4], budget=100, target=0.012,
+                 attrs={"stop_reason": "target mse 0.012 reached"})
+    table = compare(tmp_path, retrain=False)
+    assert "passive_final" not in table["target_kind"].tolist()
+    qbc = table[(table["strategy"] == "qbc") & (table["target_kind"] == "given")].iloc[0]
+    assert qbc["target"] == 0.012 and qbc["median_simulations"] == 50 and qbc["ratio_vs_passive"] == 90 / 50
+    assert "target mse = 0.01 (passive_final) is left out: runs stopped once they reached 0.012" in (
+        tmp_path / "verdict.txt").read_text()
 
 
 def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(tmp_path, capsys):
