@@ -46,6 +46,11 @@ def transform_outputs(y: np.ndarray, transform: str) -> np.ndarray:
     return y
 
 
+TRANSFORMED_MARGIN = 0.05
+"""How far beyond its training range (a share of that range, in the learnt units) an MLP that
+learns transformed outputs may predict (see `MLPCommittee.bounds`)."""
+
+
 def untransform_outputs(z: jax.Array, transform: str) -> jax.Array:
     """The inverse of `transform_outputs`: learnt units (..., k) -> the simulator's units."""
     if transform == "log":
@@ -229,6 +234,10 @@ class MLPCommittee:
     output_clip: tuple[float | None, float | None] | None = None
     capacity: int = 1024
     state: ensemble.Fitted | None = dataclasses.field(default=None, repr=False, compare=False)
+    # (low, high), each (n_outputs,), in the simulator's units: where transformed outputs are
+    # learnt, predictions stay within the training range (in the learnt units) widened by
+    # TRANSFORMED_MARGIN of it, since exp and sinh turn a modest extrapolation into a huge value.
+    bounds: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -296,11 +305,20 @@ class MLPCommittee:
             _programs(self._architecture(x.shape[1], y.shape[1])), ensemble.Schedule.of(self), self.state, x, y, key,
             capacity=self.capacity, min_capacity=64, classification=classification, input_stats=standardisation,
             bootstrap=self.bootstrap, folds=folds, patience=ensemble.NO_PATIENCE if folds is None else self.patience)
-        committee = dataclasses.replace(self, state=fitted)
+        committee = dataclasses.replace(self, state=fitted, bounds=None if classification else self._bounds(y))
         if folds is not None:
             members = np.asarray(committee.predict_members(x))  # (members, n, width)
             committee = dataclasses.replace(self, state=fitted._replace(held_out=members[folds, np.arange(n)]))
         return committee
+
+    def _bounds(self, learnt: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Prediction bounds (see `bounds`) from the training outputs in the learnt units, (n, k)."""
+        if self.output_transform == "none":
+            return None
+        low, high = learnt.min(axis=0), learnt.max(axis=0)
+        margin = TRANSFORMED_MARGIN * (high - low)
+        inverse = {"log": np.exp, "asinh": np.sinh}[self.output_transform]
+        return inverse(low - margin), inverse(high + margin)
 
     def held_out_predictions(self) -> np.ndarray:
         """Cross-validated predictions of the last fit's training rows, (n, n_outputs) values
@@ -327,4 +345,7 @@ class MLPCommittee:
         if x.ndim != 2 or x.shape[1] != s.n_inputs:
             raise ValueError(f"predict_members needs x of shape (n, {s.n_inputs}), got {x.shape}")
         programs = _programs(self._architecture(s.n_inputs, int(s.y_mean.shape[0])))
-        return ensemble.predict_padded(programs, s, x, min_rows=64)
+        members = ensemble.predict_padded(programs, s, x, min_rows=64)
+        if self.bounds is None:
+            return members
+        return jnp.clip(members, *(jnp.asarray(b, members.dtype) for b in self.bounds))
