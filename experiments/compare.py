@@ -589,7 +589,7 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str,
         lowest = final if floor is None else max(final, floor)  # below the floor: round-off
         candidates += [Target(t, "intermediate") for t in [t for t in decades if lowest < t < start][:3]]
     elif final < 1 and start < 1:  # a score that is 1 when perfect (F1, accuracy): round shortfalls from 1
-        shortfalls = [s for s in decades if 1 - final < s < 1 - start][:3]
+        shortfalls = [s for s in decades if 1 - final < s < min(1 - start, 1)][:3]  # a target of R^2 0 is no skill
         candidates += [Target(1 - s, "intermediate") for s in shortfalls]
     if stopped_at is not None:
         for target in [t for t in candidates if (t.value > stopped_at if higher else t.value < stopped_at)]:
@@ -634,11 +634,25 @@ def target_notes(comp: xr.Dataset, metric: str, passive: str, targets: Sequence[
     notes = [f"target {metric} = {t.value:.3g} ({t.kind}) is already reached by the initial design on the median "
              f"seed ({start:.3g}): its counts are the initial design's size" for t in targets
              if _reaches(start, t.value, higher)]
+    notes += [f"target {metric} = {t.value:.3g} ({t.kind}) lies beyond what {metric} can be ({bound}): no run "
+              "reaches it" for t in targets for bound in [_reachable_bound(metric, higher)]
+              if bound is not None and (t.value > 1 if higher else t.value < 0)]
     skill = passive_skill(comp, passive)
     if skill is not None and skill < NO_SKILL_R2:
         notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds): "
                      "a ratio against it says little")
     return notes
+
+
+def _reachable_bound(metric: str, higher: bool) -> str | None:
+    """What a target of `metric` cannot pass: "at most 1" for a score (R^2, F1, accuracy), "at least
+    0" for an error (mse, rmse, mae); None where the name does not say."""
+    base = metric.split("_")[0]
+    if higher and base in ("r2", "f1", "accuracy"):
+        return "at most 1"
+    if not higher and base in ("mse", "rmse", "mae", "rel"):
+        return "at least 0"
+    return None
 
 
 # -- the verdict ----------------------------------------------------------------------

@@ -350,6 +350,17 @@ def test_an_unknown_metric_lists_the_available_ones(tmp_path, capsys):
     assert "'max_rel_err'" in err and "available: mse, mse_constant, r2" in err and len(err.splitlines()) == 1
 
 
+def test_targets_beyond_what_the_metric_can_be_are_said_to_be(tmp_path):
+    sweep = fake_sweep(tmp_path, seeds=2, skill=0.9)
+    assert main([str(sweep), "--no-retrain", "--metric", "r2", "--targets", "1.5", "--relative-targets", "2"]) == 0
+    assert "target r2 = 1.5 (given) lies beyond what r2 can be (at most 1): no run reaches it" in (
+        sweep / "verdict_r2_targets.txt").read_text()
+    assert "(relative) lies beyond what r2 can be (at most 1)" in (sweep / "verdict_r2_relative.txt").read_text()
+    assert main([str(sweep), "--no-retrain", "--targets", "-0.1"]) == 0
+    assert "target mse = -0.1 (given) lies beyond what mse can be (at least 0)" in (
+        sweep / "verdict_targets.txt").read_text()
+
+
 def test_given_and_relative_targets_write_beside_the_default_summary(tmp_path, capsys):
     sweep = fake_sweep(tmp_path, skill=0.9)
     assert main([str(sweep), "--no-retrain", "--targets", "1e-3", "--relative-targets", "0.5"]) == 0
