@@ -398,6 +398,8 @@ def top_level_keys(conf_dirs: Sequence[Path]) -> set[str]:
     keys = set(OmegaConf.load(CONF / "config.yaml").keys()) | keys_read_when_set() | {"hydra"}
     for conf in conf_dirs:
         keys |= {group.name for group in conf.iterdir() if group.is_dir()}
+        if (conf / "config.yaml").is_file():
+            keys |= set(OmegaConf.load(conf / "config.yaml").keys())
         for path in conf.glob("*/*.yaml"):
             if "@package _global_" in path.read_text():
                 loaded = OmegaConf.load(path)

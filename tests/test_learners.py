@@ -326,6 +326,9 @@ def test_an_mlp_on_transformed_outputs_predicts_within_its_training_range_widene
     x, x_test = draw(rng, 100), draw(rng, 2000)
     committee = MLPCommittee(output_transform=transform, capacity=128).fit(x, torque(x)[:, None],
                                                                           key=jax.random.key(2))
+    early = MLPCommittee(output_transform=transform, capacity=128, early_stopping=True).fit(
+        x, torque(x)[:, None], key=jax.random.key(2))
+    assert early.bounds is not None and np.all(np.isfinite(early.held_out_predictions()))
     learnt = np.arcsinh(torque(x)) if transform == "asinh" else np.log(torque(x))
     low, high = learnt.min(), learnt.max()
     inverse = np.sinh if transform == "asinh" else np.exp

@@ -308,7 +308,7 @@ class MLPCommittee:
         committee = dataclasses.replace(self, state=fitted, bounds=None if classification else self._bounds(y))
         if folds is not None:
             members = np.asarray(committee.predict_members(x))  # (members, n, width)
-            committee = dataclasses.replace(self, state=fitted._replace(held_out=members[folds, np.arange(n)]))
+            committee = dataclasses.replace(committee, state=fitted._replace(held_out=members[folds, np.arange(n)]))
         return committee
 
     def _bounds(self, learnt: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
