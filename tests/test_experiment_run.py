@@ -251,7 +251,8 @@ def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
 
     from alframe.store import commit_path
 
-    overrides = ["learner=gp", "budget=100", "batch_size=10", "n_initial=10", "test_size=50", "progress=false"]
+    # A budget the run cannot finish while this process waits for its turn on a loaded machine.
+    overrides = ["learner=gp", "budget=400", "batch_size=10", "n_initial=10", "test_size=50", "progress=false"]
     proc = launch(tmp_path, overrides)
     deadline = time.monotonic() + 120
     store = tmp_path / "run.zarr"
@@ -265,7 +266,7 @@ def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
                                             "resumes")
     rc, _, err = finish(launch(tmp_path, overrides))
     assert rc == 0, err[-2000:]
-    assert xr.open_zarr(store).sizes["sample"] == 100
+    assert xr.open_zarr(store).sizes["sample"] == 400
 
 
 @pytest.mark.parametrize("learner", ["extra_trees_regression", "gp", "auto"])
