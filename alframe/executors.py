@@ -21,8 +21,8 @@ import atexit
 import contextlib
 import itertools
 import multiprocessing
-import pickle
 import os
+import pickle
 import threading
 import time
 import traceback

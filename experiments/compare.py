@@ -967,14 +967,17 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+def _stopped_at_target(ds: xr.Dataset) -> bool:
+    return str(ds.attrs.get("stop_reason", "")).startswith("target")
+
+
 def stop_target(runs: Mapping[tuple[str, int], xr.Dataset], metric: str, higher: bool) -> float | None:
     """The `target` of `metric` at which some of the runs stopped before their budget (the
     loosest, if they differ), or None."""
     targets = []
     for ds in runs.values():
         config = _config(ds, Path(_source(ds)))
-        if str(ds.attrs.get("stop_reason", "")).startswith("target") and config.get("target") is not None \
-                and config.get("target_metric", "mse") == metric:
+        if _stopped_at_target(ds) and config.get("target") is not None and config.get("target_metric", "mse") == metric:
             targets.append(float(config["target"]))
     if not targets:
         return None
@@ -987,7 +990,7 @@ def early_stop_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     censored. None otherwise."""
     stopped = sorted(f"{strategy} seed {seed} at {int(ds['n_runs'].values[-1])}"
                      for (strategy, seed), ds in runs.items()
-                     if str(ds.attrs.get("stop_reason", "")).startswith("target") and "n_runs" in ds)
+                     if _stopped_at_target(ds) and "n_runs" in ds)
     if not stopped:
         return None
     return (f"{len(stopped)} of {len(runs)} runs stopped early at their target ({', '.join(stopped[:4])}"

@@ -354,10 +354,12 @@ def main(cfg: DictConfig) -> float:
 
 def check_command_line(argv: Sequence[str]) -> str | None:
     """What Hydra would refuse over several lines, or stumble on with a traceback, said in one
-    line before it starts: a config group choice with no file under conf/ (with the nearest
-    names), and a run or sweep directory that cannot be made (a file where a folder must go).
+    line before it starts: a config group choice with no file under conf/ and a top-level key
+    that is no setting (each with the nearest names), and a run or sweep directory that cannot
+    be made (a file where a folder must go).
     None when the command line looks fine."""
     conf_dirs = [CONF, *added_config_dirs(argv)]
+    known_keys: set[str] = set()  # read on the first plain key
     for argument in argv:
         if argument.startswith("-"):
             continue
@@ -373,9 +375,9 @@ def check_command_line(argv: Sequence[str]) -> str | None:
             continue
         groups = [d / key for d in conf_dirs if (d / key).is_dir()]
         if not argument.startswith(("+", "~")) and "." not in key and "/" not in key and not groups:
-            known = top_level_keys(conf_dirs)
-            if key not in known:
-                near = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.0)
+            known_keys = known_keys or top_level_keys(conf_dirs)
+            if key not in known_keys:
+                near = difflib.get_close_matches(key, sorted(known_keys), n=3, cutoff=0.0)
                 return (f"{argument}: {key!r} is not a setting of this config (nearest: {', '.join(near)}); "
                         f"+{key}=... adds a new one")
         if "." in key or "/" in key or not (CONF / key).is_dir() or value in ("", "null"):
@@ -392,10 +394,10 @@ def check_command_line(argv: Sequence[str]) -> str | None:
 
 
 def top_level_keys(conf_dirs: Sequence[Path]) -> set[str]:
-    """Every top-level key an override may set without `+`: those of conf/config.yaml, the config
-    groups, the keys of files placed at the top level (`# @package _global_`, e.g. presets), the
+    """Every top-level key an override may set without `+`: those of each directory's config.yaml
+    (conf/ first), the config groups, the keys of files placed at the top level (`# @package _global_`, e.g. presets), the
     keys nodes read when set (`keys_read_when_set`), and `hydra`."""
-    keys = set(OmegaConf.load(CONF / "config.yaml").keys()) | keys_read_when_set() | {"hydra"}
+    keys = keys_read_when_set() | {"hydra"}
     for conf in conf_dirs:
         keys |= {group.name for group in conf.iterdir() if group.is_dir()}
         if (conf / "config.yaml").is_file():

@@ -43,4 +43,3 @@ def standardisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64)
     mean, std = a.mean(axis=0), a.std(axis=0)
     return mean, np.where(varies(a), std, 1.0)
-
