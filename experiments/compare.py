@@ -967,6 +967,36 @@ def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
     return "failed runs per seed (charged to the budget, never trained on): " + ", ".join(parts)
 
 
+RARE_CLASS_TEST_POINTS = 20
+
+
+def rare_class_note(runs: Mapping[tuple[str, int], xr.Dataset], metric: str) -> str | None:
+    """Where a classification test set holds fewer than `RARE_CLASS_TEST_POINTS` points of some
+    class (the fewest over the runs' test sets), which: macro-averaged f1 weighs each class the
+    same, so one class's few points can move it by a large step. None otherwise, for regression,
+    or for metrics other than f1."""
+    first = next(iter(runs.values()))
+    if metric != "f1" or first.attrs.get("task") != "classification" or "y_test" not in first:
+        return None
+    classes = [str(c) for c in np.atleast_1d(first.attrs.get("classes", []))]
+    fewest: dict[int, tuple[int, int]] = {}
+    for ds in runs.values():
+        labels = np.asarray(ds["y_test"].values).reshape(-1)
+        labels = labels[np.isfinite(labels)].astype(int)
+        for k in range(max(len(classes), int(labels.max(initial=-1)) + 1)):
+            count = int((labels == k).sum())
+            if k not in fewest or count < fewest[k][0]:
+                fewest[k] = (count, len(labels))
+    rare = [(k, count, size) for k, (count, size) in sorted(fewest.items()) if count < RARE_CLASS_TEST_POINTS]
+    if not rare:
+        return None
+    named = ", ".join(f"{classes[k] if k < len(classes) else f'class {k}'} {count} of {size}"
+                      for k, count, size in rare)
+    return (f"few test points of {'a class' if len(rare) == 1 else 'some classes'} ({named}): macro f1 weighs each "
+            f"of the {len(fewest)} classes the same, so a few points decide that class's share; "
+            "a larger test_size (or a given test set) measures it better")
+
+
 def _stopped_at_target(ds: xr.Dataset) -> bool:
     return str(ds.attrs.get("stop_reason", "")).startswith("target")
 
@@ -1086,7 +1116,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
     sweep_notes += [n for n in (failed_runs_note(runs), early_stop_note(runs), test_set_note(runs),
-                                 noise_note(comp, metric, passive)) if n]
+                                 noise_note(comp, metric, passive),
+                                 rare_class_note(runs, metric)) if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

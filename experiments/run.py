@@ -83,11 +83,17 @@ def added_top_level_keys(overrides: Sequence[str], groups: Iterable[str]) -> lis
     return added
 
 
+# Top-level keys `build_loop` reads only when set (`+max_lag=8`): kept out of config.yaml so
+# that the config digest of every run made without them stays what it was.
+RUNNER_KEYS_READ_WHEN_SET = frozenset({"max_lag"})
+
+
 def keys_read_when_set() -> frozenset[str]:
-    """Top-level keys that some node under conf/ reads only when set, `${oc.select:NAME,default}`:
-    settings of the config as much as the keys it holds."""
+    """Top-level keys that some node under conf/ reads only when set, `${oc.select:NAME,default}`,
+    and `RUNNER_KEYS_READ_WHEN_SET`: settings of the config as much as the keys it holds."""
     pattern = re.compile(r"oc\.select:\s*([A-Za-z_]\w*)")
-    return frozenset(name for path in CONF.rglob("*.yaml") for name in pattern.findall(path.read_text()))
+    return RUNNER_KEYS_READ_WHEN_SET | frozenset(
+        name for path in CONF.rglob("*.yaml") for name in pattern.findall(path.read_text()))
 
 
 def check_added_keys(overrides: Sequence[str], groups: Iterable[str],
@@ -236,7 +242,7 @@ def build_loop(cfg: DictConfig, *, strategy_name: str) -> ActiveLearningLoop | A
     common.update(scorer=scorer, higher_is_better=tuple(cfg.get("higher_is_better") or ()))
     if cfg.asynchronous:
         return AsyncActiveLearningLoop(executor=executor, in_flight=cfg.in_flight, refit_every=cfg.refit_every,
-                                       **common)
+                                       max_lag=cfg.get("max_lag"), **common)
     # A sequential executor would run a batch query by query; one vectorised call is faster.
     parallel = None if isinstance(executor, SequentialExecutor) else executor
     return ActiveLearningLoop(executor=parallel, batch_size=cfg.batch_size, **common)

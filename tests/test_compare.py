@@ -299,6 +299,22 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
             "where the simulator succeeds") in verdict
 
 
+def test_the_verdict_names_a_class_with_few_test_points():
+    from experiments.compare import rare_class_note
+
+    def store(labels):
+        return xr.Dataset({"y_test": (("test_sample", "output"), np.asarray(labels, dtype=np.float64)[:, None])},
+                          attrs={"task": "classification", "classes": ["gas", "liquid", "plasma"]})
+
+    common = [0] * 300 + [1] * 197 + [2] * 3
+    runs = {("qbc", 0): store(common), ("random", 0): store(common[:-1] + [1])}
+    note = rare_class_note(runs, "f1")
+    assert note.startswith("few test points of a class (plasma 2 of 500): macro f1 weighs each of the 3 classes")
+    balanced = {("qbc", 0): store([0] * 200 + [1] * 200 + [2] * 100)}
+    assert rare_class_note(balanced, "f1") is None
+    assert rare_class_note(runs, "accuracy") is None
+
+
 def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
     noisy = fake_sweep(tmp_path / "noisy", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 0.05)})
     compare(noisy, retrain=False)

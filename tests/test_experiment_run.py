@@ -291,3 +291,5 @@ def test_the_loop_group_chooses_the_driver_and_stores_the_config_it_always_did()
     assert composed("loop=async", "asynchronous=false").asynchronous is False  # the command line has the last word
     assert isinstance(build_loop(composed("loop=async", "learner=gp"), strategy_name="qbc"), AsyncActiveLearningLoop)
     assert isinstance(build_loop(composed("learner=gp"), strategy_name="qbc"), ActiveLearningLoop)
+    assert build_loop(composed("loop=async", "learner=gp"), strategy_name="qbc").max_lag is None
+    assert build_loop(composed("loop=async", "learner=gp", "+max_lag=8"), strategy_name="qbc").max_lag == 8
