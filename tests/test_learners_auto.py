@@ -12,6 +12,11 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
 from alframe.learners import AutoCommittee, EnsembleCommittee, GaussianProcessCommittee, LogOutputs, MLPCommittee
 from alframe.learners.auto import LOG_SPAN, held_out_error
+from alframe.learners.base import observation_noise, output_spread
+from alframe.learners.coordinates import in_space_coordinates
+from alframe.learners.output_units import in_float32_range
+from alframe.space import Box
+from alframe.strategies.diversity import noise_in_deviation_units
 
 KEY = jax.random.key(0)
 RNG = np.random.default_rng(0)
@@ -86,8 +91,9 @@ def test_gp_jackknife_members_disagree_more_at_a_jump_than_on_a_plateau():
 
     def beyond_the_gp_variance(points):
         members = np.asarray(gp.predict_members(points), dtype=np.float64)
-        _, std = fitted.predict((points - lo) / scale, return_std=True)
-        return float(np.mean(members.var(axis=0)[:, 0] - (std * gp.fitted.y_unit[0]) ** 2))
+        _, std = fitted.predict((points - lo) / scale, return_std=True)  # of an observation: noise included
+        latent = std**2 - fitted.kernel_.k2.noise_level * fitted._y_train_std**2
+        return float(np.mean(members.var(axis=0)[:, 0] - latent * gp.fitted.y_unit[0] ** 2))
 
     assert beyond_the_gp_variance(on_jump) > 10 * beyond_the_gp_variance(on_plateau) > 0
 
@@ -220,6 +226,33 @@ def test_the_gaussian_process_reports_how_much_of_the_variance_it_calls_noise():
     assert exact < 1e-4 and 0.3 * 0.09 / noisy_y.var() < noisy < 3 * 0.09 / noisy_y.var()
     chosen = AutoCommittee(families=small_families()).fit(x, noisy_y, key=KEY).report()
     assert chosen["noise_fraction"] == pytest.approx(noisy, rel=0.5)  # the GP family's, whichever is chosen
+
+
+def test_gp_members_spread_by_the_doubt_about_the_answer_not_by_the_noise():
+    x = RNG.uniform(-1, 1, (200, 2))
+    noisy_y = smooth(x) + 0.3 * np.random.default_rng(6).normal(size=smooth(x).shape)
+    gp = GaussianProcessCommittee().fit(x, noisy_y, key=KEY)
+    members = np.asarray(gp.predict_members(x[:50]), dtype=np.float64)
+    assert members.var(axis=0).mean() < 0.25 * 0.09  # a noisy observation would spread by 0.09
+    assert gp.noise_variance() == pytest.approx([0.09], rel=0.4)
+
+
+def test_the_observation_noise_reaches_the_strategy_in_the_simulators_units():
+    box = Box(names=("a", "b"), lower=(-1.0, 1.0), upper=(1.0, 100.0), log=("b",))
+    x = box.draw(200, seed=1)
+    z = box.to_unit(x) * 2 - 1
+    noisy_y = (smooth(z) + 0.3 * np.random.default_rng(6).normal(size=smooth(z).shape)) * 1e35
+    wrapped = in_space_coordinates(in_float32_range(AutoCommittee(families={"gp": GaussianProcessCommittee()})), box)
+    fitted = wrapped.fit(x, noisy_y, key=KEY)
+    assert observation_noise(fitted) == pytest.approx([0.09e70], rel=0.4)  # past float32's range: a unit of 1e35
+    assert noise_in_deviation_units(fitted) == pytest.approx(0.09e70, rel=0.4)
+    two = fitted.fit(x, np.column_stack([noisy_y, noisy_y * 1e-40]), key=KEY)
+    spread = output_spread(two)
+    assert noise_in_deviation_units(two) == pytest.approx(np.mean(observation_noise(two) / spread**2))
+    assert noise_in_deviation_units(two) == pytest.approx(0.09 / (noisy_y / 1e35).var(), rel=0.4)
+    trees = EnsembleCommittee(ExtraTreesRegressor(n_estimators=10, bootstrap=True, oob_score=True), task="regression",
+                              n_classes=None)
+    assert observation_noise(trees.fit(x, noisy_y, key=KEY)) is None
 
 
 def test_auto_chooses_again_only_after_the_data_grow():

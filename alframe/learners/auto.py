@@ -33,7 +33,8 @@ import jax
 import numpy as np
 
 from alframe.learners._shared import standardisation
-from alframe.learners.base import Committee, CorrelationOf, error_correlation, in_background, start_deferred
+from alframe.learners.base import (Committee, CorrelationOf, error_correlation, in_background, observation_noise,
+                                   start_deferred)
 
 Task = Literal["regression", "classification"]
 
@@ -302,6 +303,12 @@ class AutoCommittee:
         if self.state is None:
             raise RuntimeError("correlation called on a committee that was never fitted")
         return error_correlation(self.state.committee, points)
+
+    def noise_variance(self) -> np.ndarray | None:
+        """The chosen family's observation noise (see `alframe.learners.base.observation_noise`)."""
+        if self.state is None:
+            raise RuntimeError("noise_variance called on a committee that was never fitted")
+        return observation_noise(self.state.committee)
 
     def report(self) -> dict[str, float | str]:
         """The chosen family (`learner`), each family's held-out error at the last choice and, where a

@@ -116,6 +116,14 @@ def output_spread(committee: Any) -> np.ndarray | None:
     return None if spread is None else spread()
 
 
+def observation_noise(committee: Any) -> np.ndarray | None:
+    """The variance (n_outputs,) a regression committee puts down to observation noise, in the
+    simulator's units, where it models one (a Gaussian process's white-noise term: see
+    `GaussianProcessCommittee.noise_variance`), else None."""
+    noise = getattr(committee, "noise_variance", None)
+    return None if noise is None else noise()
+
+
 def error_correlation(committee: Committee, points: np.ndarray) -> CorrelationOf | None:
     """The committee's own error correlation among points (n, dim) (see `Correlated`), or None
     when it offers none."""

@@ -23,7 +23,8 @@ import jax
 import numpy as np
 
 from alframe.learners.auto import held_out_of
-from alframe.learners.base import CorrelationOf, error_correlation, fit_report, output_spread, start_deferred
+from alframe.learners.base import (CorrelationOf, error_correlation, fit_report, observation_noise, output_spread,
+                                   start_deferred)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,10 @@ class SpaceCoordinates:
     def output_spread(self) -> np.ndarray | None:
         """The wrapped committee's (see `alframe.learners.base.output_spread`)."""
         return output_spread(self.committee)
+
+    def noise_variance(self) -> np.ndarray | None:
+        """The wrapped committee's (see `alframe.learners.base.observation_noise`)."""
+        return observation_noise(self.committee)
 
 
 def in_space_coordinates(committee: Any, space: Any) -> Any:

@@ -338,7 +338,10 @@ class GaussianProcessCommittee:
         cross, v = self._solve(z)
         y_mean, y_scale = self.output_scaling()
         mean = (cross @ gp.alpha_).reshape(len(x), -1) * y_scale + y_mean
-        variance = np.maximum(gp.kernel_.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
+        # The doubt about the simulator's answer, not about one noisy observation of it: a
+        # committee whose spread held the noise would go on asking where the noise is.
+        latent = gp.kernel_.k1 if self.noise else gp.kernel_
+        variance = np.maximum(latent.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
         # An output that never varied has no spread to doubt: scikit-learn would scale its
         # posterior by 1 in the simulator's units.
         agreed = 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
@@ -405,6 +408,13 @@ class GaussianProcessCommittee:
         if self.fitted is None:
             raise RuntimeError("noise_fraction called on a committee that was never fitted")
         return float(self.fitted[0].kernel_.k2.noise_level) if self.noise else 0.0
+
+    def noise_variance(self) -> np.ndarray:
+        """The observation noise's variance (n_outputs,) in the simulator's units: `noise_fraction`
+        times each output's variance over the runs (0 for an output that did not vary)."""
+        _, y_scale = self.output_scaling()
+        agreed = 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
+        return self.noise_fraction() * (y_scale[0] * agreed) ** 2
 
     def report(self) -> dict[str, float]:
         """`noise_fraction` of the last fit (recorded per round)."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from alframe.learners._shared import standardisation
 from alframe.learners.auto import held_out_of
-from alframe.learners.base import CorrelationOf, error_correlation, fit_report, start_deferred
+from alframe.learners.base import CorrelationOf, error_correlation, fit_report, observation_noise, start_deferred
 
 FLOAT32_SAFE = (1e-30, 1e30)
 """Largest output magnitudes a committee is fitted on as they are: within them, float32 keeps
@@ -107,6 +107,12 @@ class OutputUnits:
         """The wrapped committee's error correlation among points (n, dim), or None: a unit
         changes the size of the errors, not how they are correlated."""
         return error_correlation(self.committee, points)
+
+    def noise_variance(self) -> np.ndarray | None:
+        """The wrapped committee's observation noise (n_outputs,) in the simulator's units, or None
+        (see `alframe.learners.base.observation_noise`)."""
+        noise = observation_noise(self.committee)
+        return None if noise is None else np.asarray(noise, dtype=np.float64) * np.asarray(self.unit) ** 2
 
     def __getattr__(self, name: str) -> Any:
         # Anything else is the wrapped committee's (a peer's `peer`, a GP's `fitted`), so that

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from alframe.learners.base import Committee, output_spread
+from alframe.learners.base import Committee, observation_noise, output_spread
 from alframe.strategies.base import check_k, not_pending, tie_breaks, uniform_draws
 
 
@@ -142,6 +142,18 @@ def ensemble_deviations(committee: Committee, points: np.ndarray) -> np.ndarray:
     members = np.asarray(committee.predict_members(points), dtype=np.float64)
     spread = output_spread(committee) if members.shape[-1] > 1 else None
     return member_deviations(members if spread is None else members / spread)
+
+
+def noise_in_deviation_units(committee: Committee) -> float | None:
+    """The committee's observation noise (`alframe.learners.base.observation_noise`) in the units
+    of `ensemble_deviations`' variance: the mean over outputs of each output's noise variance over
+    its spread squared (in the simulator's units for one output); None where it models none."""
+    noise = observation_noise(committee)
+    if noise is None:
+        return None
+    noise = np.asarray(noise, dtype=np.float64).reshape(-1)
+    spread = output_spread(committee) if len(noise) > 1 else None
+    return float(np.mean(noise if spread is None else noise / np.asarray(spread, dtype=np.float64) ** 2))
 
 
 def member_deviations(members: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 
 from alframe.learners.base import Committee, error_correlation
 from alframe.strategies.base import check_k, not_pending, uniform_draws
-from alframe.strategies.diversity import ensemble_deviations, localised_covariance, unit_scale
+from alframe.strategies.diversity import ensemble_deviations, localised_covariance, noise_in_deviation_units, unit_scale
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,10 @@ class VarianceReduction:
             candidates. Uniformly drawn candidates make it a Monte Carlo sample of the input
             distribution, so the score estimates the reduction of the integrated variance.
         noise: observation noise variance relative to the largest committee variance; a
-            floor that keeps the ratio finite where the committee already agrees.
+            floor that keeps the ratio finite where the committee already agrees. Where the
+            committee models its observations' noise (a Gaussian process's white-noise term,
+            `alframe.learners.base.observation_noise`), a run settles at most what that noise
+            leaves: its variance is used wherever it is above the floor.
         weight: how much each reference point counts: a callable (committee, reference (r, dim),
             candidates (n, dim)) -> (r,) such as `alframe.strategies.LocalVariation`; None
             counts every one the same.
@@ -86,7 +89,9 @@ class VarianceReduction:
         dev = ensemble_deviations(committee, points)
         variance = np.sum(dev**2, axis=0)
         scale = max(float(variance.max()), 1e-300)
-        noise = self.noise * scale
+        # A run settles at most what its observation's noise leaves: the committee's own noise
+        # model where it has one, never less than the floor.
+        noise = max(self.noise * scale, noise_in_deviation_units(committee) or 0.0)
         covariance = committee_covariance(committee, points, candidates, dev, self.length)
         cross = covariance(reference, slice(None))  # (r, points)
         weight = np.ones(len(reference)) if self.weight is None else np.asarray(
