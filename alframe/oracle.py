@@ -17,6 +17,10 @@ import numpy as np
 
 from alframe.space import Space
 
+STORE_NAMES = frozenset({"sample", "input", "output", "round", "test_sample", "x", "y", "ok", "error", "cost_s",
+                         "round_of", "x_test", "y_test"})
+"""The run store's own dimension and variable names, which an output coordinate cannot take."""
+
 Task = Literal["regression", "classification"]
 
 
@@ -71,6 +75,10 @@ class OutputSpec:
                 raise ValueError(f"OutputSpec coord_name must be a non-empty string, got {self.coord_name!r}")
             if self.coords is None:
                 raise ValueError(f"OutputSpec coord_name {self.coord_name!r} needs coords, one per output")
+            if self.coord_name in STORE_NAMES:
+                raise ValueError(f"OutputSpec coord_name {self.coord_name!r} is a name the run store uses itself "
+                                 f"({', '.join(sorted(STORE_NAMES))}); choose another, e.g. "
+                                 f"{self.coord_name + '_coord'!r}")
         if self.units is not None:
             object.__setattr__(self, "units", _output_units(self.units, len(self.names)))
         if self.transform is not None and (not isinstance(self.transform, str) or not self.transform):
@@ -157,6 +165,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
+    if values is None:
+        raise ValueError(f"simulator returned None, expected an array of shape {(n, n_outputs)} (a missing return?)")
     y = np.asarray(values, dtype=np.float64)
     if y.ndim == 1 and n_outputs == 1 and y.shape[0] == n:
         y = y[:, None]
@@ -166,6 +176,8 @@ def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
 
 
 def _one_output_row(values, n_outputs: int) -> np.ndarray:
+    if values is None:
+        raise ValueError(f"simulator returned None for one query, expected {n_outputs} values (a missing return?)")
     y = np.asarray(values, dtype=np.float64)
     if y.size != n_outputs:
         raise ValueError(f"simulator returned {y.size} values of shape {y.shape} for one query, expected {n_outputs}")

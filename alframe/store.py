@@ -46,7 +46,7 @@ import zarr
 from zarr.errors import ZarrUserWarning
 
 from alframe.atomic import write_atomically
-from alframe.oracle import Outcome, OutputSpec
+from alframe.oracle import STORE_NAMES, Outcome, OutputSpec
 
 SAMPLE_CHUNK = 1024
 # Beside the store (zarr warns about foreign files inside it), replaced atomically after every
@@ -61,7 +61,7 @@ def commit_path(path: Path) -> Path:
 _RUN_VARS = ("x", "y", "ok", "error", "cost_s", "round_of")
 ROUND_CHUNK = 512
 DEFAULT_COORD_NAME = "output_coord"
-_RESERVED = {"sample", "input", "output", "round", "test_sample", "x_test", "y_test", *_RUN_VARS}
+_RESERVED = STORE_NAMES | set(_RUN_VARS)
 # Which value kinds an append may cast into an array of a given kind (numbers into numbers,
 # as xarray's append allows; strings only into strings).
 _CASTS = {"f": "biuf", "i": "biu", "u": "bu", "b": "b", "O": "OUT", "T": "OUT", "U": "OUT"}

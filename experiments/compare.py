@@ -31,7 +31,9 @@ Default targets: passive's final metric (median over seeds) and, for a lower-is-
 metric, up to 3 round values (1 or 3 times a power of ten) between it and the initial
 design's. A target the initial design (the first round, shared by every strategy) already
 reaches on the median seed is left out: reaching it costs nothing. When passive's final
-model has no useful skill (median final R^2 below 0.2), its final error is no target either.
+model has no useful skill (median final R^2 below 0.2; for a classification, macro f1 less than
+a fifth of the way from what predicting the commonest class everywhere scores to 1), its final
+error is no target either.
 Nor is an error so small that reaching it would mean R^2 above 1 - 1e-6 (an `mse` or `rmse`
 below 1e-6 of the constant predictor's): at that level the counts measure round-off and a
 Gaussian process's jitter, not what was learnt, and no simulator is that precise.
@@ -515,11 +517,48 @@ def passive_final(comp: xr.Dataset, metric: str, passive: str) -> float:
 
 
 def passive_skill(comp: xr.Dataset, passive: str) -> float | None:
-    """Median over seeds of passive's final R^2; None for stores without it (or classification)."""
-    if "r2" not in comp or comp.attrs.get("task") == "classification":
+    """How much better than a constant passive's final model is, median over seeds: its R^2 (1 -
+    its mse over the test mean's), or for a classification its macro f1's share of the way from
+    predicting the commonest class everywhere (`f1_constant` in comp.attrs) to 1. None for stores
+    without either."""
+    if comp.attrs.get("task") == "classification":
+        constant = comp.attrs.get("f1_constant")
+        if "f1" not in comp or constant is None or not constant < 1:
+            return None
+        final = _median(_edge_values(comp, "f1", last=True)[_index(comp, passive)])
+        skill = (final - constant) / (1 - constant)
+    elif "r2" in comp:
+        skill = _median(_edge_values(comp, "r2", last=True)[_index(comp, passive)])
+    else:
         return None
-    skill = _median(_edge_values(comp, "r2", last=True)[_index(comp, passive)])
     return skill if math.isfinite(skill) else None
+
+
+def skill_phrase(comp: xr.Dataset, skill: float) -> str:
+    """`passive_skill` in words: "R^2 = 0.12", or for a classification how far its f1 is from the
+    commonest class's."""
+    if comp.attrs.get("task") == "classification":
+        return (f"f1 only {skill:.0%} of the way from {comp.attrs['f1_constant']:.2f}, what predicting the commonest "
+                "class everywhere scores, to 1")
+    return f"R^2 = {skill:.2f}"
+
+
+def commonest_class_f1(runs: Mapping[tuple[str, int], xr.Dataset]) -> float | None:
+    """The macro f1 of predicting every test point's class as the commonest one, 2 p / (1 + p) /
+    classes for a commonest share p (median over the runs' test sets); None for regression or
+    stores without test labels."""
+    values = []
+    for ds in runs.values():
+        if ds.attrs.get("task") != "classification" or "y_test" not in ds:
+            return None
+        labels = np.asarray(ds["y_test"].values).reshape(-1)
+        labels = labels[np.isfinite(labels)].astype(int)
+        if not len(labels):
+            return None
+        n_classes = max(len(np.atleast_1d(ds.attrs.get("classes", []))), int(labels.max()) + 1)
+        share = np.bincount(labels).max() / len(labels)
+        values.append(2 * share / (1 + share) / n_classes)
+    return float(np.median(values)) if values else None
 
 
 def constant_predictor_error(comp: xr.Dataset, metric: str, passive: str) -> float | None:
@@ -579,7 +618,7 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str,
     candidates = [Target(final, "passive_final")]
     skill = passive_skill(comp, passive)
     if skill is not None and skill < NO_SKILL_R2:
-        notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds), "
+        notes.append(f"passive sampling's final model has no useful skill ({skill_phrase(comp, skill)}, median over seeds), "
                      f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
         candidates = []
     constant = constant_predictor_error(comp, metric, passive)
@@ -627,11 +666,16 @@ def relative_targets(comp: xr.Dataset, metric: str, passive: str, fractions: Seq
 
 
 def target_notes(comp: xr.Dataset, metric: str, passive: str, targets: Sequence[Target]) -> list[str]:
-    """Caveats for chosen targets: those the initial design already reaches, a passive model
-    without skill."""
+    """Caveats for chosen targets: those below the resolution compare keeps to (R^2 above 1 -
+    `RESOLUTION`), those the initial design already reaches, a passive model without skill."""
     higher = is_higher_better(comp, metric)
     start = initial_design_value(comp, metric)
-    notes = [f"target {metric} = {t.value:.3g} ({t.kind}) is already reached by the initial design on the median "
+    constant = constant_predictor_error(comp, metric, passive)
+    floor = None if constant is None or higher else resolution_floor(constant, metric)
+    notes = [f"target {metric} = {t.value:.3g} ({t.kind}) asks for R^2 above 1 - {RESOLUTION:g} (the constant "
+             f"predictor's {metric} is {constant:.3g}): its counts measure round-off, not learning, and the "
+             "default verdict sets no target there" for t in targets if floor is not None and t.value < floor]
+    notes += [f"target {metric} = {t.value:.3g} ({t.kind}) is already reached by the initial design on the median "
              f"seed ({start:.3g}): its counts are the initial design's size" for t in targets
              if _reaches(start, t.value, higher)]
     notes += [f"target {metric} = {t.value:.3g} ({t.kind}) lies beyond what {metric} can be ({bound}): no run "
@@ -639,7 +683,8 @@ def target_notes(comp: xr.Dataset, metric: str, passive: str, targets: Sequence[
               if bound is not None and (t.value > 1 if higher else t.value < 0)]
     skill = passive_skill(comp, passive)
     if skill is not None and skill < NO_SKILL_R2:
-        notes.append(f"passive sampling's final model has no useful skill (R^2 = {skill:.2f}, median over seeds): "
+        notes.append(f"passive sampling's final model has no useful skill ({skill_phrase(comp, skill)}, median over "
+                     "seeds): "
                      "a ratio against it says little")
     return notes
 
@@ -1046,13 +1091,43 @@ def test_set_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
             "measured where the simulator succeeds")
 
 
-def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
+def worst_output_note(comp: xr.Dataset, passive: str, margin: float = 0.05) -> str | None:
+    """For a vector output, the output whose final R^2 (median over seeds) is lowest under some
+    strategy, with every strategy's, where it falls more than `margin` below that strategy's
+    combined R^2 (the mean over outputs, which a well-learnt majority can pad). None otherwise."""
+    if "r2_per_output" not in comp or comp.sizes.get("output", 1) < 2 or "r2" not in comp:
+        return None
+    last = comp.isel(n_labeled=-1)
+    per_output = last["r2_per_output"].median("seed").values  # (strategy, output)
+    combined = last["r2"].median("seed").values  # (strategy,)
+    if not np.isfinite(per_output).any():
+        return None
+    strategy_index, output_index = np.unravel_index(np.nanargmin(per_output), per_output.shape)
+    if not per_output[strategy_index, output_index] < combined[strategy_index] - margin:
+        return None
+    name = str(comp["output"].values[output_index])
+    strategies = [str(s) for s in comp["strategy"].values]
+    order = sorted(range(len(strategies)), key=lambda i: strategies[i] == passive)  # passive last
+    each = ", ".join(f"{strategies[i]} {per_output[i, output_index]:.3g}" for i in order)
+    whole = ", ".join(f"{combined[i]:.3g}" for i in order)
+    return (f"the worst-learnt of the {comp.sizes['output']} outputs is {name}: final R^2 {each} (median over "
+            f"seeds), against {whole} for all outputs together (r2_per_output in comparison.zarr has each)")
+
+
+def given_test_set(runs: Mapping[tuple[str, int], xr.Dataset]) -> bool:
+    """Whether the runs were scored on a test set given by a `test_set` node, not drawn."""
+    return any(_config(ds, Path(_source(ds))).get("test_set") is not None for ds in runs.values())
+
+
+def noise_note(comp: xr.Dataset, metric: str, passive: str, *, given_test_set: bool = False) -> str | None:
     """Where the Gaussian process fitted to passive's runs puts a tenth or more of passive's final
     mse down to observation noise (`noise_fraction` x the constant predictor's mse, medians over
     seeds at the last round), a sentence saying so: if the test set carries that noise too, the
     targets near it measure the noise. None otherwise, or without those records, or where the
     noise level is near its lower bound (no noise found: a deterministic simulator learnt to
-    round-off would otherwise be told its error is noise)."""
+    round-off would otherwise be told its error is noise). With `given_test_set` (the runs were
+    scored on a `test_set` node) the sentence says that it is for the user to know whether that
+    set holds the noise."""
     if metric != "mse" or not {"noise_fraction", "mse_constant"} <= set(comp.data_vars):
         return None
     last = comp.sel(strategy=passive).isel(n_labeled=-1)
@@ -1062,10 +1137,13 @@ def noise_note(comp: xr.Dataset, metric: str, passive: str) -> str | None:
     final = float(np.nanmedian(last["mse"].values))
     if not (math.isfinite(floor) and math.isfinite(final) and final > 0 and floor >= 0.1 * final):
         return None
-    return (f"the Gaussian process fitted to {passive}'s runs puts an mse of {floor:.3g} down to observation noise "
-            f"({floor / final:.0%} of {passive}'s final mse), or to structure too fine for its runs: if the "
-            f"simulator is noisy and its test outputs carry that noise too, no model gets far below it and targets "
-            f"near it measure the noise; a noise-free test_set avoids that")
+    said = (f"the Gaussian process fitted to {passive}'s runs puts an mse of {floor:.3g} down to observation noise "
+            f"({floor / final:.0%} of {passive}'s final mse), or to structure too fine for its runs")
+    if given_test_set:
+        return (f"{said}; the runs were scored on a given test_set: if its outputs carry that noise, no model gets "
+                "far below it and targets near it measure the noise; if they are noise-free, they do not")
+    return (f"{said}: if the simulator is noisy and its test outputs carry that noise too, no model gets far below "
+            "it and targets near it measure the noise; a noise-free test_set avoids that")
 
 
 def _check_targets(targets: Sequence[float] | None) -> None:
@@ -1111,13 +1189,15 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     _require_passive(comp, passive)
     comp.attrs.update(metric=metric, passive=passive, sweep_dir=str(sweep_dir), budget=budget,
                       task=str(first.attrs.get("task", "regression")), mixed=json.dumps(mixed))
+    if (f1_constant := commonest_class_f1(runs)) is not None:
+        comp.attrs["f1_constant"] = f1_constant
     write_zarr(comp, sweep_dir / "comparison.zarr", mode="w")
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
     sweep_notes += [n for n in (failed_runs_note(runs), early_stop_note(runs), test_set_note(runs),
-                                 noise_note(comp, metric, passive),
-                                 rare_class_note(runs, metric)) if n]
+                                 noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
+                                 rare_class_note(runs, metric), worst_output_note(comp, passive)) if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

@@ -181,7 +181,8 @@ TEST_INPUTS = np.random.default_rng(20190101).uniform(size=(5, 2))  # one test s
 def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.ndarray, budget: int | None = None,
              mse_constant: float | None = None, extra: dict | None = None, attrs: dict | None = None,
              simulator: dict | None = None, test_inputs: np.ndarray | None = None, outputs: int = 1,
-             failed: int = 0, test_size: int | None = None, target: float | None = None) -> None:
+             failed: int = 0, test_size: int | None = None, target: float | None = None,
+             test_set: dict | None = None) -> None:
     """A finished run store with per-round `mse` (and r2 when `mse_constant` is given) at `grid`,
     scored on the sweep's shared test set (or on `test_inputs`)."""
     budget = int(grid[-1]) if budget is None else budget
@@ -194,7 +195,8 @@ def fake_run(path: Path, *, strategy: str, seed: int, mse: np.ndarray, grid: np.
         rounds.update(mse_constant=np.full(len(grid), mse_constant), r2=1 - mse / mse_constant)
     config = {"strategy_name": strategy, "simulator": simulator or {"_target_": "simulators.toy.make_oracle"},
               **({} if test_size is None else {"test_size": test_size, "test_set": None}),
-              **({} if target is None else {"target": target, "target_metric": "mse"})}
+              **({} if target is None else {"target": target, "target_metric": "mse"}),
+              **({} if test_set is None else {"test_set": test_set})}
     ds = xr.Dataset(
         {"x": (("sample", "input"), x), "y": (("sample", "output"), np.repeat(x[:, :1], outputs, axis=1)),
          "ok": ("sample", np.arange(n) >= failed),
@@ -285,6 +287,23 @@ def test_a_vector_output_verdict_says_its_mse_is_of_standardised_outputs(tmp_pat
     assert note in capsys.readouterr().out and note in (sweep / "verdict.txt").read_text()
 
 
+def test_the_verdict_names_the_worst_learnt_output_of_a_vector():
+    from experiments.compare import worst_output_note
+
+    def comp(worst):
+        r2 = np.array([[0.99, worst[0]], [0.98, worst[1]]])  # (strategy, output) at the last round
+        per_output = np.broadcast_to(r2[:, None, None, :], (2, 3, 2, 2))
+        return xr.Dataset({"r2_per_output": (("strategy", "seed", "n_labeled", "output"), per_output),
+                           "r2": (("strategy", "seed", "n_labeled"), per_output.mean(axis=-1))},
+                          coords={"strategy": ["random", "qbc"], "seed": [0, 1, 2], "n_labeled": [20, 40],
+                                  "output": ["omega", "xi1"]})
+
+    note = worst_output_note(comp((0.29, 0.89)), "random")
+    assert note == ("the worst-learnt of the 2 outputs is xi1: final R^2 qbc 0.89, random 0.29 (median over seeds), "
+                    "against 0.935, 0.64 for all outputs together (r2_per_output in comparison.zarr has each)")
+    assert worst_output_note(comp((0.97, 0.96)), "random") is None  # no output far below the combined R^2
+
+
 def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     grid = np.arange(20, 101, 20)
     for seed in range(3):
@@ -297,6 +316,29 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
             "random 4 of 100 (median 4)") in verdict
     assert (f"note: 7 of the {len(TEST_INPUTS) + 7} test-set runs failed and are left out: every error is measured "
             "where the simulator succeeds") in verdict
+
+
+def test_a_classifier_barely_better_than_the_commonest_class_is_no_target():
+    from experiments.compare import commonest_class_f1
+
+    labels = np.array([0] * 895 + [1] * 105, dtype=np.float64)[:, None]  # rare outbreaks
+    store = xr.Dataset({"y_test": (("test_sample", "output"), labels)},
+                       attrs={"task": "classification", "classes": ["fizzle", "outbreak"]})
+    constant = commonest_class_f1({("random", 0): store})
+    assert constant == pytest.approx(2 * 0.895 / 1.895 / 2)  # 0.472
+
+    def comp(final_f1):
+        f1 = np.array([[[0.47, 0.50, final_f1]] * 3, [[0.47, 0.7, 0.8]] * 3])
+        return xr.Dataset({"f1": (("strategy", "seed", "n_labeled"), f1)},
+                          coords={"strategy": ["random", "qbc"], "seed": [0, 1, 2], "n_labeled": [20, 60, 100]},
+                          attrs={"task": "classification", "f1_constant": constant})
+
+    targets, notes = default_targets(comp(0.52), "f1", "random")
+    assert all(t.kind != "passive_final" for t in targets)
+    assert any("no useful skill (f1 only 9% of the way from 0.47, what predicting the commonest class everywhere "
+               "scores, to 1" in n for n in notes)
+    targets, notes = default_targets(comp(0.9), "f1", "random")
+    assert any(t.kind == "passive_final" for t in targets) and not any("skill" in n for n in notes)
 
 
 def test_the_verdict_names_a_class_with_few_test_points():
@@ -318,7 +360,13 @@ def test_the_verdict_names_a_class_with_few_test_points():
 def test_the_verdict_says_when_the_noise_is_near_passives_final_error(tmp_path):
     noisy = fake_sweep(tmp_path / "noisy", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 0.05)})
     compare(noisy, retrain=False)
-    assert "down to observation noise (51% of random's final mse)" in (noisy / "verdict.txt").read_text()
+    said = (noisy / "verdict.txt").read_text()
+    assert "down to observation noise (51% of random's final mse)" in said and "a noise-free test_set avoids" in said
+    given = fake_sweep(tmp_path / "given", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 0.05)},
+                       test_set={"_target_": "simulators.toy.noise_free_test_set"})
+    compare(given, retrain=False)
+    said = (given / "verdict.txt").read_text()
+    assert "scored on a given test_set: if its outputs carry that noise" in said and "avoids" not in said
     exact = fake_sweep(tmp_path / "exact", skill=0.9, seeds=3, extra={"noise_fraction": np.full(20, 1e-8)})
     compare(exact, retrain=False)
     verdict = (exact / "verdict.txt").read_text()  # one output, no failed run, no noise: none of those notes
@@ -393,6 +441,11 @@ def test_given_and_relative_targets_write_beside_the_default_summary(tmp_path, c
     final = next(r for r in json.loads(default) if r["strategy"] == "random")["final_metric"]
     assert relative[0]["target_kind"] == "relative" and relative[0]["target"] == pytest.approx(final / 0.5)
     assert (sweep / "verdict_targets.txt").is_file() and (sweep / "verdict_relative.txt").is_file()
+    assert "round-off" not in (sweep / "verdict_targets.txt").read_text()
+    # The constant predictor's mse is 0.025: a target of 1e-9 asks for R^2 above 1 - 1e-6.
+    assert main([str(sweep), "--no-retrain", "--targets", "1e-9"]) == 0
+    assert ("target mse = 1e-09 (given) asks for R^2 above 1 - 1e-06 (the constant predictor's mse is 0.025): its "
+            "counts measure round-off") in (sweep / "verdict_targets.txt").read_text()
 
 
 def test_runs_of_different_budgets_are_refused(tmp_path):

@@ -188,6 +188,13 @@ def test_wrong_output_shape_fails_the_runs_with_the_shapes(vectorized):
             assert f"({len(QUERIES)}, 3)" in error and "expected" in error
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_simulator_returning_none_is_told_so(vectorized):
+    outcome = oracle_of(lambda x: None, vectorized=vectorized).run(QUERIES)
+    assert not outcome.ok.any()
+    assert all("simulator returned None" in e and "a missing return?" in e for e in outcome.error)
+
+
 @pytest.mark.parametrize("width", [1, 3])
 def test_wrong_query_width_raises(oracle, width):
     with pytest.raises(ValueError, match=rf"{width} columns.*'x0', 'x1'.*has 2"):
@@ -245,6 +252,7 @@ def test_output_spec_describes_vector_outputs():
         (dict(coords=(True, False)), "all numbers or all strings"),
         (dict(coord_name="ell"), "'ell' needs coords"),
         (dict(coords=(1, 2), coord_name=""), "coord_name must be a non-empty string"),
+        (dict(coords=(0.0, 0.5), coord_name="x"), "coord_name 'x' is a name the run store uses itself .*'x_coord'"),
         (dict(units=("K",)), "one string or 2 strings"),
         (dict(units=("K", 2)), "one string or 2 strings"),
         (dict(transform=""), "transform must be a non-empty string"),
