@@ -343,14 +343,22 @@ def ask_queries(campaign: Campaign, n: int) -> tuple[list[list], str]:
     return rows, summary
 
 
-def ask(run_dir: str | Path, n: int, overrides: Sequence[str] = ()) -> tuple[list[str], list[list], str]:
-    """Ask for up to n queries: (header, rows, a one-line summary). Rows are
-    [query_id, *inputs]; none when the run has ended or waits for results."""
+EXIT_ENDED = 3
+"""`alframe ask`'s exit status when the run has ended: nothing will be asked again."""
+EXIT_WAITING = 4
+"""`alframe ask`'s exit status when nothing can be asked until pending results are told."""
+
+
+def ask(run_dir: str | Path, n: int, overrides: Sequence[str] = ()) -> tuple[list[str], list[list], str, int]:
+    """Ask for up to n queries: (header, rows, a one-line summary, exit status). Rows are
+    [query_id, *inputs]; none when the run has ended (`EXIT_ENDED`) or waits for results
+    (`EXIT_WAITING`); the status is 0 when there are rows."""
     if n < 1:
         raise CampaignError(f"-n must be >= 1, got {n}")
     with open_campaign(run_dir, overrides, create=True) as campaign:
         rows, summary = ask_queries(campaign, n)
-        return ["query_id", *campaign.space.names], rows, summary
+        ask_status = 0 if rows else EXIT_ENDED if campaign.recorder.finished else EXIT_WAITING
+        return ["query_id", *campaign.space.names], rows, summary, ask_status
 
 
 def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.ndarray, Outcome]:
@@ -602,7 +610,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ask":
             if args.out is not None and not Path(args.out).resolve().parent.is_dir():
                 raise CampaignError(f"-o {args.out}: no such directory {Path(args.out).resolve().parent}")
-            header, rows, summary = ask(args.run_dir, args.n, [*args.overrides, *extra])
+            header, rows, summary, ask_status = ask(args.run_dir, args.n, [*args.overrides, *extra])
+            if not rows:  # -o keeps what it held: queries written before may not have run yet
+                print(f"alframe: {summary}", file=sys.stderr)
+                return ask_status
             _emit(header, rows, args.out)
         elif args.command == "tell":
             summary = tell(args.run_dir, args.results)

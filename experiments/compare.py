@@ -1114,6 +1114,35 @@ def worst_output_note(comp: xr.Dataset, passive: str, margin: float = 0.05) -> s
             f"seeds), against {whole} for all outputs together (r2_per_output in comparison.zarr has each)")
 
 
+DECADES_FOR_RELATIVE_ERRORS = 2.0
+
+
+def relative_error_note(runs: Mapping[tuple[str, int], xr.Dataset], comp: xr.Dataset, metric: str,
+                        passive: str) -> str | None:
+    """Where the test outputs are positive and one spans `DECADES_FOR_RELATIVE_ERRORS` decades or
+    more (a spectrum, a rate), each strategy's final 95th-percentile relative error (median over
+    seeds): an mse is then decided by the largest values alone, and a strategy can win it while
+    losing on the small ones. None otherwise, or when the verdict is already of a relative error."""
+    if metric.startswith("rel_err") or "rel_err_p95" not in comp:
+        return None
+    first = next(iter(runs.values()))
+    if "y_test" not in first:
+        return None
+    y = np.asarray(first["y_test"].values, dtype=np.float64).reshape(len(first["y_test"]), -1)
+    positive = np.all(y > 0, axis=0)
+    if not positive.any():
+        return None
+    decades = float(np.max(np.log10(y[:, positive].max(axis=0) / y[:, positive].min(axis=0))))
+    if decades < DECADES_FOR_RELATIVE_ERRORS:
+        return None
+    final = comp["rel_err_p95"].isel(n_labeled=-1).median("seed")
+    strategies = sorted((str(s) for s in comp["strategy"].values), key=lambda s: s == passive)
+    each = ", ".join(f"{s} {float(final.sel(strategy=s)):.3g}" for s in strategies)
+    return (f"the test outputs are positive and span up to {decades:.0f} decades, so {metric} is decided by their "
+            f"largest values: the final 95th-percentile relative error is {each} (median over seeds; "
+            "--metric rel_err_p95 for its verdict)")
+
+
 def given_test_set(runs: Mapping[tuple[str, int], xr.Dataset]) -> bool:
     """Whether the runs were scored on a test set given by a `test_set` node, not drawn."""
     return any(_config(ds, Path(_source(ds))).get("test_set") is not None for ds in runs.values())
@@ -1197,7 +1226,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     seeds = len(comp.seed)
     sweep_notes += [n for n in (failed_runs_note(runs), early_stop_note(runs), test_set_note(runs),
                                  noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
-                                 rare_class_note(runs, metric), worst_output_note(comp, passive)) if n]
+                                 rare_class_note(runs, metric), worst_output_note(comp, passive),
+                                 relative_error_note(runs, comp, metric, passive)) if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "

@@ -40,7 +40,7 @@ def drive(run_dir: Path, overrides, oracle, scratch: Path, first: int = 20, then
     """Ask, run the simulator outside alframe, tell; until the run ends."""
     n = first
     while True:
-        _, rows, _ = cli.ask(run_dir, n, overrides)
+        _, rows, _, _ = cli.ask(run_dir, n, overrides)
         if not rows:
             return
         y = oracle.run(np.array([row[1:] for row in rows])).y[:, 0]
@@ -59,17 +59,28 @@ def test_six_rounds_of_ask_and_tell_give_the_batch_loops_store(tmp_path):
     assert detached.sizes["round"] == 6 and detached.attrs["stop_reason"] == "budget spent"
     xr.testing.assert_equal(detached.drop_vars(TIMING), batch.drop_vars(TIMING))
     assert not (tmp_path / "detached" / "run.zarr.detached.pkl").exists()
-    header, rows, summary = cli.ask(tmp_path / "detached", 5)
-    assert rows == [] and "ended (budget spent)" in summary
+    header, rows, summary, status = cli.ask(tmp_path / "detached", 5)
+    assert rows == [] and "ended (budget spent)" in summary and status == cli.EXIT_ENDED
+
+
+def test_ask_with_nothing_to_ask_says_why_in_its_exit_status_and_keeps_the_queries_file(tmp_path, capsys):
+    run_dir, queries = tmp_path / "run", tmp_path / "batch.csv"
+    assert cli.main(["ask", str(run_dir), "-n", "20", "-o", str(queries), *FAST, "budget=40"]) == 0
+    asked = queries.read_text()
+    assert asked.count("\n") == 21
+    capsys.readouterr()
+    assert cli.main(["ask", str(run_dir), "-n", "5", "-o", str(queries)]) == cli.EXIT_WAITING
+    assert "waiting for the initial design" in capsys.readouterr().err
+    assert queries.read_text() == asked  # not overwritten by an empty batch before its queries have run
 
 
 def test_pending_queries_are_never_asked_again(tmp_path):
     run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
     oracle = build_oracle(cli.compose_config(overrides))
-    _, design, _ = cli.ask(run_dir, 20, overrides)
+    _, design, _, _ = cli.ask(run_dir, 20, overrides)
     cli.tell(run_dir, results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0]))
-    _, first, _ = cli.ask(run_dir, 5)
-    _, second, summary = cli.ask(run_dir, 5)
+    _, first, _, _ = cli.ask(run_dir, 5)
+    _, second, summary, _ = cli.ask(run_dir, 5)
     points = {tuple(row[1:]) for row in first + second}
     assert len(points) == 10 and [row[0] for row in first + second] == list(range(20, 30))
     assert "10 pending" in summary
@@ -99,7 +110,7 @@ def test_pending_queries_are_never_asked_again(tmp_path):
 def test_bad_results_are_refused_whole_with_file_row_and_column(tmp_path, capsys, body, message):
     run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
     oracle = build_oracle(cli.compose_config(overrides))
-    _, design, _ = cli.ask(run_dir, 20, overrides)
+    _, design, _, _ = cli.ask(run_dir, 20, overrides)
     cli.tell(run_dir, results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0]))
     cli.ask(run_dir, 5)
     before = xr.open_zarr(run_dir / "run.zarr").sizes["sample"]
@@ -117,7 +128,7 @@ def test_a_tell_killed_after_its_commit_finishes_on_the_next_call(tmp_path, monk
     oracle = build_oracle(cli.compose_config(overrides))
     drive(tmp_path / "whole", overrides, oracle, tmp_path)
     run_dir = tmp_path / "cut"
-    _, design, _ = cli.ask(run_dir, 20, overrides)
+    _, design, _, _ = cli.ask(run_dir, 20, overrides)
     results = results_csv(tmp_path / "r.csv", design, oracle.run(np.array([r[1:] for r in design])).y[:, 0])
     real = cli.Campaign.refit_if_due
 
@@ -138,13 +149,13 @@ def test_an_external_simulator_records_disagreement_without_a_test_set(tmp_path)
     run_dir = tmp_path / "run"
     overrides = ["simulator=external", "simulator.inputs={a:[0,1],b:[10,20]}", "simulator.outputs=[flux]",
                  "simulator.integer=[b]", "learner=gp", "budget=30", "n_initial=10", "batch_size=10", "progress=false"]
-    header, rows, _ = cli.ask(run_dir, 10, overrides)
+    header, rows, _, _ = cli.ask(run_dir, 10, overrides)
     assert header == ["query_id", "a", "b"]
     x = np.array([row[1:] for row in rows])
     assert np.all((x[:, 1] >= 10) & (x[:, 1] <= 20)) and np.all(x[:, 1] == np.round(x[:, 1]))
     (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in rows))
     cli.tell(run_dir, tmp_path / "r.csv")
-    _, more, _ = cli.ask(run_dir, 10)
+    _, more, _, _ = cli.ask(run_dir, 10)
     assert len(more) == 10 and all(float(r[2]).is_integer() for r in more)
     (tmp_path / "r.csv").write_text("query_id,flux\n" + "".join(f"{r[0]},{r[1] + r[2] / 10}\n" for r in more))
     cli.tell(run_dir, tmp_path / "r.csv")
@@ -168,13 +179,13 @@ def test_a_classification_campaign_takes_labels_by_name_or_index(tmp_path):
     overrides = ["simulator=external", "simulator.inputs={T:[200,1200],logP:[-2,2]}", "simulator.outputs=[phase]",
                  "simulator.task=classification", "simulator.classes=[solid,liquid,gas]", "budget=30",
                  "n_initial=20", "batch_size=10", "progress=false"]
-    _, rows, _ = cli.ask(run_dir, 20, overrides)
+    _, rows, _, _ = cli.ask(run_dir, 20, overrides)
     names = ["solid", "liquid", "gas"]
     phase = [0 if r[1] < 500 else 1 if r[2] > 0 else 2 for r in rows]
     (tmp_path / "r.csv").write_text("query_id,phase\n" + "".join(
         f"{r[0]},{names[p] if i % 2 else p}\n" for i, (r, p) in enumerate(zip(rows, phase))))
     assert cli.tell(run_dir, tmp_path / "r.csv").startswith("told 20 results; 20 runs (0 failed)")
-    _, more, _ = cli.ask(run_dir, 10)
+    _, more, _, _ = cli.ask(run_dir, 10)
     assert len(more) == 10
     np.testing.assert_array_equal(xr.open_zarr(run_dir / "run.zarr")["y"].values[:, 0], phase)
 

@@ -304,6 +304,25 @@ def test_the_verdict_names_the_worst_learnt_output_of_a_vector():
     assert worst_output_note(comp((0.97, 0.96)), "random") is None  # no output far below the combined R^2
 
 
+def test_the_verdict_gives_relative_errors_where_positive_outputs_span_decades():
+    from experiments.compare import relative_error_note
+
+    def runs(y):
+        return {("random", 0): xr.Dataset({"y_test": (("test_sample", "output"), np.asarray(y, dtype=np.float64))})}
+
+    rel = np.array([[[0.1, 1.2e-4]] * 2, [[0.1, 3.7e-3]] * 2])  # (strategy, seed, n_labeled)
+    comp = xr.Dataset({"rel_err_p95": (("strategy", "seed", "n_labeled"), rel)},
+                      coords={"strategy": ["random", "qbc"], "seed": [0, 1], "n_labeled": [20, 60]})
+    spectrum = np.column_stack([np.logspace(-30, 34, 50), np.logspace(0, 1, 50)])
+    assert relative_error_note(runs(spectrum), comp, "mse", "random") == (
+        "the test outputs are positive and span up to 64 decades, so mse is decided by their largest values: the "
+        "final 95th-percentile relative error is qbc 0.0037, random 0.00012 (median over seeds; --metric "
+        "rel_err_p95 for its verdict)")
+    assert relative_error_note(runs(spectrum), comp, "rel_err_p95", "random") is None
+    assert relative_error_note(runs(np.logspace(0, 1, 50)[:, None]), comp, "mse", "random") is None  # one decade
+    assert relative_error_note(runs(np.linspace(-1, 1e6, 50)[:, None]), comp, "mse", "random") is None  # signed
+
+
 def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     grid = np.arange(20, 101, 20)
     for seed in range(3):
