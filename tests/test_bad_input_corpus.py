@@ -229,6 +229,8 @@ RUN = [
     case("top-level-key-unknown", "run", "+nonsense=1", "+nonsense=1: 'nonsense' is not a top-level key"),
     case("top-level-key-misspelt", "run", "budjet=40", "budjet=40: 'budjet' is not a setting of this config "
          "(nearest: budget"),
+    case("node-key-misspelt", "run", ("simulator=heteroscedastic_sine", "simulator.sdlow=0.1"),
+         "simulator.sdlow=0.1: simulator 'heteroscedastic_sine' has no setting 'sdlow' ("),
     case("simulator-run-outside", "run", ("simulator=external", "simulator.inputs={{a:[0,1]}}"),
          "this simulator runs outside alframe: drive it with `alframe ask` and `alframe tell`"),
     case("n-initial-zero", "run", "n_initial=0", "n_initial must be an integer >= 1, got 0"),
