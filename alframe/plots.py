@@ -48,9 +48,10 @@ def _median_band(group: Sequence[xr.Dataset], name: str) -> tuple[np.ndarray, np
 
 def _log_ticks(axis, lo: float, hi: float, *, plain: bool) -> None:
     """Log-axis ticks whose labels do not collide: at most 6 decades over two decades or more,
-    else ticks at 1, 2 and 5 times a power of ten; minor ticks unlabelled. `plain` writes
+    ticks at 1, 2 and 5 times a power of ten over one, and at 1, 2, 3, 4, 5, 6 and 8 times over
+    less (runs 20 to 100: 20, 30, 40, 50, 60, 80, 100); minor ticks unlabelled. `plain` writes
     numbers as 200, else in scientific notation (which labels only decades over a decade)."""
-    subs = (1.0,) if hi / lo >= 100 else (1.0, 2.0, 5.0)
+    subs = (1.0,) if hi / lo >= 100 else (1.0, 2.0, 5.0) if hi / lo >= 10 else (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
     axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}") if plain
                              else LogFormatterSciNotation(labelOnlyBase=False))
