@@ -61,7 +61,7 @@ def commit_path(path: Path) -> Path:
 _RUN_VARS = ("x", "y", "ok", "error", "cost_s", "round_of")
 ROUND_CHUNK = 512
 DEFAULT_COORD_NAME = "output_coord"
-_RESERVED = STORE_NAMES | set(_RUN_VARS)
+_RESERVED = STORE_NAMES  # holds _RUN_VARS
 # Which value kinds an append may cast into an array of a given kind (numbers into numbers,
 # as xarray's append allows; strings only into strings).
 _CASTS = {"f": "biuf", "i": "biu", "u": "bu", "b": "b", "O": "OUT", "T": "OUT", "U": "OUT"}

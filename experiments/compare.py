@@ -618,8 +618,8 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str,
     candidates = [Target(final, "passive_final")]
     skill = passive_skill(comp, passive)
     if skill is not None and skill < NO_SKILL_R2:
-        notes.append(f"passive sampling's final model has no useful skill ({skill_phrase(comp, skill)}, median over seeds), "
-                     f"so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
+        notes.append(f"passive sampling's final model has no useful skill ({skill_phrase(comp, skill)}, median over "
+                     f"seeds), so a ratio at its final {metric} ({final:.3g}) says nothing: that target is left out")
         candidates = []
     constant = constant_predictor_error(comp, metric, passive)
     floor = None if constant is None else resolution_floor(constant, metric)
