@@ -254,6 +254,9 @@ class Marking:
         return outcome
 
 
+KILL_TEST_SIZE = 30  # the driver's test-set runs leave marks too
+
+
 def driver(path: str, marks: str | None = None) -> None:
     """A slow asynchronous run, for the kill test: python -m tests.test_asynchronous PATH [MARKS].
 
@@ -272,7 +275,7 @@ def driver(path: str, marks: str | None = None) -> None:
         RunStore.append_runs = slow_append_runs
     # Threads: the kill takes them with the driver, and no worker process has to start.
     with ThreadPoolExecutor(max_workers=3) as executor:
-        make_async(oracle, executor=executor, budget=32, in_flight=3, test_size=30).run(path)
+        make_async(oracle, executor=executor, budget=32, in_flight=3, test_size=KILL_TEST_SIZE).run(path)
 
 
 def _committed_samples(path: Path) -> int:
@@ -309,8 +312,9 @@ def test_kill_9_mid_async_run_loses_and_repeats_nothing_and_readers_never_fail(t
     reader.start()
     process = subprocess.Popen([*command, str(marks)], cwd=REPO)
     deadline = time.time() + 240
+    # Killed once 16 runs are committed and some that finished are not yet.
     while time.time() < deadline and process.poll() is None and not (
-            _committed_samples(path) >= 16 and len(list(marks.iterdir())) > _committed_samples(path)):
+            16 <= _committed_samples(path) < len(list(marks.iterdir())) - KILL_TEST_SIZE):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
