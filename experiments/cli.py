@@ -488,7 +488,9 @@ CONFIG_DIR_HELP = ("a directory of your own config groups (simulator/NAME.yaml, 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="alframe", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
-    a = commands.add_parser("ask", help="write the next queries as CSV")
+    a = commands.add_parser("ask", help="write the next queries as CSV",
+                            epilog=f"exit status: 0 queries written; {EXIT_ENDED} the run has ended; "
+                                   f"{EXIT_WAITING} nothing to ask until pending results are told; 2 an error")
     a.add_argument("run_dir")
     a.add_argument("-n", type=int, required=True, help="queries to ask")
     a.add_argument("-o", "--out", help="CSV file to write (default: stdout)")
