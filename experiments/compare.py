@@ -543,6 +543,23 @@ def skill_phrase(comp: xr.Dataset, skill: float) -> str:
     return f"R^2 = {skill:.2f}"
 
 
+def _class_names(ds: xr.Dataset) -> list[str]:
+    return [str(c) for c in np.atleast_1d(ds.attrs.get("classes", []))]
+
+
+def _test_labels(ds: xr.Dataset) -> tuple[np.ndarray, int]:
+    """A classification store's test labels as class indices (m,), and how many classes there
+    are (those the store names, or more if a label says so)."""
+    labels = np.asarray(ds["y_test"].values).reshape(-1)
+    labels = labels[np.isfinite(labels)].astype(int)
+    return labels, max(len(_class_names(ds)), int(labels.max(initial=-1)) + 1)
+
+
+def _passive_last(comp: xr.Dataset, passive: str) -> list[str]:
+    """The strategies of a comparison, passive sampling last, as the verdict names them."""
+    return sorted((str(s) for s in comp["strategy"].values), key=lambda s: s == passive)
+
+
 def commonest_class_f1(runs: Mapping[tuple[str, int], xr.Dataset]) -> float | None:
     """The macro f1 of predicting every test point's class as the commonest one, 2 p / (1 + p) /
     classes for a commonest share p (median over the runs' test sets); None for regression or
@@ -551,11 +568,9 @@ def commonest_class_f1(runs: Mapping[tuple[str, int], xr.Dataset]) -> float | No
     for ds in runs.values():
         if ds.attrs.get("task") != "classification" or "y_test" not in ds:
             return None
-        labels = np.asarray(ds["y_test"].values).reshape(-1)
-        labels = labels[np.isfinite(labels)].astype(int)
+        labels, n_classes = _test_labels(ds)
         if not len(labels):
             return None
-        n_classes = max(len(np.atleast_1d(ds.attrs.get("classes", []))), int(labels.max()) + 1)
         share = np.bincount(labels).max() / len(labels)
         values.append(2 * share / (1 + share) / n_classes)
     return float(np.median(values)) if values else None
@@ -1023,12 +1038,11 @@ def rare_class_note(runs: Mapping[tuple[str, int], xr.Dataset], metric: str) -> 
     first = next(iter(runs.values()))
     if metric != "f1" or first.attrs.get("task") != "classification" or "y_test" not in first:
         return None
-    classes = [str(c) for c in np.atleast_1d(first.attrs.get("classes", []))]
+    classes = _class_names(first)
     fewest: dict[int, tuple[int, int]] = {}
     for ds in runs.values():
-        labels = np.asarray(ds["y_test"].values).reshape(-1)
-        labels = labels[np.isfinite(labels)].astype(int)
-        for k in range(max(len(classes), int(labels.max(initial=-1)) + 1)):
+        labels, n_classes = _test_labels(ds)
+        for k in range(n_classes):
             count = int((labels == k).sum())
             if k not in fewest or count < fewest[k][0]:
                 fewest[k] = (count, len(labels))
@@ -1106,10 +1120,10 @@ def worst_output_note(comp: xr.Dataset, passive: str, margin: float = 0.05) -> s
     if not per_output[strategy_index, output_index] < combined[strategy_index] - margin:
         return None
     name = str(comp["output"].values[output_index])
-    strategies = [str(s) for s in comp["strategy"].values]
-    order = sorted(range(len(strategies)), key=lambda i: strategies[i] == passive)  # passive last
-    each = ", ".join(f"{strategies[i]} {per_output[i, output_index]:.3g}" for i in order)
-    whole = ", ".join(f"{combined[i]:.3g}" for i in order)
+    index = {str(s): i for i, s in enumerate(comp["strategy"].values)}
+    order = _passive_last(comp, passive)
+    each = ", ".join(f"{s} {per_output[index[s], output_index]:.3g}" for s in order)
+    whole = ", ".join(f"{combined[index[s]]:.3g}" for s in order)
     return (f"the worst-learnt of the {comp.sizes['output']} outputs is {name}: final R^2 {each} (median over "
             f"seeds), against {whole} for all outputs together (r2_per_output in comparison.zarr has each)")
 
@@ -1136,8 +1150,7 @@ def relative_error_note(runs: Mapping[tuple[str, int], xr.Dataset], comp: xr.Dat
     if decades < DECADES_FOR_RELATIVE_ERRORS:
         return None
     final = comp["rel_err_p95"].isel(n_labeled=-1).median("seed")
-    strategies = sorted((str(s) for s in comp["strategy"].values), key=lambda s: s == passive)
-    each = ", ".join(f"{s} {float(final.sel(strategy=s)):.3g}" for s in strategies)
+    each = ", ".join(f"{s} {float(final.sel(strategy=s)):.3g}" for s in _passive_last(comp, passive))
     return (f"the test outputs are positive and span up to {decades:.0f} decades, so {metric} is decided by their "
             f"largest values: the final 95th-percentile relative error is {each} (median over seeds; "
             "--metric rel_err_p95 for its verdict)")

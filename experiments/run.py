@@ -420,6 +420,8 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
         if not isinstance(loaded, DictConfig) or "defaults" in loaded:
             continue  # composed from other files: Hydra knows its keys
         node = loaded.get(group) if "@package _global_" in files[-1].read_text() else loaded
+        if not isinstance(node, DictConfig):
+            continue
         top = name.split(".")[0]
         if top not in list(node.keys()):  # `in` a DictConfig is False for a key set to null
             return (f"{argument}: {group} {choice!r} has no setting {top!r} ({files[-1]} has: "
@@ -429,8 +431,8 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
 
 def top_level_keys(conf_dirs: Sequence[Path]) -> set[str]:
     """Every top-level key an override may set without `+`: those of each directory's config.yaml
-    (conf/ first), the config groups, the keys of files placed at the top level (`# @package _global_`, e.g. presets), the
-    keys nodes read when set (`keys_read_when_set`), and `hydra`."""
+    (conf/ first), the config groups, the keys of files placed at the top level (`# @package
+    _global_`, e.g. presets), the keys nodes read when set (`keys_read_when_set`), and `hydra`."""
     keys = keys_read_when_set() | {"hydra"}
     for conf in conf_dirs:
         keys |= {group.name for group in conf.iterdir() if group.is_dir()}

@@ -342,9 +342,7 @@ class GaussianProcessCommittee:
         # committee whose spread held the noise would go on asking where the noise is.
         latent = gp.kernel_.k1 if self.noise else gp.kernel_
         variance = np.maximum(latent.diag(z) - np.einsum("ij,ij->j", v, v), 0.0)
-        # An output that never varied has no spread to doubt: scikit-learn would scale its
-        # posterior by 1 in the simulator's units.
-        agreed = 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
+        agreed = self._varied()
         std = np.sqrt(variance)[:, None] * y_scale * agreed
         if jackknife:
             folds = np.stack([cross[:, kept] @ weights for kept, weights in jackknife]) * y_scale
@@ -413,8 +411,13 @@ class GaussianProcessCommittee:
         """The observation noise's variance (n_outputs,) in the simulator's units: `noise_fraction`
         times each output's variance over the runs (0 for an output that did not vary)."""
         _, y_scale = self.output_scaling()
-        agreed = 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
-        return self.noise_fraction() * (y_scale[0] * agreed) ** 2
+        return self.noise_fraction() * (y_scale[0] * self._varied()) ** 2
+
+    def _varied(self) -> float | np.ndarray:
+        """1 for each output that varied over the runs, 0 for one that did not (n_outputs,), or 1
+        for all: an output that never varied has no spread to doubt, where scikit-learn would
+        scale its posterior by 1 in the simulator's units."""
+        return 1.0 if self.fitted.constant is None else np.where(self.fitted.constant, 0.0, 1.0)
 
     def report(self) -> dict[str, float]:
         """`noise_fraction` of the last fit (recorded per round)."""
