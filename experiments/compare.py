@@ -1010,13 +1010,19 @@ def _mixed_notes(runs: Mapping[tuple[str, int], xr.Dataset], passive: str, budge
     return notes
 
 
-def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
-    """Where any run failed, how many of each strategy's runs did (median and range over seeds):
-    a strategy that asks where the simulator fails pays for it in simulations. None otherwise."""
+def failed_run_counts(runs: Mapping[tuple[str, int], xr.Dataset]) -> dict[str, list[tuple[int, int]]]:
+    """strategy -> [(failed runs, runs) per seed], in seed order."""
     counts: dict[str, list[tuple[int, int]]] = {}
     for (strategy, _), ds in sorted(runs.items()):
         ok = np.asarray(ds["ok"].values, dtype=bool)
         counts.setdefault(strategy, []).append((int((~ok).sum()), len(ok)))
+    return counts
+
+
+def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
+    """Where any run failed, how many of each strategy's runs did (median and range over seeds):
+    a strategy that asks where the simulator fails pays for it in simulations. None otherwise."""
+    counts = failed_run_counts(runs)
     if not any(failed for pairs in counts.values() for failed, _ in pairs):
         return None
     parts = []
@@ -1233,6 +1239,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
                       task=str(first.attrs.get("task", "regression")), mixed=json.dumps(mixed))
     if (f1_constant := commonest_class_f1(runs)) is not None:
         comp.attrs["f1_constant"] = f1_constant
+    comp.attrs["failed_runs"] = json.dumps({strategy: float(np.median([f for f, _ in pairs]))
+                                            for strategy, pairs in failed_run_counts(runs).items()})
     write_zarr(comp, sweep_dir / "comparison.zarr", mode="w")
 
     higher = is_higher_better(comp, metric)

@@ -333,6 +333,7 @@ def test_the_verdict_counts_each_strategys_failed_runs(tmp_path):
     verdict = (tmp_path / "verdict.txt").read_text()
     assert ("note: failed runs per seed (charged to the budget, never trained on): qbc 10-12 of 100 (median 11), "
             "random 4 of 100 (median 4)") in verdict
+    assert json.loads(xr.open_zarr(tmp_path / "comparison.zarr").attrs["failed_runs"]) == {"qbc": 11.0, "random": 4.0}
     assert (f"note: 7 of the {len(TEST_INPUTS) + 7} test-set runs failed and are left out: every error is measured "
             "where the simulator succeeds") in verdict
 

@@ -238,3 +238,19 @@ def test_the_default_committee_passes_on_its_chosen_family_correlation():
                                                                                    oob_score=True),
                                                                   task="regression", n_classes=None)})
     assert trees.fit(x, y, key=KEY).correlation(probe) is None
+
+
+def test_variance_reduction_counts_a_failed_run_as_settling_its_neighbourhood():
+    # The committee is unsure only around (0.8, 0.8). Once runs there have failed, a run nearby
+    # would be spent where the simulator fails: the doubt there counts as settled.
+    x = grid()
+    committee = FunctionCommittee(peaks([(0.8, 0.8), (0.2, 0.3)], width=0.12, heights=[1.0, 0.6]))
+    rule = VarianceReduction(length=0.1, reference=len(x))
+    first = rule.select(committee, x, 1, key=KEY)[0]
+    assert np.linalg.norm(x[first] - [0.8, 0.8]) < 0.15
+    failed = np.array([[0.8, 0.8], [0.75, 0.85], [0.85, 0.75]])
+    after = rule.select(committee, x, 1, key=KEY, failed=failed)[0]
+    assert np.linalg.norm(x[after] - [0.2, 0.3]) < 0.15
+    # Nothing failed: the same picks as without the argument.
+    np.testing.assert_array_equal(rule.select(committee, x, 3, key=KEY, failed=np.empty((0, 2))),
+                                  rule.select(committee, x, 3, key=KEY))

@@ -80,13 +80,14 @@ def fake_table(*, qbc=None, random=None, extra_rows=()) -> pd.DataFrame:
 def test_the_problem_table_covers_the_suite():
     assert TUNING == ("ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10", "wing_weight",
                       "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
-                      "heteroscedastic_sine", "potential1d", "mocca")
+                      "heteroscedastic_sine", "friedman_corner", "ishigami_hole", "potential1d", "mocca")
     assert HELD_OUT == ("sobol_g", "welch", "dette_pepelyshev", "gramacy_lee", "franke", "currin", "branin",
                         "sir_epidemic", "standard_map", "driven_pendulum", "lotka_volterra", "resonance", "projectile",
                         "ringdown", "pendulum_flip")
     assert set(PROBLEMS) == set(TUNING) | set(HELD_OUT)
     not_smooth = {name for name, p in PROBLEMS.items() if not p.smooth}
     assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca",
+                          "friedman_corner", "ishigami_hole",
                           "sobol_g", "gramacy_lee", "standard_map", "driven_pendulum", "resonance", "pendulum_flip"}
     for name, p in PROBLEMS.items():
         assert p.quick_budget < p.budget and (p.test_size, p.quick_test_size) == (1000, 500), name
@@ -192,6 +193,16 @@ def test_rows_take_the_passive_final_target_and_mark_the_default():
     assert random["censored"] is False and random["note"] == "the passive baseline"
     assert qbc["target"] == 0.5 and qbc["smooth"] is True and qbc["task"] == "regression"
     assert set(result.spreads) == {"qbc"} and result.spreads["qbc"].median == 2.0
+
+
+def test_rows_carry_each_strategy_median_failed_runs_where_compare_counted_them():
+    comp = step_comp([40, 60, 80, 60], [20, 30, 40, 30])
+    assert all(math.isnan(r["failed_runs"]) for r in problem_result(problem(), fake_table(), comp,
+                                                                     budget=BUDGET).rows)
+    comp.attrs["failed_runs"] = json.dumps({"qbc": 12.5, "random": 0.0})
+    random, qbc = problem_result(problem(), fake_table(), comp, budget=BUDGET).rows
+    assert qbc["failed_runs"] == 12.5 and "median 12.5 failed runs of 100, charged to the budget" in qbc["note"]
+    assert random["failed_runs"] == 0.0 and "failed" not in random["note"]
 
 
 def test_leaderboard_files_print_bounds_and_the_summary(tmp_path):

@@ -29,7 +29,8 @@ class Strategy(Protocol):
 
         `pending` (m, dim) holds queries already submitted but not finished: a strategy must
         not propose them again. `failed` (f, dim) holds the inputs of runs that failed, for
-        strategies that steer clear of them (see `AvoidFailures`); others ignore it.
+        strategies that steer clear of them (`AvoidFailures`; `VarianceReduction` counts them
+        as settled); others ignore it.
         """
         ...
 

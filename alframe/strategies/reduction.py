@@ -18,6 +18,11 @@ by a Gaussian of range `length`.
 A point whose neighbourhood is uncertain wins over an isolated spike of disagreement (at a
 corner of the box, say) that no other input shares. Batches are greedy: after each pick C is
 conditioned on it, as in a kriging-believer fantasy, so the next pick reduces what is left.
+
+Runs in flight and runs that failed are conditioned on before the first pick. A failed run
+settles its neighbourhood as a finished one would: where the simulator fails there is nothing to
+learn (the test set leaves such inputs out), but the committee, which never trains on a failure,
+stays unsure there and would otherwise keep sending runs to the edge of a region that fails.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class VarianceReduction:
         weight: how much each reference point counts: a callable (committee, reference (r, dim),
             candidates (n, dim)) -> (r,) such as `alframe.strategies.LocalVariation`; None
             counts every one the same.
+
+    `select(..., pending=, failed=)` conditions on both (m, dim) and (f, dim) before choosing.
     """
 
     length: float = 0.1
@@ -77,7 +84,9 @@ class VarianceReduction:
         candidates = np.asarray(candidates, dtype=np.float64)
         available = not_pending(candidates, pending)
         check_k(k, int(available.sum()))
-        return self._greedy(committee, candidates, k, key=key, pending=pending, available=available)[0]
+        settled = [np.asarray(p, np.float64).reshape(-1, candidates.shape[1]) for p in (pending, failed) if p is not None]
+        return self._greedy(committee, candidates, k, key=key, pending=np.vstack(settled) if settled else None,
+                            available=available)[0]
 
     def _greedy(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
                 pending: np.ndarray | None, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

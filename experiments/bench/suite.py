@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[2]
 PASSIVE = "random"
 DEFAULT_STRATEGY = "qbc"
 CEILING = "hindsight"  # knows the simulator's answers: a reference for what a strategy could save
-KINDS = ("smooth", "kinked", "discontinuous", "sharp", "chaotic", "heteroscedastic", "classification")
+KINDS = ("smooth", "kinked", "discontinuous", "sharp", "chaotic", "heteroscedastic", "failing", "classification")
 SLOW_RATIO = 1.5  # the summary lists problems where the default strategy saves less than this
 LOW_R2 = 0.9      # ... and smooth problems whose final R^2 stays below this
 LOG_TAIL = 15     # lines of a failed sweep's log shown on stderr
@@ -143,6 +143,10 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
     _function("genz_gaussian_peak", "sharp", 300, 150, "2-D Gaussian peak of sd 0.047, zero elsewhere"),
     _function("heteroscedastic_sine", "heteroscedastic", 200, 100,
               "1-D sine, noise sd 0.5 -> 1.5 across the box; scored on the noise-free mean"),
+    _function("friedman_corner", "failing", 300, 150,
+              "Friedman #1, every run failing where x1 + x2 > 1.4 (18 % of the box, a corner)"),
+    _function("ishigami_hole", "failing", 300, 150,
+              "Ishigami, every run failing where x1^2 + x2^2 < 1.5^2 (18 % of the box, a hollow inside)"),
     _function("potential1d", "smooth", 1000, 300, "particle in an anharmonic well, x(t) from (x0, v0, t)",
               batch_size=20),
     Problem(name="mocca", kind="classification", select=("experiment=mocca_bhs", "learner=auto"), budget=400, quick_budget=200,
@@ -227,7 +231,7 @@ OPTIONAL_COLUMNS = ("target_kind", "censored", "ratio_bound", "median_bound", "p
 LEADERBOARD_COLUMNS = ("problem", "held_out", "kind", "smooth", "strategy", "task", "budget", "seeds", "metric",
                        "target", "r2", "final_metric", "median_simulations", "median_bound", "ratio_vs_passive",
                        "final_error_vs_passive", "passive_error_slope", "censored",
-                       "ratio_bound", "p_better", "p_worse", "default", "note")
+                       "ratio_bound", "p_better", "p_worse", "failed_runs", "default", "note")
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
     passive_final = final_median(comp, metric, passive) if metric in comp else float("nan")
     lower_is_better = not is_higher_better(comp, metric)
     slope = error_slope(comp, metric, passive, budget) if lower_is_better else float("nan")
+    failed_runs = json.loads(comp.attrs.get("failed_runs", "{}"))
     for strategy in sorted(strategies, key=lambda s: (s != passive, s)):
         row = by_strategy.get(strategy, {})
         ratio_bound = _text(row.get("ratio_bound"))
@@ -402,6 +407,9 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
             own.append("the passive baseline")
         if ratio_bound == "?":
             own.append("both medians are bounds: the ratio is undetermined")
+        failed = _float(failed_runs.get(strategy))
+        if failed > 0:
+            own.append(f"median {failed:g} failed runs of {budget}, charged to the budget")
         result.rows.append({
             "problem": problem.name, "held_out": problem.held_out, "kind": problem.kind, "smooth": problem.smooth,
             "strategy": strategy,
@@ -414,6 +422,7 @@ def problem_result(problem: Problem, table: pd.DataFrame, comp: xr.Dataset, *, b
             "final_error_vs_passive": error_ratio, "passive_error_slope": slope,
             "censored": censored, "ratio_bound": ratio_bound,
             "p_better": _float(row.get("p_value")), "p_worse": _float(row.get("p_worse")),
+            "failed_runs": failed,
             "default": strategy == default_strategy, "note": "; ".join(own),
         })
         if strategy != passive and math.isfinite(target):

@@ -24,6 +24,7 @@ the original paper.
 | `make_robot_arm()` | 8, angles and lengths | periodic inputs, a kink where the arm folds back |
 | `make_hartmann6()` | 6, [0, 1]^6 | four narrow anisotropic wells, near zero elsewhere |
 | `make_environmental()` | 4 | a vector output: 30 concentrations (5 places x 6 times), one sharp just after a spill |
+| `make_friedman_corner()`, `make_ishigami_hole()` | 5, 3 | failed runs (NaN) over 18 % of the box: a corner, a hollow inside |
 | `make_heteroscedastic_sine()` | 1, [0, 1] | noise sd rising 0.5 -> 1.5 across the box; `heteroscedastic_sine_test_set` is the noise-free mean |
 | `make_sobol_g()` | 8, [0, 1]^8 | a product of kinked factors of very unequal weight |
 | `make_welch()` | 20, [-0.5, 0.5]^20 | many inputs: a few strong ones with interactions, many weak, two inert |
@@ -48,6 +49,7 @@ from simulators.testfunctions.functions import (
     OTL_NAMES,
     PISTON_DOMAIN,
     PISTON_NAMES,
+    FailsWhere,
     GenzDiscontinuous,
     GenzGaussianPeak,
     HeteroscedasticSine,
@@ -69,12 +71,14 @@ from simulators.testfunctions.oracles import (
     make_environmental,
     make_franke,
     make_friedman,
+    make_friedman_corner,
     make_genz_discontinuous,
     make_genz_gaussian_peak,
     make_gramacy_lee,
     make_hartmann6,
     make_heteroscedastic_sine,
     make_ishigami,
+    make_ishigami_hole,
     make_lotka_volterra,
     make_otl_circuit,
     make_pendulum_flip,
@@ -98,6 +102,7 @@ __all__ = [
     "OTL_NAMES",
     "PISTON_DOMAIN",
     "PISTON_NAMES",
+    "FailsWhere",
     "GenzDiscontinuous",
     "GenzGaussianPeak",
     "HeteroscedasticSine",
@@ -113,12 +118,14 @@ __all__ = [
     "make_environmental",
     "make_franke",
     "make_friedman",
+    "make_friedman_corner",
     "make_genz_discontinuous",
     "make_genz_gaussian_peak",
     "make_gramacy_lee",
     "make_hartmann6",
     "make_heteroscedastic_sine",
     "make_ishigami",
+    "make_ishigami_hole",
     "make_lotka_volterra",
     "make_otl_circuit",
     "make_pendulum_flip",

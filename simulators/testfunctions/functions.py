@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +165,38 @@ def friedman(x: np.ndarray) -> np.ndarray:
         raise ValueError(f"friedman takes shape (n, d) with d >= 5, got {x.shape}")
     x1, x2, x3, x4, x5 = x[:, :5].T
     return 10 * np.sin(np.pi * x1 * x2) + 20 * (x3 - 0.5) ** 2 + 10 * x4 + 5 * x5
+
+
+# -- Failing over part of the box ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class FailsWhere:
+    """`function` that fails where `region` holds: its value there is NaN, as a code that does
+    not converge returns or raises, so every run there is a failed run. (n, d) -> (n,).
+
+    A simulator that fails over a region of its inputs spends a run on every query there and
+    learns nothing from it; these variants test that a strategy does not keep asking there.
+    """
+
+    function: Callable[[np.ndarray], np.ndarray]
+    region: Callable[[np.ndarray], np.ndarray]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(self.region(x), np.nan, self.function(x))
+
+
+def friedman_corner(x: np.ndarray) -> np.ndarray:
+    """Where Friedman #1 fails: x1 + x2 > 1.4, a corner holding 18 % of [0, 1]^d. (n, d) -> (n,) bool."""
+    x = np.asarray(x, dtype=np.float64)
+    return x[:, 0] + x[:, 1] > 1.4
+
+
+def ishigami_hole(x: np.ndarray) -> np.ndarray:
+    """Where the Ishigami function fails: x1^2 + x2^2 < 1.5^2, a hollow holding 18 % of [-pi, pi]^3
+    (a cylinder along x3). (n, 3) -> (n,) bool."""
+    x = np.asarray(x, dtype=np.float64)
+    return x[:, 0] ** 2 + x[:, 1] ** 2 < 1.5**2
 
 
 # -- Genz family ----------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from simulators.testfunctions.functions import (
     WELCH_NAMES,
     WING_DOMAIN,
     WING_NAMES,
+    FailsWhere,
     HeteroscedasticSine,
     Ishigami,
     borehole,
@@ -71,12 +72,14 @@ from simulators.testfunctions.functions import (
     environmental_output_names,
     franke,
     friedman,
+    friedman_corner,
     friedman_names,
     genz_discontinuous_function,
     genz_gaussian_peak_function,
     genz_names,
     gramacy_lee,
     hartmann6,
+    ishigami_hole,
     lotka_volterra,
     otl_circuit,
     pendulum_flip,
@@ -134,6 +137,17 @@ def make_friedman(n_inputs: int = 5) -> FunctionOracle:
     """Friedman #1 on [0, 1]^n_inputs (n_inputs >= 5; the ones past x5 are inert), output y."""
     names = friedman_names(n_inputs)
     return _oracle(friedman, names, ((0.0,) * n_inputs, (1.0,) * n_inputs), "y")
+
+
+def make_friedman_corner() -> FunctionOracle:
+    """Friedman #1 on [0, 1]^5, failing (NaN) where x1 + x2 > 1.4: 18 % of the box, a corner."""
+    return _oracle(FailsWhere(friedman, friedman_corner), friedman_names(5), ((0.0,) * 5, (1.0,) * 5), "y")
+
+
+def make_ishigami_hole() -> FunctionOracle:
+    """The Ishigami function (a = 7, b = 0.1) failing (NaN) where x1^2 + x2^2 < 1.5^2: 18 % of the
+    box, a hollow inside it."""
+    return _oracle(FailsWhere(Ishigami(), ishigami_hole), ISHIGAMI_NAMES, ISHIGAMI_DOMAIN, "y")
 
 
 def make_genz_discontinuous(dim: int = 2, a: float | Sequence[float] = 5.0,

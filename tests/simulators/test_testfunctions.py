@@ -23,10 +23,12 @@ from simulators.testfunctions import (
     friedman,
     heteroscedastic_sine_test_set,
     make_friedman,
+    make_friedman_corner,
     make_genz_discontinuous,
     make_genz_gaussian_peak,
     make_heteroscedastic_sine,
     make_ishigami,
+    make_ishigami_hole,
     otl_circuit,
     piston,
     sine_mean,
@@ -153,6 +155,17 @@ def test_friedman10_ignores_its_inert_inputs():
     shuffled = x.copy()
     shuffled[:, 5:] = np.random.default_rng(1).random((64, 5))
     np.testing.assert_array_equal(oracle.run(x).y, oracle.run(shuffled).y)
+
+
+@pytest.mark.parametrize("failing, whole, share", [(make_friedman_corner, make_friedman, 0.18),
+                                                    (make_ishigami_hole, make_ishigami, 1.5**2 * math.pi / (2 * math.pi) ** 2)])
+def test_failing_variants_fail_on_their_region_and_agree_elsewhere(failing, whole, share):
+    oracle, full = failing(), whole()
+    x = oracle.space.draw(4000, seed=0)
+    outcome, reference = oracle.run(x), full.run(x)
+    assert abs(1 - outcome.ok.mean() - share) < 0.02
+    np.testing.assert_array_equal(outcome.y[outcome.ok], reference.y[outcome.ok])
+    assert all("finite" in str(e) for e in outcome.error[~outcome.ok][:5])
 
 
 def test_genz_discontinuous_values_and_integral():
