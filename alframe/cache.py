@@ -95,16 +95,24 @@ class CachedOracle:
         directory: where results live (created on first use).
         version: names everything the results depend on besides the query: the simulator's
             code version and its settings. Change it and nothing old is reused.
-        per_query: run the queries missing from the cache one `oracle.run` call each, each
-            result cached as soon as its call returns, so that a run killed during a long
-            batch (or test set) keeps what finished. False runs them in one call, for a
-            simulator that runs a batch faster than its queries one by one.
+        per_query: True: run the queries missing from the cache one `oracle.run` call each,
+            each result cached as soon as its call returns, so that a run killed during a long
+            batch (or test set) keeps what finished. False: run them in one call, for a
+            simulator that runs a batch faster than its queries one by one. None (the
+            default): one call when the oracle says it takes whole batches (a `FunctionOracle`
+            with `vectorized=True`: a batch of 500 may cost what 5 single calls do), one call
+            each otherwise.
     """
 
     oracle: Oracle
     directory: str | Path
     version: str
-    per_query: bool = True
+    per_query: bool | None = None
+
+    @property
+    def one_by_one(self) -> bool:
+        """Whether missing queries run one `oracle.run` call each (see `per_query`)."""
+        return self.per_query if self.per_query is not None else not getattr(self.oracle, "vectorized", False)
 
     @property
     def space(self) -> Space:
@@ -147,7 +155,7 @@ class CachedOracle:
         lookup_s = (time.perf_counter() - start) / max(n, 1)
         cost[ok] = lookup_s
         missing = np.flatnonzero(~ok)
-        for part in ([[i] for i in missing] if self.per_query else [missing] if len(missing) else []):
+        for part in ([[i] for i in missing] if self.one_by_one else [missing] if len(missing) else []):
             fresh = self.oracle.run(queries[part])
             if len(fresh) != len(part):
                 raise ValueError(f"oracle returned {len(fresh)} results for {len(part)} queries")

@@ -165,6 +165,25 @@ def test_the_cache_can_run_what_it_misses_in_one_call(tmp_path):
     assert batched.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all() and counting.ran == 5
 
 
+@pytest.mark.parametrize("vectorized, calls", [(True, 1), (False, 5)])
+def test_the_cache_runs_what_it_misses_as_the_simulator_runs_best(tmp_path, vectorized, calls):
+    from alframe.oracle import FunctionOracle, OutputSpec
+    from alframe.space import Box
+
+    sizes = []
+
+    def square(x):
+        sizes.append(len(np.atleast_2d(x)))
+        return np.sum(np.atleast_2d(x) ** 2, axis=1) if vectorized else float(np.sum(x**2))
+
+    oracle = FunctionOracle(square, Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1)), OutputSpec(("y",)),
+                            vectorized=vectorized)
+    cached = CachedOracle(oracle, tmp_path / "cache", version="v")
+    assert cached.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all()
+    assert len(sizes) == calls and len(cached) == 5  # a batch in one call; one input at a time, each kept at once
+    assert cached.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all() and len(sizes) == calls
+
+
 def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path, monkeypatch):
     (tmp_path / "simulator").mkdir()
     (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
