@@ -390,6 +390,10 @@ def check_command_line(argv: Sequence[str]) -> str | None:
             continue
         known = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
         for choice in value.split(","):  # a sweep's comma list
+            files = [d / key / f"{choice}.yaml" for d in conf_dirs if (d / key / f"{choice}.yaml").is_file()]
+            if len(files) > 1 and files[0].parent.parent == CONF:
+                return (f"{key}={choice}: {files[1]} has the name of alframe's own conf/{key}/{choice}.yaml, which "
+                        f"Hydra would use instead; rename yours")
             if choice and not choice.startswith(("range(", "choice(", "glob(")) and choice not in known:
                 near = difflib.get_close_matches(choice, known, n=3, cutoff=0.0)
                 where = " or ".join(str(d / key / f"{choice}.yaml") if d != CONF else f"conf/{key}/{choice}.yaml"
@@ -400,18 +404,27 @@ def check_command_line(argv: Sequence[str]) -> str | None:
 
 
 def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | None:
-    """`simulator.n_max=4.99` where the config group option chosen on the command line
-    (`simulator=mysim`) has no key `n_max`, said in one line (Hydra's own refusal spans five).
-    Only options named on the command line are checked, and none when a preset (`experiment=`)
-    may add keys to them."""
+    """`simulator.n_max=4.99` where the config group option chosen (`simulator=mysim` on the
+    command line, or conf/config.yaml's default) has no key `n_max`, or `candidates.sise=100`
+    where conf/config.yaml's node has no such key, said in one line (Hydra's own refusal spans
+    five). None are checked when a preset (`experiment=`) may add keys."""
     settings = dict(a.partition("=")[::2] for a in argv if "=" in a and not a.startswith(("-", "+", "~")))
     if "experiment" in settings:
         return None
+    main_config = OmegaConf.load(CONF / "config.yaml")
+    chosen = {**default_choices(main_config), **settings}
     for argument in argv:
         key, sep, _ = argument.partition("=")
         group, dot, name = key.partition(".")
-        choice = settings.get(group, "")
-        if argument.startswith(("-", "+", "~")) or not (sep and dot) or not choice or "," in choice:
+        if argument.startswith(("-", "+", "~")) or not (sep and dot) or group == "hydra":
+            continue
+        top = name.split(".")[0]
+        plain = main_config.get(group) if group not in chosen else None
+        if isinstance(plain, DictConfig) and "_target_" in plain and top not in list(plain.keys()):
+            return (f"{argument}: {group} has no setting {top!r} (conf/config.yaml's {group} has: "
+                    f"{', '.join(str(k) for k in plain.keys())}); +{key}=... adds one")
+        choice = chosen.get(group, "")
+        if not isinstance(choice, str) or not choice or "," in choice:
             continue
         files = [d / group / f"{choice}.yaml" for d in conf_dirs if (d / group / f"{choice}.yaml").is_file()]
         if not files:
@@ -422,11 +435,19 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
         node = loaded.get(group) if "@package _global_" in files[-1].read_text() else loaded
         if not isinstance(node, DictConfig):
             continue
-        top = name.split(".")[0]
         if top not in list(node.keys()):  # `in` a DictConfig is False for a key set to null
             return (f"{argument}: {group} {choice!r} has no setting {top!r} ({files[-1]} has: "
                     f"{', '.join(str(k) for k in node.keys()) or 'none'}); +{key}=... adds one")
     return None
+
+
+def default_choices(main_config: DictConfig) -> dict[str, str]:
+    """Config group -> the option conf/config.yaml's defaults list chooses (`learner` -> `auto`)."""
+    choices = {}
+    for entry in main_config.get("defaults", []):
+        if isinstance(entry, DictConfig):
+            choices.update({str(k): v for k, v in entry.items() if isinstance(v, str)})
+    return choices
 
 
 def top_level_keys(conf_dirs: Sequence[Path]) -> set[str]:

@@ -184,6 +184,31 @@ def test_the_cache_runs_what_it_misses_as_the_simulator_runs_best(tmp_path, vect
     assert cached.run(np.linspace(-1, 1, 10).reshape(5, 2)).ok.all() and len(sizes) == calls
 
 
+@pytest.mark.parametrize("argument, says", [
+    ("learner.capacty=10", "learner 'auto' has no setting 'capacty'"),
+    ("executor.workerz=2", "executor 'sequential' has no setting 'workerz'"),
+    ("candidates.sise=100", "candidates has no setting 'sise' (conf/config.yaml's candidates has: _target_, size,"),
+])
+def test_a_misspelt_setting_of_a_default_node_is_named_in_one_line(argument, says):
+    from experiments.run import check_command_line
+
+    assert says in check_command_line([argument])
+    assert check_command_line([argument.replace("capacty", "capacity").replace("sise", "size")
+                               .replace("workerz=2", "_target_=x")]) is None
+
+
+def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
+    from experiments.run import check_command_line
+
+    (tmp_path / "simulator").mkdir()
+    (tmp_path / "simulator" / "projectile.yaml").write_text("_target_: mine.make_oracle\n")
+    (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
+    said = check_command_line(["--config-dir", str(tmp_path), "simulator=projectile"])
+    assert said.startswith(f"simulator=projectile: {tmp_path / 'simulator' / 'projectile.yaml'} has the name of "
+                           "alframe's own conf/simulator/projectile.yaml") and said.endswith("rename yours")
+    assert check_command_line(["--config-dir", str(tmp_path), "simulator=mine"]) is None
+
+
 def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path, monkeypatch):
     (tmp_path / "simulator").mkdir()
     (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
