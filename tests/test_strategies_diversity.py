@@ -108,7 +108,8 @@ def test_kmeanspp_never_picks_an_unusable_candidate():
 
 
 @pytest.mark.parametrize("bad", [lambda: KCentre(0.0), lambda: KMeansPlusPlus(-1.0), lambda: CommitteeFantasy(0.0),
-                                 lambda: VarianceReduction(length=-1.0), lambda: VarianceReduction(reference=0)])
+                                 lambda: VarianceReduction(length=-1.0), lambda: VarianceReduction(reference=0),
+                                 lambda: VarianceReduction(failure_settles=0.0)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         bad()
@@ -251,6 +252,9 @@ def test_variance_reduction_counts_a_failed_run_as_settling_its_neighbourhood():
     failed = np.array([[0.8, 0.8], [0.75, 0.85], [0.85, 0.75]])
     after = rule.select(committee, x, 1, key=KEY, failed=failed)[0]
     assert np.linalg.norm(x[after] - [0.2, 0.3]) < 0.15
+    # Counted as settling only a little of its own doubt, a failure hardly moves the pick.
+    barely = VarianceReduction(length=0.1, reference=len(x), failure_settles=0.01)
+    assert np.linalg.norm(x[barely.select(committee, x, 1, key=KEY, failed=failed)[0]] - [0.8, 0.8]) < 0.15
     # Nothing failed: the same picks as without the argument.
     np.testing.assert_array_equal(rule.select(committee, x, 3, key=KEY, failed=np.empty((0, 2))),
                                   rule.select(committee, x, 3, key=KEY))

@@ -80,14 +80,14 @@ def fake_table(*, qbc=None, random=None, extra_rows=()) -> pd.DataFrame:
 def test_the_problem_table_covers_the_suite():
     assert TUNING == ("ishigami", "borehole", "otl_circuit", "piston", "friedman", "friedman10", "wing_weight",
                       "robot_arm", "hartmann6", "environmental", "genz_discontinuous", "genz_gaussian_peak",
-                      "heteroscedastic_sine", "friedman_corner", "ishigami_hole", "potential1d", "mocca")
+                      "heteroscedastic_sine", "friedman_corner", "ishigami_hole", "cubic_root", "potential1d", "mocca")
     assert HELD_OUT == ("sobol_g", "welch", "dette_pepelyshev", "gramacy_lee", "franke", "currin", "branin",
                         "sir_epidemic", "standard_map", "driven_pendulum", "lotka_volterra", "resonance", "projectile",
                         "ringdown", "pendulum_flip")
     assert set(PROBLEMS) == set(TUNING) | set(HELD_OUT)
     not_smooth = {name for name, p in PROBLEMS.items() if not p.smooth}
     assert not_smooth == {"hartmann6", "genz_discontinuous", "genz_gaussian_peak", "heteroscedastic_sine", "mocca",
-                          "friedman_corner", "ishigami_hole",
+                          "friedman_corner", "ishigami_hole", "cubic_root",
                           "sobol_g", "gramacy_lee", "standard_map", "driven_pendulum", "resonance", "pendulum_flip"}
     for name, p in PROBLEMS.items():
         assert p.quick_budget < p.budget and (p.test_size, p.quick_test_size) == (1000, 500), name

@@ -57,6 +57,10 @@ class VarianceReduction:
         weight: how much each reference point counts: a callable (committee, reference (r, dim),
             candidates (n, dim)) -> (r,) such as `alframe.strategies.LocalVariation`; None
             counts every one the same.
+        failure_settles: how much of the committee's doubt at a failed run's input that run
+            counts as settling (1: all of it, as a finished run would; 0.5: half, as a run with
+            noise of that doubt's size would). Less keeps sending some runs to the edge of a
+            region that fails, where the output may be steepest.
 
     `select(..., pending=, failed=)` conditions on both (m, dim) and (f, dim) before choosing.
     """
@@ -65,8 +69,11 @@ class VarianceReduction:
     reference: int = 1000
     noise: float = 1e-6
     weight: Callable[[Committee, np.ndarray, np.ndarray], np.ndarray] | None = None
+    failure_settles: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.failure_settles <= 1:
+            raise ValueError(f"VarianceReduction failure_settles must be in (0, 1], got {self.failure_settles}")
         if not self.length > 0:
             raise ValueError(f"VarianceReduction length must be > 0, got {self.length}")
         if self.reference < 1:
@@ -84,17 +91,21 @@ class VarianceReduction:
         candidates = np.asarray(candidates, dtype=np.float64)
         available = not_pending(candidates, pending)
         check_k(k, int(available.sum()))
-        settled = [np.asarray(p, np.float64).reshape(-1, candidates.shape[1]) for p in (pending, failed) if p is not None]
-        return self._greedy(committee, candidates, k, key=key, pending=np.vstack(settled) if settled else None,
-                            available=available)[0]
+        return self._greedy(committee, candidates, k, key=key, pending=pending, available=available,
+                            failed=failed)[0]
 
     def _greedy(self, committee: Committee, candidates: np.ndarray, k: int, *, key: jax.Array,
-                pending: np.ndarray | None, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                pending: np.ndarray | None, available: np.ndarray,
+                failed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(picks (k,), the first pick's scores (n,))."""
         n = len(candidates)
         ref_key, tie_key = jax.random.split(key)
         reference = np.sort(np.asarray(jax.random.permutation(ref_key, n))[: min(self.reference, n)])
-        points = candidates if pending is None or len(pending) == 0 else np.vstack([candidates, pending])
+        dim = candidates.shape[1]
+        in_flight = np.empty((0, dim)) if pending is None else np.asarray(pending, np.float64).reshape(-1, dim)
+        failures = np.empty((0, dim)) if failed is None else np.asarray(failed, np.float64).reshape(-1, dim)
+        points = np.vstack([candidates, in_flight, failures])
+        n_settled = n + len(in_flight)
         dev = ensemble_deviations(committee, points)
         variance = np.sum(dev**2, axis=0)
         scale = max(float(variance.max()), 1e-300)
@@ -108,12 +119,12 @@ class VarianceReduction:
         residual = variance.copy()
         factors: list[np.ndarray] = []
 
-        def condition_on(i: int) -> None:
+        def condition_on(i: int, extra_noise: float = 0.0) -> None:
             column = covariance(slice(None), slice(i, i + 1))[:, 0]
             column[i] = variance[i]
             for f in factors:
                 column = column - f * f[i]
-            pivot = column[i] + noise
+            pivot = column[i] + noise + extra_noise
             if column[i] <= 0:
                 return
             # Conditioning on a noisy observation of x: the covariance drops by c c^T / (c_xx + noise).
@@ -121,8 +132,10 @@ class VarianceReduction:
             np.subtract(residual, factors[-1] ** 2, out=residual)
             cross[:] -= np.outer(cross[:, i], column) / pivot
 
-        for j in range(n, len(points)):
+        for j in range(n, n_settled):
             condition_on(j)
+        for j in range(n_settled, len(points)):
+            condition_on(j, variance[j] * (1.0 / self.failure_settles - 1.0))
         tie_break = uniform_draws(tie_key, len(points)) * 1e-12 * scale
         allowed = np.concatenate([available, np.zeros(len(points) - n, dtype=bool)])
         first = None

@@ -147,6 +147,8 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
               "Friedman #1, every run failing where x1 + x2 > 1.4 (18 % of the box, a corner)"),
     _function("ishigami_hole", "failing", 300, 150,
               "Ishigami, every run failing where x1^2 + x2^2 < 1.5^2 (18 % of the box, a hollow inside)"),
+    _function("cubic_root", "failing", 300, 150,
+              "largest root of a cubic, every run failing where only one root is real (24 %), steepest beside them"),
     _function("potential1d", "smooth", 1000, 300, "particle in an anharmonic well, x(t) from (x0, v0, t)",
               batch_size=20),
     Problem(name="mocca", kind="classification", select=("experiment=mocca_bhs", "learner=auto"), budget=400, quick_budget=200,

@@ -25,6 +25,7 @@ the original paper.
 | `make_hartmann6()` | 6, [0, 1]^6 | four narrow anisotropic wells, near zero elsewhere |
 | `make_environmental()` | 4 | a vector output: 30 concentrations (5 places x 6 times), one sharp just after a spill |
 | `make_friedman_corner()`, `make_ishigami_hole()` | 5, 3 | failed runs (NaN) over 18 % of the box: a corner, a hollow inside |
+| `make_cubic_root()` | 3 | failed runs over 24 % of the box, the output steepest beside them |
 | `make_heteroscedastic_sine()` | 1, [0, 1] | noise sd rising 0.5 -> 1.5 across the box; `heteroscedastic_sine_test_set` is the noise-free mean |
 | `make_sobol_g()` | 8, [0, 1]^8 | a product of kinked factors of very unequal weight |
 | `make_welch()` | 20, [-0.5, 0.5]^20 | many inputs: a few strong ones with interactions, many weak, two inert |
@@ -49,7 +50,9 @@ from simulators.testfunctions.functions import (
     OTL_NAMES,
     PISTON_DOMAIN,
     PISTON_NAMES,
+    CUBIC_DOMAIN,
     FailsWhere,
+    cubic_root,
     GenzDiscontinuous,
     GenzGaussianPeak,
     HeteroscedasticSine,
@@ -65,6 +68,7 @@ from simulators.testfunctions.oracles import (
     heteroscedastic_sine_test_set,
     make_borehole,
     make_branin,
+    make_cubic_root,
     make_currin,
     make_dette_pepelyshev,
     make_driven_pendulum,
@@ -102,7 +106,9 @@ __all__ = [
     "OTL_NAMES",
     "PISTON_DOMAIN",
     "PISTON_NAMES",
+    "CUBIC_DOMAIN",
     "FailsWhere",
+    "cubic_root",
     "GenzDiscontinuous",
     "GenzGaussianPeak",
     "HeteroscedasticSine",
@@ -112,6 +118,7 @@ __all__ = [
     "heteroscedastic_sine_test_set",
     "make_borehole",
     "make_branin",
+    "make_cubic_root",
     "make_currin",
     "make_dette_pepelyshev",
     "make_driven_pendulum",

@@ -199,6 +199,23 @@ def ishigami_hole(x: np.ndarray) -> np.ndarray:
     return x[:, 0] ** 2 + x[:, 1] ** 2 < 1.5**2
 
 
+CUBIC_NAMES = ("p", "q", "c")
+CUBIC_DOMAIN: Domain = ((-6.0, -2.0, 0.0), (-0.5, 2.0, 1.0))
+
+
+def cubic_root(x: np.ndarray) -> np.ndarray:
+    """The largest real root of t^3 + p t + q, plus c: (n, 3) -> (n,); NaN (a failed run) where
+    only one root is real, 27 q^2 >= -4 p^3 (24 % of `CUBIC_DOMAIN`). Along the edge where the two
+    largest roots meet (q -> 2 (-p/3)^(3/2)) the root's slope diverges: the output is steepest
+    right beside the failures. Trigonometric solution (Viete)."""
+    x = np.asarray(x, dtype=np.float64)
+    p, q, c = _columns(x, CUBIC_NAMES, "cubic_root").T
+    three_real = 27 * q**2 < -4 * p**3
+    p = np.minimum(p, -1e-12)
+    angle = np.arccos(np.clip(1.5 * q / p * np.sqrt(-3 / p), -1.0, 1.0))
+    return np.where(three_real, 2 * np.sqrt(-p / 3) * np.cos(angle / 3) + c, np.nan)
+
+
 # -- Genz family ----------------------------------------------------------------------------
 
 def _genz_parameters(name: str, values, dim: int) -> np.ndarray:

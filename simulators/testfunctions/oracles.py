@@ -17,6 +17,8 @@ from simulators.testfunctions.functions import (
     BOREHOLE_DOMAIN,
     BOREHOLE_NAMES,
     BRANIN_DOMAIN,
+    CUBIC_DOMAIN,
+    CUBIC_NAMES,
     DETTE_PEPELYSHEV_NAMES,
     ENVIRONMENTAL_DOMAIN,
     ENVIRONMENTAL_NAMES,
@@ -65,6 +67,7 @@ from simulators.testfunctions.functions import (
     Ishigami,
     borehole,
     branin,
+    cubic_root,
     currin,
     dette_pepelyshev,
     driven_pendulum,
@@ -148,6 +151,13 @@ def make_ishigami_hole() -> FunctionOracle:
     """The Ishigami function (a = 7, b = 0.1) failing (NaN) where x1^2 + x2^2 < 1.5^2: 18 % of the
     box, a hollow inside it."""
     return _oracle(FailsWhere(Ishigami(), ishigami_hole), ISHIGAMI_NAMES, ISHIGAMI_DOMAIN, "y")
+
+
+def make_cubic_root() -> FunctionOracle:
+    """The largest real root of t^3 + p t + q, plus c, over p in [-6, -0.5], q in [-2, 2], c in
+    [0, 1]; every run fails where only one root is real (24 % of the box), and the output is
+    steepest along one edge of that region."""
+    return _oracle(cubic_root, CUBIC_NAMES, CUBIC_DOMAIN, "root")
 
 
 def make_genz_discontinuous(dim: int = 2, a: float | Sequence[float] = 5.0,

@@ -23,6 +23,7 @@ from simulators.testfunctions import (
     friedman,
     heteroscedastic_sine_test_set,
     make_friedman,
+    make_cubic_root,
     make_friedman_corner,
     make_genz_discontinuous,
     make_genz_gaussian_peak,
@@ -166,6 +167,19 @@ def test_failing_variants_fail_on_their_region_and_agree_elsewhere(failing, whol
     assert abs(1 - outcome.ok.mean() - share) < 0.02
     np.testing.assert_array_equal(outcome.y[outcome.ok], reference.y[outcome.ok])
     assert all("finite" in str(e) for e in outcome.error[~outcome.ok][:5])
+
+
+def test_cubic_root_is_the_largest_real_root_and_fails_where_only_one_is_real():
+    oracle = make_cubic_root()
+    x = oracle.space.draw(400, seed=1)
+    outcome = oracle.run(x)
+    assert 0.2 < 1 - outcome.ok.mean() < 0.3
+    for (p, q, c), y, ok in zip(x[:40], outcome.y[:40, 0], outcome.ok[:40]):
+        roots = np.roots([1.0, 0.0, p, q])
+        real = roots[np.abs(roots.imag) < 1e-9].real
+        assert ok == (len(real) == 3)
+        if ok:
+            assert y == pytest.approx(real.max() + c, abs=1e-9)
 
 
 def test_genz_discontinuous_values_and_integral():
