@@ -19,7 +19,7 @@ def read_rows(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a CSV file; rows are numbered from 2 in messages (the header is row 1)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
     except OSError as exc:
         raise TableError(f"{path}: cannot read: {exc.strerror or exc}") from None
     rows = [row for row in csv.reader(io.StringIO(text))]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import io
 import json
 import os
@@ -370,6 +371,12 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
             raise TableError(f"{path}: no column {name!r} (the header has {header})")
     if not rows:
         raise TableError(f"{path}: no rows after the header")
+    readable = ["query_id", *outputs.names, "error", "cost_s", *campaign.space.names]
+    unknown = [name for name in header if name not in readable]
+    if unknown:  # a misspelt 'error' column would otherwise tell a failed run as a success
+        near = difflib.get_close_matches(unknown[0], readable, n=1, cutoff=0.6)
+        raise TableError(f"{path}: column {unknown[0]!r} is not one tell reads"
+                         f"{f' (did you mean {near[0]!r}?)' if near else ''}; it reads {', '.join(readable)}")
     column = {name: header.index(name) for name in header}
     pending, seen = campaign.state["pending"], {}
     ids, ys, oks, errors, costs = [], [], [], [], []
@@ -398,6 +405,8 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
                 raise TableError(f"{exc}; a run that failed is told with its reason in an 'error' column "
                                  "(its outputs may be blank)") from None
         cost = number(path, number_, "cost_s", row[column["cost_s"]]) if "cost_s" in column else np.nan
+        if cost < 0:
+            raise TableError(f"{path}: row {number_}, column 'cost_s': {cost:g} is negative")
         ids.append(qid)
         ys.append(y)
         oks.append(not error)

@@ -106,6 +106,8 @@ def test_pending_queries_are_never_asked_again(tmp_path):
     ("query_id,y\n", "no rows after the header"),
     ("query_id,y\nx,1.0\n", "row 2, column 'query_id': 'x' is not an integer"),
     ("query_id,y\n20,1.0,3\n", "row 2 has 3 cells, the header has 2"),
+    ("query_id,y,errors\n20,1.0,diverged\n", "column 'errors' is not one tell reads (did you mean 'error'?)"),
+    ("query_id,y,cost_s\n20,1.0,-5\n", "row 2, column 'cost_s': -5 is negative"),
 ])
 def test_bad_results_are_refused_whole_with_file_row_and_column(tmp_path, capsys, body, message):
     run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
@@ -121,6 +123,20 @@ def test_bad_results_are_refused_whole_with_file_row_and_column(tmp_path, capsys
     assert err.count("\n") == 0 and err.startswith(f"alframe: error: {bad}") and message in err
     assert xr.open_zarr(run_dir / "run.zarr").sizes["sample"] == before
     assert len(cli.status(run_dir)[2]) == 5  # still pending
+
+
+def test_a_spreadsheets_results_file_with_a_byte_order_mark_and_the_inputs_is_told(tmp_path):
+    run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
+    oracle = build_oracle(cli.compose_config(overrides))
+    header, design, _, _ = cli.ask(run_dir, 20, overrides)
+    y = oracle.run(np.array([r[1:] for r in design])).y[:, 0]
+    buffer = io.StringIO()
+    write_rows([*header, "y"], [[*row, float(v)] for row, v in zip(design, y)], buffer)
+    told = tmp_path / "excel.csv"
+    told.write_text(buffer.getvalue(), encoding="utf-8-sig")
+    assert told.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert cli.main(["tell", str(run_dir), str(told)]) == 0
+    assert xr.open_zarr(run_dir / "run.zarr")["ok"].values.sum() == 20
 
 
 def test_a_tell_killed_after_its_commit_finishes_on_the_next_call(tmp_path, monkeypatch):
