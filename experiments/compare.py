@@ -1298,8 +1298,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     if retrain:
         scratch = retrain_from_scratch(runs, metric=metric)
-        scratch.to_csv(sweep_dir / "retrain.csv", index=False)
-        written.append("retrain.csv")
+        scratch.to_csv(sweep_dir / f"retrain{base}.csv", index=False)  # beside the default metric's
+        written.append(f"retrain{base}.csv")
         med = scratch.groupby("strategy")[[f"{metric}_in_loop", f"{metric}_from_scratch"]].median().reset_index()
         print(f"\n## Final training sets refitted from scratch (median {metric} over seeds)\n")
         print(_markdown(med))
