@@ -883,8 +883,12 @@ def verdict_lines(table: pd.DataFrame, *, passive: str, higher: bool) -> list[st
         base = group[group.strategy == passive].iloc[0]
         for r in group[group.strategy != passive].itertuples(index=False):
             mine, theirs = skill_text(r.r2, base.r2)
-            skill = (f"; final R^2 {mine} against {passive}'s {theirs}"
-                     if math.isfinite(r.r2) and math.isfinite(base.r2) else "")
+            if math.isfinite(r.r2) and math.isfinite(base.r2):
+                skill = f"; final R^2 {mine} against {passive}'s {theirs}"
+            elif math.isfinite(r.final_metric) and math.isfinite(base.final_metric):  # classification: its F1
+                skill = f"; final {r.metric} {_number(r.final_metric)} against {passive}'s {_number(base.final_metric)}"
+            else:
+                skill = ""
             lines.append(
                 f"{r.metric} {reach} {r.target:.3g} ({r.target_kind}): {r.strategy} needs "
                 f"{_count(r.median_simulations, r.budget, r.median_bound)} simulations (reached on "

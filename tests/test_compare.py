@@ -19,7 +19,7 @@ from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box, declaration
 from alframe.strategies import RandomSampling
 from experiments.compare import (SweepError, Target, combine, compare, default_targets, display_table, load_runs,
-                                 main, retrain_from_scratch, sims_needed, summarise)
+                                 main, retrain_from_scratch, sims_needed, summarise, verdict_lines)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -359,6 +359,8 @@ def test_a_classifier_barely_better_than_the_commonest_class_is_no_target():
                "scores, to 1" in n for n in notes)
     targets, notes = default_targets(comp(0.9), "f1", "random")
     assert any(t.kind == "passive_final" for t in targets) and not any("skill" in n for n in notes)
+    table = summarise(comp(0.7), metric="f1", passive="random", targets=[0.7], budget=100)
+    assert verdict_lines(table, passive="random", higher=True)[0].endswith("; final f1 0.8 against random's 0.7")
 
 
 def test_the_verdict_names_a_class_with_few_test_points():
