@@ -615,6 +615,10 @@ def _reaches(value: float, target: float, higher: bool) -> bool:
 # -- targets --------------------------------------------------------------------------
 
 
+CLEAR_OF_FINAL = 1.2
+"""An intermediate target's error (or shortfall from 1) is at least this multiple of passive's final."""
+
+
 def default_targets(comp: xr.Dataset, metric: str, passive: str,
                     stopped_at: float | None = None) -> tuple[list[Target], list[str]]:
     """Passive's final value (median over seeds) and up to 3 round values between it and the
@@ -639,11 +643,15 @@ def default_targets(comp: xr.Dataset, metric: str, passive: str,
     constant = constant_predictor_error(comp, metric, passive)
     floor = None if constant is None else resolution_floor(constant, metric)
     decades = [m * 10.0**k for k in range(-12, 7) for m in (1.0, 3.0)]
+    # An intermediate target is a round value well clear of passive's final (a count there repeats
+    # that row) and, where the constant predictor's error is known, one that takes some skill.
     if not higher:
         lowest = final if floor is None else max(final, floor)  # below the floor: round-off
-        candidates += [Target(t, "intermediate") for t in [t for t in decades if lowest < t < start][:3]]
+        highest = start if constant is None else min(start, (1 - NO_SKILL_R2) * constant)
+        candidates += [Target(t, "intermediate") for t in [t for t in decades
+                                                             if CLEAR_OF_FINAL * lowest < t < highest][:3]]
     elif final < 1 and start < 1:  # a score that is 1 when perfect (F1, accuracy): round shortfalls from 1
-        shortfalls = [s for s in decades if 1 - final < s < min(1 - start, 1)][:3]  # a target of R^2 0 is no skill
+        shortfalls = [s for s in decades if CLEAR_OF_FINAL * (1 - final) < s < min(1 - start, 1)][:3]
         candidates += [Target(1 - s, "intermediate") for s in shortfalls]
     if stopped_at is not None:
         for target in [t for t in candidates if (t.value > stopped_at if higher else t.value < stopped_at)]:
