@@ -8,12 +8,17 @@ are not cached: a later try may succeed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib
 import inspect
 import io
+import os
+import sys
 import time
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +168,27 @@ class CachedOracle:
             for i in np.asarray(part)[fresh.ok]:
                 self._store(queries[i], y[i])
         return Outcome(y, ok, error, cost)
+
+    @contextlib.contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold a lock named by `what` (and the version) in the cache directory while simulating
+        it, so that a second process about to simulate the same queries (two jobs of a sweep
+        drawing the same test set) waits, then finds them cached, instead of running them too.
+        The operating system releases the lock if its holder dies."""
+        name = hashlib.blake2b(f"{self.version}\0{what}".encode(), digest_size=8).hexdigest()
+        path = Path(self.directory) / f"busy-{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"alframe: another process is simulating the same {what} into {self.directory}; "
+                      "waiting to reuse its results", file=sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def __len__(self) -> int:
         """Results in the cache directory."""

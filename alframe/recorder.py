@@ -8,6 +8,7 @@ lock (`alframe.lock`), so a second writer is refused at once; closing releases i
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -104,6 +105,16 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     """
     if given is not None:
         return _said_if_constant(oracle, *_checked_test_set(oracle, *given, label=label), label=label)
+    exclusive = getattr(oracle, "exclusive", None)  # a shared cache: one process simulates it, the others reuse it
+    with exclusive(f"{label} of {size} (seed {seed})") if exclusive is not None else contextlib.nullcontext():
+        return _simulated_test_set(oracle, size, seed, progress=progress, label=label, executor=executor,
+                                   retries=retries, kept=kept)
+
+
+def _simulated_test_set(oracle: Oracle, size: int, seed: int, *, progress: bool, label: str,
+                        executor: Executor | None, retries: int,
+                        kept: FinishedTestRuns | None) -> tuple[np.ndarray, np.ndarray]:
+    """`draw_test_set` without a given set: `size` uniform draws with `seed`, run on the oracle."""
     x = oracle.space.draw(size, seed=seed, method="uniform")
     # On workers, a chunk is spread over them: at least 32 runs, so that many workers all have one.
     chunk = _test_chunks(len(x)) if executor is None else max(_test_chunks(len(x)), 32)

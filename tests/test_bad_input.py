@@ -209,6 +209,36 @@ def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path)
     assert check_command_line(["--config-dir", str(tmp_path), "simulator=mine"]) is None
 
 
+def test_two_jobs_sharing_a_cache_simulate_their_common_test_set_once(tmp_path, capfd):
+    import threading
+    import time
+
+    from alframe.oracle import FunctionOracle, OutputSpec
+    from alframe.recorder import draw_test_set
+    from alframe.space import Box
+
+    simulated = []
+
+    def slow(x):
+        simulated.append(len(x))
+        time.sleep(0.02)
+        return np.sum(x**2, axis=1)
+
+    oracle = FunctionOracle(slow, Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1)), OutputSpec(("y",)))
+    sets = []
+    jobs = [threading.Thread(target=lambda: sets.append(draw_test_set(
+        CachedOracle(oracle, tmp_path / "cache", version="v"), 200, 7))) for _ in range(2)]
+    jobs[0].start()
+    while not simulated:
+        time.sleep(0.005)
+    jobs[1].start()
+    for job in jobs:
+        job.join()
+    assert sum(simulated) == 200  # the second waited for the first, then read every run from the cache
+    np.testing.assert_array_equal(sets[0][1], sets[1][1])
+    assert "another process is simulating the same test set of 200 (seed 7)" in capfd.readouterr().err
+
+
 def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path, monkeypatch):
     (tmp_path / "simulator").mkdir()
     (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
