@@ -43,6 +43,7 @@ from alframe.external import ExternalRunError
 from alframe.loop import ActiveLearningLoop, LoopError
 from alframe.lock import StoreLockedError
 from alframe.recorder import repair_run
+from alframe.space import DRAW_METHODS
 from alframe.store import StoreDamagedError, StoreMismatchError, commit_path
 
 log = logging.getLogger("alframe")
@@ -191,6 +192,8 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"retries must be an integer >= 0, got {cfg.retries!r}")
     if not isinstance(cfg.asynchronous, bool):
         raise ConfigError(f"asynchronous must be true or false, got {cfg.asynchronous!r}")
+    if "initial_method" in cfg and cfg.initial_method not in DRAW_METHODS:  # before the test set is simulated
+        raise ConfigError(f"initial_method must be one of {', '.join(DRAW_METHODS)}, got {cfg.initial_method!r}")
     declared = cfg.get("higher_is_better")
     if declared is not None and (not OmegaConf.is_list(declared) or not all(isinstance(m, str) for m in declared)):
         shown = OmegaConf.to_container(declared) if OmegaConf.is_config(declared) else declared
