@@ -159,8 +159,16 @@ def _listed(items: Sequence[str], most: int = 3) -> str:
     return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
-              skipped: list[str] | None = None) -> dict[tuple[str, int], xr.Dataset]:
+def sweep_variant(path: Path, sweep_dir: Path) -> str:
+    """Which sweep a run store belongs to, among several in one directory: the settings Hydra
+    names the folders below its `seed=N` folder with (`budget=60`), '' when there are none."""
+    parts = Path(path).relative_to(sweep_dir).parts[:-1]
+    seed_at = next((i for i, part in enumerate(parts) if part.startswith("seed=")), None)
+    return "" if seed_at is None else "/".join(parts[seed_at + 1:])
+
+
+def load_runs(sweep_dir: Path, *, allow_mixed: bool = False, skipped: list[str] | None = None,
+              only: str | None = None) -> dict[tuple[str, int], xr.Dataset]:
     """Every finished run store under `sweep_dir`, keyed by (strategy, seed).
 
     Unfinished runs are skipped: their paths are appended to `skipped` when it is given, else
@@ -172,6 +180,12 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
     paths = sorted(Path(sweep_dir).rglob("run.zarr"))
     if not paths:
         raise SweepError(f"no run.zarr found under {sweep_dir}")
+    variants = sorted({sweep_variant(path, sweep_dir) for path in paths})
+    if only is not None:
+        paths = [path for path in paths if sweep_variant(path, sweep_dir) == only]
+        if not paths:
+            raise SweepError(f"no run of --only {only!r} under {sweep_dir} (its sweeps: "
+                             f"{', '.join(repr(v) for v in variants)})")
     runs: dict[tuple[str, int], xr.Dataset] = {}
     damaged: list[tuple[Path, Exception]] = []
     unfinished: list[str] = []
@@ -192,6 +206,10 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False,
             raise SweepError(f"{path} is not a run store of this framework (no `seed` attr or `n_runs` variable)")
         key = (str(config.get("strategy_name", ds.attrs.get("label", "?"))), int(ds.attrs["seed"]))
         if key in runs:
+            if len(variants) > 1:
+                raise SweepError(f"{sweep_dir} holds {len(variants)} sweeps ({', '.join(repr(v) for v in variants)}): "
+                                 f"--only {variants[-1]} compares one, its verdict going to "
+                                 f"{Path(sweep_dir) / variants[-1]}")
             simulators = {json.dumps(c.get("simulator"), sort_keys=True) for c in (_config(runs[key], path), config)}
             what = "another simulator" if len(simulators) > 1 else "other settings (a budget, say)"
             raise SweepError(f"two runs for strategy {key[0]!r}, seed {key[1]}: {_source(runs[key])} and {path}; "
@@ -1214,10 +1232,13 @@ def _check_targets(targets: Sequence[float] | None) -> None:
 
 def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = None,
             targets: Sequence[float] | None = None, relative: Sequence[float] | None = None,
-            retrain: bool = True, allow_mixed: bool = False) -> pd.DataFrame:
+            retrain: bool = True, allow_mixed: bool = False, only: str | None = None) -> pd.DataFrame:
     """Write the sweep's verdict files into `sweep_dir` (see the module docstring).
 
     Args:
+        only: compare only the runs of one sweep among several in `sweep_dir` (their settings
+            as Hydra names the folder below each seed's, `budget=60`); the verdict files go
+            into `sweep_dir/<only>`.
         allow_mixed: compare runs that do not belong together (other budgets, batch sizes,
             simulators or test sets, seeds without a passive run) instead of refusing them
             with MixedSweepError; every verdict then says how the sweep is mixed.
@@ -1228,7 +1249,9 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     sweep_dir = Path(sweep_dir)
     _check_targets(targets)
     unfinished: list[str] = []
-    runs = load_runs(sweep_dir, allow_mixed=allow_mixed, skipped=unfinished)
+    runs = load_runs(sweep_dir, allow_mixed=allow_mixed, skipped=unfinished, only=only)
+    out_dir = sweep_dir / only if only else sweep_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     unpaired = unpaired_runs(runs, passive)
     if unpaired and not allow_mixed:
         raise MixedSweepError(_unpaired_message(runs, unpaired, passive))
@@ -1253,7 +1276,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
         comp.attrs["f1_constant"] = f1_constant
     comp.attrs["failed_runs"] = json.dumps({strategy: float(np.median([f for f, _ in pairs]))
                                             for strategy, pairs in failed_run_counts(runs).items()})
-    write_zarr(comp, sweep_dir / "comparison.zarr", mode="w")
+    write_zarr(comp, out_dir / "comparison.zarr", mode="w")
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
@@ -1266,15 +1289,16 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "
                            f"deviation (mse_per_output in comparison.zarr has each in its own units)")
     flag = f"; a MIXED sweep: {len(mixed)} note{'s' * (len(mixed) > 1)} below say how" if mixed else ""
-    header = (f"verdict of {sweep_dir}: simulations to reach each target {metric} ({'higher' if higher else 'lower'} "
-              f"is better), {seeds} seeds, budget {budget}, passive = {passive}{flag}")
+    scope = f" (--only {only})" if only else ""
+    header = (f"verdict of {sweep_dir}{scope}: simulations to reach each target {metric} "
+              f"({'higher' if higher else 'lower'} is better), {seeds} seeds, budget {budget}, passive = {passive}{flag}")
     default, notes = default_targets(comp, metric, passive, stopped_at=stop_target(runs, metric, higher))
     notes = [*sweep_notes, *notes]
     table = summarise(comp, metric=metric, passive=passive, targets=default, budget=budget)
     # Another metric's verdict goes beside the default one (or the one the runs were set to
     # judge by, their target_metric) instead of over it.
     base = "" if metric in (default_metric, _config(first, Path(_source(first))).get("target_metric")) else f"_{metric}"
-    written = write_summary(table, notes, sweep_dir, suffix=base, passive=passive, higher=higher,
+    written = write_summary(table, notes, out_dir, suffix=base, passive=passive, higher=higher,
                             header=header)
     _print_section(f"Simulations to reach each target {metric} ({seeds} seeds, budget {budget}, passive = {passive}"
                    f"{', MIXED sweep' if mixed else ''})", notes, table)
@@ -1285,7 +1309,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
             continue
         extra_notes = [*sweep_notes, *target_notes(comp, metric, passive, values)]
         extra = summarise(comp, metric=metric, passive=passive, targets=values, budget=budget)
-        written += write_summary(extra, extra_notes, sweep_dir, suffix=base + suffix, passive=passive, higher=higher,
+        written += write_summary(extra, extra_notes, out_dir, suffix=base + suffix, passive=passive, higher=higher,
                                  header=header)
         _print_section(f"Simulations to reach the {values[0].kind} targets{', MIXED sweep' if mixed else ''}",
                        extra_notes, extra)
@@ -1294,28 +1318,28 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     groups: dict[str, list[xr.Dataset]] = {}
     for (strategy, _), ds in sorted(runs.items()):
         groups.setdefault(strategy, []).append(ds)
-    plotted = [plots.learning_curves(groups, sweep_dir / f"learning_curves{base}.png", metric=metric,
+    plotted = [plots.learning_curves(groups, out_dir / f"learning_curves{base}.png", metric=metric,
                                      title=f"{metric} against simulations, {seeds} seeds")]
     lowest_seed = min(seed for _, seed in runs)
     shown = {s: runs[(s, lowest_seed)] for s in groups if (s, lowest_seed) in runs}
-    plotted.append(plots.queried_points(shown, sweep_dir / "queried_points.png", title=f"queried points, seed {lowest_seed}"))
+    plotted.append(plots.queried_points(shown, out_dir / "queried_points.png", title=f"queried points, seed {lowest_seed}"))
     if first.sizes["input"] > 2:  # a plane of two inputs hides the others: one t-SNE map of them all
         queried = sum(ds.sizes["sample"] for ds in shown.values())
-        embed_runs(shown, sweep_dir / "queried_embedding.png", reference=min(500, max(100, queried)))
-        plotted.append(sweep_dir / "queried_embedding.png")
+        embed_runs(shown, out_dir / "queried_embedding.png", reference=min(500, max(100, queried)))
+        plotted.append(out_dir / "queried_embedding.png")
         written.append("queried_embedding.json")
-    energy_plot = _potential1d_energy_plot(runs, sweep_dir / "query_energy.png")
+    energy_plot = _potential1d_energy_plot(runs, out_dir / "query_energy.png")
     if energy_plot:
         plotted.append(energy_plot)
 
     if retrain:
         scratch = retrain_from_scratch(runs, metric=metric)
-        scratch.to_csv(sweep_dir / f"retrain{base}.csv", index=False)  # beside the default metric's
+        scratch.to_csv(out_dir / f"retrain{base}.csv", index=False)  # beside the default metric's
         written.append(f"retrain{base}.csv")
         med = scratch.groupby("strategy")[[f"{metric}_in_loop", f"{metric}_from_scratch"]].median().reset_index()
         print(f"\n## Final training sets refitted from scratch (median {metric} over seeds)\n")
         print(_markdown(med))
-    print(f"\nwritten to {sweep_dir}: comparison.zarr, " + ", ".join([*written, *(p.name for p in plotted)]))
+    print(f"\nwritten to {out_dir}: comparison.zarr, " + ", ".join([*written, *(p.name for p in plotted)]))
     result = pd.concat(chosen, ignore_index=True) if chosen else table
     result.attrs["mixed"] = mixed
     return result
@@ -1351,6 +1375,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare runs that do not belong together (other budgets, batch sizes, simulators or "
                              "test sets, seeds without a passive run) instead of refusing them; every verdict then "
                              "says how the sweep is mixed, and runs are cut at the smallest budget")
+    parser.add_argument("--only", default=None, metavar="SETTINGS",
+                        help="compare the runs of one sweep among several in the directory, named by the folder "
+                             "below each seed's (e.g. budget=60); the verdict goes into SWEEP_DIR/SETTINGS")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         print(f"{PROG}: error: {args.sweep_dir} is not a directory", file=sys.stderr)
@@ -1359,7 +1386,8 @@ def main(argv: list[str] | None = None) -> int:
         enable_compilation_cache(default_directory())
     try:
         compare(args.sweep_dir, passive=args.passive, metric=args.metric, targets=args.targets,
-                relative=args.relative_targets, retrain=not args.no_retrain, allow_mixed=args.allow_mixed)
+                relative=args.relative_targets, retrain=not args.no_retrain, allow_mixed=args.allow_mixed,
+                only=args.only)
     except MixedSweepError as exc:
         print(f"{PROG}: error: {_one_line(exc)}; --allow-mixed compares them anyway, saying so", file=sys.stderr)
         return 2

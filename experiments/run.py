@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -298,6 +299,7 @@ class FailedJobs(Callback):
     stop the launcher's other jobs."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.started = time.time()
         notes = Path(config.hydra.sweep.dir).resolve() / f".alframe-failed-jobs-{os.getpid()}"
         shutil.rmtree(notes, ignore_errors=True)
         notes.mkdir(parents=True)
@@ -314,8 +316,20 @@ class FailedJobs(Callback):
                   file=sys.stderr)
         if failed:
             sys.exit(2)
-        print(f"alframe: sweep done; its verdict: python -m experiments.compare {config.hydra.sweep.dir}",
-              file=sys.stderr)
+        print(f"alframe: sweep done; its verdict: python -m experiments.compare {config.hydra.sweep.dir}"
+              f"{self._only(Path(config.hydra.sweep.dir))}", file=sys.stderr)
+
+    def _only(self, sweep_dir: Path) -> str:
+        """` --only SETTINGS` where `sweep_dir` also holds another sweep's runs (the same preset at
+        another budget, say), naming this sweep's; '' otherwise."""
+        from experiments.compare import sweep_variant
+
+        stores = list(sweep_dir.rglob("run.zarr"))
+        if len({sweep_variant(path, sweep_dir) for path in stores}) < 2:
+            return ""
+        started = getattr(self, "started", 0.0)
+        mine = {sweep_variant(path, sweep_dir) for path in stores if path.stat().st_mtime >= started}
+        return f" --only {mine.pop()}" if len(mine) == 1 else " --only SETTINGS (the folder below each seed's)"
 
 
 def fail(hc, message: str) -> None:

@@ -239,6 +239,23 @@ def test_two_jobs_sharing_a_cache_simulate_their_common_test_set_once(tmp_path, 
     assert "another process is simulating the same test set of 200 (seed 7)" in capfd.readouterr().err
 
 
+def test_a_sweep_that_shares_its_directory_is_told_which_runs_to_compare(tmp_path):
+    import os
+    import time
+
+    from experiments.run import FailedJobs
+
+    for budget in (60, 150):
+        (tmp_path / "qbc" / "seed=0" / f"budget={budget}" / "run.zarr").mkdir(parents=True)
+    old = tmp_path / "qbc" / "seed=0" / "budget=150" / "run.zarr"
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    hook = FailedJobs()
+    hook.started = time.time() - 60
+    assert hook._only(tmp_path) == " --only budget=60"
+    shutil.rmtree(tmp_path / "qbc" / "seed=0" / "budget=150")
+    assert hook._only(tmp_path) == ""  # one sweep: nothing to choose
+
+
 def test_a_config_dir_on_the_command_line_adds_its_choices_to_the_check(tmp_path, monkeypatch):
     (tmp_path / "simulator").mkdir()
     (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")

@@ -776,6 +776,29 @@ def test_runs_stopped_at_their_target_are_compared_there_not_beyond(tmp_path):
         tmp_path / "verdict.txt").read_text()
 
 
+def test_one_of_two_sweeps_sharing_a_directory_is_compared_with_only(tmp_path, capsys):
+    # experiment=compare at two budgets: Hydra puts both under <strategy>/seed=N/<settings>.
+    for budget in (60, 100):
+        grid = np.arange(20, budget + 1, 10)
+        for seed in range(3):
+            for strategy, scale in (("random", 1.0), ("qbc", 0.5)):
+                fake_run(tmp_path / "made", strategy=strategy, seed=seed, mse=scale / grid, grid=grid,
+                         mse_constant=1.0)
+                target = tmp_path / "sweeps" / strategy / f"seed={seed}" / f"budget={budget}" / "run.zarr"
+                target.parent.mkdir(parents=True)
+                (tmp_path / "made" / strategy / f"seed={seed}" / "run.zarr").rename(target)
+    assert main([str(tmp_path / "sweeps"), "--no-retrain"]) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 sweeps ('budget=100', 'budget=60'): --only budget=60 compares one" in err
+    assert len(err.splitlines()) == 1
+    assert main([str(tmp_path / "sweeps"), "--no-retrain", "--only", "budget=60"]) == 0
+    verdict = (tmp_path / "sweeps" / "budget=60" / "verdict.txt").read_text()
+    assert verdict.startswith(f"verdict of {tmp_path / 'sweeps'} (--only budget=60)") and "budget 60" in verdict
+    assert not (tmp_path / "sweeps" / "verdict.txt").exists()
+    assert main([str(tmp_path / "sweeps"), "--no-retrain", "--only", "budget=70"]) == 2
+    assert "no run of --only 'budget=70'" in capsys.readouterr().err
+
+
 def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(tmp_path, capsys):
     grid = np.arange(20, 61, 10)
     for name in ("a", "b"):
