@@ -1160,7 +1160,9 @@ def worst_output_note(comp: xr.Dataset, passive: str, margin: float = 0.05) -> s
     order = _passive_last(comp, passive)
     each = ", ".join(f"{s} {per_output[index[s], output_index]:.3g}" for s in order)
     whole = ", ".join(f"{combined[index[s]]:.3g}" for s in order)
-    return (f"the worst-learnt of the {comp.sizes['output']} outputs is {name}: final R^2 {each} (median over "
+    learner = str(comp["strategy"].values[strategy_index])
+    return (f"the worst-learnt of the {comp.sizes['output']} outputs (by {learner}'s final R^2) is {name}: "
+            f"final R^2 {each} (median over "
             f"seeds), against {whole} for all outputs together (r2_per_output in comparison.zarr has each)")
 
 

@@ -301,8 +301,8 @@ def test_the_verdict_names_the_worst_learnt_output_of_a_vector():
                                   "output": ["omega", "xi1"]})
 
     note = worst_output_note(comp((0.29, 0.89)), "random")
-    assert note == ("the worst-learnt of the 2 outputs is xi1: final R^2 qbc 0.89, random 0.29 (median over seeds), "
-                    "against 0.935, 0.64 for all outputs together (r2_per_output in comparison.zarr has each)")
+    assert note == ("the worst-learnt of the 2 outputs (by random's final R^2) is xi1: final R^2 qbc 0.89, "
+                    "random 0.29 (median over seeds), against 0.935, 0.64 for all outputs together (r2_per_output in comparison.zarr has each)")
     assert worst_output_note(comp((0.97, 0.96)), "random") is None  # no output far below the combined R^2
 
 
