@@ -443,19 +443,40 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
         choice = chosen.get(group, "")
         if not isinstance(choice, str) or not choice or "," in choice:
             continue
-        files = [d / group / f"{choice}.yaml" for d in conf_dirs if (d / group / f"{choice}.yaml").is_file()]
-        if not files:
+        found = node_keys(group, choice, conf_dirs)
+        if found is None:
             continue
-        loaded = OmegaConf.load(files[-1])
-        if not isinstance(loaded, DictConfig) or "defaults" in loaded:
-            continue  # composed from other files: Hydra knows its keys
-        node = loaded.get(group) if "@package _global_" in files[-1].read_text() else loaded
-        if not isinstance(node, DictConfig):
-            continue
-        if top not in list(node.keys()):  # `in` a DictConfig is False for a key set to null
-            return (f"{argument}: {group} {choice!r} has no setting {top!r} ({files[-1]} has: "
-                    f"{', '.join(str(k) for k in node.keys()) or 'none'}); +{key}=... adds one")
+        path, keys = found
+        if top not in keys:
+            return (f"{argument}: {group} {choice!r} has no setting {top!r} ({path} has: "
+                    f"{', '.join(keys) or 'none'}); +{key}=... adds one")
     return None
+
+
+def node_keys(group: str, choice: str, conf_dirs: Sequence[Path], depth: int = 0) -> tuple[Path, list[str]] | None:
+    """(the file, the keys) of config group option `choice`, with those of the options of its group
+    that its defaults list composes it from (`strategy=qbc` from `variance_reduction`); None where
+    that cannot be told without Hydra (no such file, a node placed elsewhere, other groups)."""
+    files = [d / group / f"{choice}.yaml" for d in conf_dirs if (d / group / f"{choice}.yaml").is_file()]
+    if not files or depth > 8:
+        return None
+    loaded = OmegaConf.load(files[-1])
+    if not isinstance(loaded, DictConfig):
+        return None
+    node = loaded.get(group) if "@package _global_" in files[-1].read_text() else loaded
+    if not isinstance(node, DictConfig):
+        return None
+    keys = [str(k) for k in node.keys() if k != "defaults"]  # `in` a DictConfig is False for a null key
+    for entry in loaded.get("defaults", []):
+        if entry == "_self_":
+            continue
+        if not isinstance(entry, str):
+            return None  # another group's option, or an override: Hydra knows the keys
+        inner = node_keys(group, entry, conf_dirs, depth + 1)
+        if inner is None:
+            return None
+        keys += [k for k in inner[1] if k not in keys]
+    return files[-1], keys
 
 
 def default_choices(main_config: DictConfig) -> dict[str, str]:

@@ -188,13 +188,14 @@ def test_the_cache_runs_what_it_misses_as_the_simulator_runs_best(tmp_path, vect
     ("learner.capacty=10", "learner 'auto' has no setting 'capacty'"),
     ("executor.workerz=2", "executor 'sequential' has no setting 'workerz'"),
     ("candidates.sise=100", "candidates has no setting 'sise' (conf/config.yaml's candidates has: _target_, size,"),
+    ("strategy.refrence=10", "strategy 'qbc' has no setting 'refrence'"),  # composed from variance_reduction
 ])
 def test_a_misspelt_setting_of_a_default_node_is_named_in_one_line(argument, says):
     from experiments.run import check_command_line
 
     assert says in check_command_line([argument])
     assert check_command_line([argument.replace("capacty", "capacity").replace("sise", "size")
-                               .replace("workerz=2", "_target_=x")]) is None
+                               .replace("workerz=2", "_target_=x").replace("refrence", "reference")]) is None
 
 
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
