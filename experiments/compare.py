@@ -180,9 +180,10 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False, skipped: list[str] 
     paths = sorted(Path(sweep_dir).rglob("run.zarr"))
     if not paths:
         raise SweepError(f"no run.zarr found under {sweep_dir}")
-    variants = sorted({sweep_variant(path, sweep_dir) for path in paths})
+    variant_of = {path: sweep_variant(path, sweep_dir) for path in paths}
+    variants = sorted(set(variant_of.values()))
     if only is not None:
-        paths = [path for path in paths if sweep_variant(path, sweep_dir) == only]
+        paths = [path for path in paths if variant_of[path] == only]
         if not paths:
             raise SweepError(f"no run of --only {only!r} under {sweep_dir} (its sweeps: "
                              f"{', '.join(repr(v) for v in variants)})")
@@ -1049,10 +1050,10 @@ def failed_run_counts(runs: Mapping[tuple[str, int], xr.Dataset]) -> dict[str, l
     return counts
 
 
-def failed_runs_note(runs: Mapping[tuple[str, int], xr.Dataset]) -> str | None:
-    """Where any run failed, how many of each strategy's runs did (median and range over seeds):
-    a strategy that asks where the simulator fails pays for it in simulations. None otherwise."""
-    counts = failed_run_counts(runs)
+def failed_runs_note(counts: Mapping[str, list[tuple[int, int]]]) -> str | None:
+    """Where any run failed, how many of each strategy's runs did (median and range over seeds,
+    from `failed_run_counts`): a strategy that asks where the simulator fails pays for it in
+    simulations. None otherwise."""
     if not any(failed for pairs in counts.values() for failed, _ in pairs):
         return None
     parts = []
@@ -1276,13 +1277,14 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
                       task=str(first.attrs.get("task", "regression")), mixed=json.dumps(mixed))
     if (f1_constant := commonest_class_f1(runs)) is not None:
         comp.attrs["f1_constant"] = f1_constant
+    failed = failed_run_counts(runs)
     comp.attrs["failed_runs"] = json.dumps({strategy: float(np.median([f for f, _ in pairs]))
-                                            for strategy, pairs in failed_run_counts(runs).items()})
+                                            for strategy, pairs in failed.items()})
     write_zarr(comp, out_dir / "comparison.zarr", mode="w")
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
-    sweep_notes += [n for n in (failed_runs_note(runs), early_stop_note(runs), test_set_note(runs),
+    sweep_notes += [n for n in (failed_runs_note(failed), early_stop_note(runs), test_set_note(runs),
                                  noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
                                  rare_class_note(runs, metric), worst_output_note(comp, passive),
                                  relative_error_note(runs, comp, metric, passive)) if n]

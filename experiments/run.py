@@ -324,11 +324,11 @@ class FailedJobs(Callback):
         another budget, say), naming this sweep's; '' otherwise."""
         from experiments.compare import sweep_variant
 
-        stores = list(sweep_dir.rglob("run.zarr"))
-        if len({sweep_variant(path, sweep_dir) for path in stores}) < 2:
+        variant_of = {path: sweep_variant(path, sweep_dir) for path in sweep_dir.rglob("run.zarr")}
+        if len(set(variant_of.values())) < 2:
             return ""
         started = getattr(self, "started", 0.0)
-        mine = {sweep_variant(path, sweep_dir) for path in stores if path.stat().st_mtime >= started}
+        mine = {variant for path, variant in variant_of.items() if path.stat().st_mtime >= started}
         return f" --only {mine.pop()}" if len(mine) == 1 else " --only SETTINGS (the folder below each seed's)"
 
 
@@ -407,7 +407,7 @@ def check_command_line(argv: Sequence[str]) -> str | None:
             continue
         known = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
         for choice in value.split(","):  # a sweep's comma list
-            files = [d / key / f"{choice}.yaml" for d in conf_dirs if (d / key / f"{choice}.yaml").is_file()]
+            files = option_files(key, choice, conf_dirs)
             if len(files) > 1 and files[0].parent.parent == CONF:
                 return (f"{key}={choice}: {files[1]} has the name of alframe's own conf/{key}/{choice}.yaml, which "
                         f"Hydra would use instead; rename yours")
@@ -457,7 +457,7 @@ def node_keys(group: str, choice: str, conf_dirs: Sequence[Path], depth: int = 0
     """(the file, the keys) of config group option `choice`, with those of the options of its group
     that its defaults list composes it from (`strategy=qbc` from `variance_reduction`); None where
     that cannot be told without Hydra (no such file, a node placed elsewhere, other groups)."""
-    files = [d / group / f"{choice}.yaml" for d in conf_dirs if (d / group / f"{choice}.yaml").is_file()]
+    files = option_files(group, choice, conf_dirs)
     if not files or depth > 8:
         return None
     loaded = OmegaConf.load(files[-1])
@@ -477,6 +477,11 @@ def node_keys(group: str, choice: str, conf_dirs: Sequence[Path], depth: int = 0
             return None
         keys += [k for k in inner[1] if k not in keys]
     return files[-1], keys
+
+
+def option_files(group: str, choice: str, conf_dirs: Sequence[Path]) -> list[Path]:
+    """The files of config group option `choice` in `conf_dirs`, in search-path order."""
+    return [d / group / f"{choice}.yaml" for d in conf_dirs if (d / group / f"{choice}.yaml").is_file()]
 
 
 def default_choices(main_config: DictConfig) -> dict[str, str]:
