@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter  # noqa: E402
 
+from alframe.metrics import higher_is_better  # noqa: E402
+
 
 def _metric_for(ds: xr.Dataset) -> str:
     return "f1" if ds.attrs.get("task") == "classification" else "mse"
@@ -111,7 +113,10 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
         drawn.append(constant[1])
     values = np.concatenate(drawn)
     values = values[np.isfinite(values)]
-    if len(values) and values.min() > 0 and values.max() >= 10 * values.min():
+    # An error is read by its ratios: a log axis once it spans a factor of 2, so that one run's
+    # curve and a sweep's band over the same runs are drawn alike.
+    spread = 10.0 if higher_is_better(name) else 2.0
+    if len(values) and values.min() > 0 and values.max() >= spread * values.min():
         ax.set_yscale("log")
         _log_ticks(ax.yaxis, values.min(), values.max(), plain=False)
     grid = np.concatenate(all_grid)

@@ -763,12 +763,13 @@ def sims_needed(comp: xr.Dataset, metric: str, target: float) -> xr.DataArray:
     return xr.DataArray(out, dims=("strategy", "seed"), coords={"strategy": comp.strategy, "seed": comp.seed})
 
 
-def median_bound(reached: int, seeds: int) -> str:
+def median_bound(reached: int, seeds: int, median: float = float("nan"), budget: float = float("inf")) -> str:
     """How the median count over `seeds` relates to the truth when `reached` of them reach the
     target (the others count as budget + 1): "" measured; ">" beyond the budget (fewer than
-    half reach, i.e. censored); ">=" a lower bound (exactly half reach: it averages a measured
-    count with an unreached one)."""
-    if seeds == 0 or 2 * reached < seeds:
+    half reach, i.e. censored, or exactly half with the median, which averages the last
+    measured count with an unreached one, past the budget); ">=" a lower bound (exactly half
+    reach, the median within the budget)."""
+    if seeds == 0 or 2 * reached < seeds or median > budget:
         return ">"
     return ">=" if reached <= seeds // 2 else ""
 
@@ -817,12 +818,12 @@ def summarise(comp: xr.Dataset, *, metric: str, passive: str, targets: Sequence[
         counts = np.where(np.isfinite(need), need, budget + 1.0)
         passive_counts = counts[p, present[p]]
         passive_median = _median(passive_counts)
-        passive_bound = median_bound(int(np.sum(passive_counts <= budget)), len(passive_counts))
+        passive_bound = median_bound(int(np.sum(passive_counts <= budget)), len(passive_counts), passive_median, budget)
         for i, strategy in enumerate(strategies):
             values = counts[i, present[i]]
             reached = int(np.sum(values <= budget))
-            bound = median_bound(reached, len(values))
             median = _median(values)
+            bound = median_bound(reached, len(values), median, budget)
             if i == p:
                 ratio, ratio_bound, (p_value, p_worse) = 1.0, "", (float("nan"), float("nan"))
             else:

@@ -19,6 +19,7 @@ from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box, declaration
 from alframe.strategies import RandomSampling
 from experiments.compare import (SweepError, Target, combine, compare, default_targets, display_table, load_runs,
+                                 median_bound,
                                  main, retrain_from_scratch, sims_needed, summarise, verdict_lines)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,9 +97,19 @@ def test_a_censored_median_prints_over_budget_and_bounds_the_ratio():
 def test_exactly_half_the_seeds_reaching_makes_the_median_a_lower_bound():
     comp = synthetic(speedup=3.0)
     target = float(np.sort(comp.mse.sel(strategy="random").values[:, -1])[3]) * 1.0001
-    rows = summarise(comp, metric="mse", passive="random", targets=[target], budget=1000).set_index("strategy")
+    # A budget past the last round, so that the median (the last round averaged with budget + 1)
+    # stays within it.
+    rows = summarise(comp, metric="mse", passive="random", targets=[target], budget=1100).set_index("strategy")
     assert rows.loc["random", "seeds_reached"] == 4 and rows.loc["random", "median_bound"] == ">="
     assert not rows.loc["random", "censored"] and rows.loc["qbc", "ratio_bound"] == ">="
+
+
+def test_half_the_seeds_reaching_at_the_last_round_is_censored_in_the_table_as_printed():
+    # The median averages the last round (the budget) with an unreached seed (budget + 1): the
+    # table says "> budget", and so must summary.csv's bound.
+    rows = median_bound(4, 8, median=1000.5, budget=1000), median_bound(4, 8, median=990.0, budget=1000)
+    assert rows == (">", ">=")
+    assert median_bound(3, 8, median=900.0, budget=1000) == ">" and median_bound(5, 8, 900.0, 1000) == ""
 
 
 def test_a_target_the_initial_design_reaches_is_dropped():

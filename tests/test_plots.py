@@ -57,3 +57,19 @@ def test_a_log_axis_over_less_than_a_decade_of_runs_labels_more_than_two_ticks()
         shown = {t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi}
         plt.close(fig)
         assert expected <= shown, (lo, hi, shown)
+
+
+def test_one_runs_error_falling_threefold_is_drawn_on_a_log_axis_like_a_sweeps(tmp_path, monkeypatch):
+    import xarray as xr
+
+    n = np.arange(20, 160, 10)
+    error = 1.0 / np.sqrt(n / 20)  # about 2.6x over the run
+    ds = xr.Dataset({"mse": ("round", error), "n_runs": ("round", n)})
+    drawn = []
+    monkeypatch.setattr(plots.plt, "close", drawn.append)
+    plots.learning_curves({"qbc": ds}, tmp_path / "one.png")
+    assert drawn[0].axes[0].get_yscale() == "log"
+    flat = xr.Dataset({"f1": ("round", np.linspace(0.5, 0.9, len(n))), "n_runs": ("round", n)},
+                      attrs={"task": "classification"})
+    plots.learning_curves({"qbc": flat}, tmp_path / "f1.png")
+    assert drawn[1].axes[0].get_yscale() == "linear"
