@@ -424,18 +424,27 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
     """`simulator.n_max=4.99` where the config group option chosen (`simulator=mysim` on the
     command line, or conf/config.yaml's default) has no key `n_max`, or `candidates.sise=100`
     where conf/config.yaml's node has no such key, said in one line (Hydra's own refusal spans
-    five). None are checked when a preset (`experiment=`) may add keys."""
+    five). Under a preset (`experiment=compare`), the options it chooses (its defaults list's
+    overrides, its sweep's) count, and so do the keys it sets; none are checked where the preset
+    cannot be read without Hydra."""
     settings = dict(a.partition("=")[::2] for a in argv if "=" in a and not a.startswith(("-", "+", "~")))
-    if "experiment" in settings:
-        return None
     main_config = OmegaConf.load(CONF / "config.yaml")
-    chosen = {**default_choices(main_config), **settings}
+    preset_choices: dict[str, str] = {}
+    preset_keys: dict[str, set[str]] = {}
+    if "experiment" in settings:
+        preset = preset_settings(settings["experiment"], conf_dirs)
+        if preset is None:
+            return None
+        preset_choices, preset_keys = preset
+    chosen = {**default_choices(main_config), **preset_choices, **settings}
     for argument in argv:
         key, sep, _ = argument.partition("=")
         group, dot, name = key.partition(".")
         if argument.startswith(("-", "+", "~")) or not (sep and dot) or group == "hydra":
             continue
         top = name.split(".")[0]
+        if top in preset_keys.get(group, ()):
+            continue
         plain = main_config.get(group) if group not in chosen else None
         if isinstance(plain, DictConfig) and "_target_" in plain and top not in list(plain.keys()):
             return (f"{argument}: {group} has no setting {top!r} (conf/config.yaml's {group} has: "
@@ -477,6 +486,45 @@ def node_keys(group: str, choice: str, conf_dirs: Sequence[Path], depth: int = 0
             return None
         keys += [k for k in inner[1] if k not in keys]
     return files[-1], keys
+
+
+def preset_settings(preset: str, conf_dirs: Sequence[Path], depth: int = 0) -> tuple[dict[str, str], dict[str, set[str]]] | None:
+    """What preset `experiment=preset` chooses and sets: (config group -> option, from its
+    defaults list's `override /group: option` and its sweep's params; config group -> the keys
+    it sets in that group's node), with those of the presets it is built from (`potential1d_compare`
+    from `compare`); None where that cannot be told without Hydra (no such file, a comma list)."""
+    files = option_files("experiment", preset, conf_dirs)
+    if not files or "," in preset or depth > 8:
+        return None
+    loaded = OmegaConf.load(files[-1])
+    if not isinstance(loaded, DictConfig):
+        return None
+    choices: dict[str, str] = {}
+    keys: dict[str, set[str]] = {}
+    for entry in loaded.get("defaults", []):
+        if entry == "_self_":
+            continue
+        if isinstance(entry, str):
+            inner = preset_settings(entry, conf_dirs, depth + 1)
+            if inner is None:
+                return None
+            choices.update(inner[0])
+            for group, names in inner[1].items():
+                keys.setdefault(group, set()).update(names)
+            continue
+        if not isinstance(entry, DictConfig):
+            return None
+        for key, value in entry.items():
+            group = str(key).removeprefix("override").strip().lstrip("/")
+            if isinstance(value, str):
+                choices[group] = value
+    sweep = OmegaConf.select(loaded, "hydra.sweeper.params", default=None)
+    if isinstance(sweep, DictConfig):
+        choices.update({str(k): str(v) for k, v in sweep.items()})
+    for key, value in loaded.items():
+        if key not in ("defaults", "hydra") and isinstance(value, DictConfig):
+            keys.setdefault(str(key), set()).update(str(k) for k in value.keys())
+    return choices, keys
 
 
 def option_files(group: str, choice: str, conf_dirs: Sequence[Path]) -> list[Path]:

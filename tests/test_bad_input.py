@@ -198,6 +198,30 @@ def test_a_misspelt_setting_of_a_default_node_is_named_in_one_line(argument, say
                                .replace("workerz=2", "_target_=x").replace("refrence", "reference")]) is None
 
 
+@pytest.mark.parametrize("arguments, says", [
+    (["experiment=compare", "simulator=branin", "learner.capacty=10"], "learner 'auto' has no setting 'capacty'"),
+    # potential1d_compare is built from compare and overrides the learner
+    (["experiment=potential1d_compare", "learner.stepz=5"], "learner 'mlp_potential' has no setting 'stepz'"),
+    (["experiment=turbulence_active", "simulator.n_cellz=4"], "simulator 'turbulence' has no setting 'n_cellz'"),
+    (["experiment=compare", "simulator=branin", "strategy=qbc", "strategy.failure_settlez=1"],
+     "strategy 'qbc' has no setting 'failure_settlez'"),
+])
+def test_a_misspelt_setting_under_a_preset_is_named_in_one_line(arguments, says):
+    from experiments.run import check_command_line
+
+    assert says in check_command_line(arguments)
+    assert check_command_line([a.replace("capacty", "capacity").replace("stepz", "steps_warm")
+                               .replace("n_cellz", "n_cells").replace("settlez", "settles") for a in arguments]) is None
+
+
+def test_settings_a_preset_adds_or_sweeps_over_are_left_to_hydra():
+    from experiments.run import check_command_line
+
+    # turbulence_active sets candidates.size itself; compare sweeps strategy over random and qbc
+    assert check_command_line(["experiment=turbulence_active", "candidates.size=10"]) is None
+    assert check_command_line(["experiment=compare", "simulator=branin", "strategy.failure_settles=0.5"]) is None
+
+
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
     from experiments.run import check_command_line
 
