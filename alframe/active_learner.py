@@ -27,7 +27,7 @@ from alframe.oracle import Outcome
 from alframe.space import Space
 from alframe.strategies.base import Strategy, not_pending
 from alframe.strategies.diversity import unit_scale
-from alframe.strategies.selection import Selection, as_selection
+from alframe.strategies.selection import Selection, as_selection, refused_picks
 
 _DISTANCE_BLOCK = 2048  # candidates whose distances to the runs are held in memory at once
 
@@ -284,10 +284,16 @@ class ActiveLearner:
                 return Selection.stop(dim, "budget spent", cost=0.0)
         key = ask_key(self.seed, self.round_index, self.asks)
         self.asks += 1
-        selection = as_selection(self.strategy.select(self.committee, candidates, k, key=key, pending=pending,
-                                                      failed=self.runs.x[~self.runs.ok]), candidates)
-        if len(selection) > k:
-            raise ValueError(f"{type(self.strategy).__name__} chose {len(selection)} points when asked for {k}")
+        answer = self.strategy.select(self.committee, candidates, k, key=key, pending=pending,
+                                      failed=self.runs.x[~self.runs.ok])
+        strategy = f"strategy {type(self.strategy).__module__}.{type(self.strategy).__qualname__}"
+        try:
+            selection = as_selection(answer, candidates)
+        except (TypeError, IndexError) as exc:
+            raise LoopError(f"{strategy}: {exc}") from None
+        refused = refused_picks(selection, k, bare_indices=not isinstance(answer, Selection))
+        if refused is not None:
+            raise LoopError(f"{strategy} {refused} (alframe.testing.check_strategy checks a strategy's answers)")
         if background:
             start_deferred(self.committee)
         if selection.cost is None and quote is not None:  # charged as quoted

@@ -122,6 +122,33 @@ def test_gp_finds_the_weak_inputs_of_the_wing_weight_model():
     assert np.mean((np.asarray(gp.predict_members(test)).mean(axis=0) - y_test) ** 2) < 1.0
 
 
+def test_gp_keeps_the_likeliest_smoothness_the_smoothest_for_a_smooth_function_not_for_a_kink():
+    from alframe.learners.gp import _smoothness_of
+
+    def kink(x):
+        return np.abs(x[:, :1] - 0.1) + 0.5 * x[:, 1:2]
+
+    def test_mse(gp, fn):
+        x = np.random.default_rng(1).uniform(-1, 1, (500, 2))
+        return np.mean((np.asarray(gp.predict_members(x)).mean(axis=0) - fn(x)) ** 2)
+
+    x = np.random.default_rng(2).uniform(-1, 1, (30, 2))
+    chosen = GaussianProcessCommittee().fit(x, smooth(x), key=KEY)
+    assert GaussianProcessCommittee().nu == (1.5, 2.5, np.inf)
+    assert _smoothness_of(chosen.fitted.gp.kernel_) == np.inf
+    matern52 = GaussianProcessCommittee(nu=2.5).fit(x, smooth(x), key=KEY)
+    assert _smoothness_of(matern52.fitted.gp.kernel_) == 2.5
+    assert test_mse(chosen, smooth) < test_mse(matern52, smooth) / 10  # about 130x lower
+    assert _smoothness_of(GaussianProcessCommittee().fit(x, kink(x), key=KEY).fitted.gp.kernel_) < np.inf
+    # a retune keeps a choice's kernel family consistent with its hyperparameters
+    more = np.random.default_rng(3).uniform(-1, 1, (40, 2))
+    refit = chosen.fit(np.vstack([x, more]), smooth(np.vstack([x, more])), key=KEY)
+    assert refit.fitted.n_at_tune == 70 and _smoothness_of(refit.fitted.gp.kernel_) == np.inf
+    assert GaussianProcessCommittee(nu=[2.5]).nu == 2.5
+    with pytest.raises(ValueError, match="nu must be one or more of"):
+        GaussianProcessCommittee(nu=(2.5, 3.0))
+
+
 def test_gp_bad_settings_and_data_raise():
     with pytest.raises(ValueError, match="folds"):
         GaussianProcessCommittee(folds=1)

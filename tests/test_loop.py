@@ -458,6 +458,30 @@ def test_no_strategy_keeps_running_where_the_simulator_fails(tmp_path):
     assert runs[None] >= 15 and runs[5] <= runs[None] // 2
 
 
+class _Broken:
+    """A strategy whose answers cannot be run."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def select(self, committee, candidates, k, *, key, pending=None, failed=None):
+        return self.answer(np.arange(k), len(candidates))
+
+
+@pytest.mark.parametrize("answer, says", [
+    (lambda picks, n: np.r_[picks[:-1], picks[0]], "picked the same point twice"),
+    (lambda picks, n: picks[:-1], "picked 9 candidates when asked for 10"),
+    (lambda picks, n: np.r_[picks, len(picks)], "chose 11 points when asked for 10"),
+    (lambda picks, n: picks + n, "picked candidate"),
+    (lambda picks, n: picks.astype(float), "must return indices (k,)"),
+])
+def test_a_strategy_whose_picks_cannot_be_run_stops_the_run_naming_it(tmp_path, answer, says):
+    loop = make_loop(strategy=_Broken(answer), budget=30, test_size=20)
+    with pytest.raises(LoopError, match=r"^strategy tests\.test_loop\._Broken") as raised:
+        loop.run(tmp_path / "run.zarr")
+    assert says in str(raised.value)
+
+
 # -- determinism and identity -------------------------------------------------------------
 
 

@@ -138,4 +138,11 @@ class GradientSearch:
         else:
             lower, upper = np.asarray(self.lower, np.float64), np.asarray(self.upper, np.float64)
         refined, _, _ = self.refine(committee, picked.points, lower=lower, upper=upper)
-        return Selection(refined, np.full(len(refined), -1), picked.cost, picked.stop_reason)
+        # Two ascents may end on one point (the same corner of the box): the later one keeps its
+        # start instead, so that no simulation runs twice.
+        _, first = np.unique(refined, axis=0, return_index=True)
+        repeated = np.setdiff1d(np.arange(len(refined)), first)
+        refined[repeated] = picked.points[repeated]
+        indices = np.full(len(refined), -1)
+        indices[repeated] = picked.indices[repeated]
+        return Selection(refined, indices, picked.cost, picked.stop_reason)

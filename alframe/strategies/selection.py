@@ -79,3 +79,22 @@ def as_selection(result, candidates: np.ndarray) -> Selection:
     if len(indices) and (indices.min() < -n or indices.max() >= n):
         raise IndexError(f"a strategy picked candidate {int(indices.max())} of {n}")
     return Selection.of_candidates(candidates, indices % max(n, 1))
+
+
+def refused_picks(selection: Selection, k: int, *, bare_indices: bool) -> str | None:
+    """Why a strategy's answer to a request for k points cannot be run, or None: more than k
+    points, a point picked twice (a simulation repeated and charged twice), or, for a strategy
+    that answered with bare indices, fewer than k (the budget would end short of what it was
+    asked to spend; a `Selection` may hand back fewer with a `stop_reason`)."""
+    if len(selection) > k:
+        return f"chose {len(selection)} points when asked for {k}"
+    points = selection.points
+    if len(points) > 1:
+        _, first, counts = np.unique(points, axis=0, return_index=True, return_counts=True)
+        if counts.max() > 1:
+            twice = int(np.sort(first[counts > 1])[0])
+            return (f"picked the same point twice ({counts.max()} times: row {twice}, {points[twice].tolist()}), "
+                    "which would run and charge one simulation twice")
+    if bare_indices and 0 < len(selection) < k:
+        return f"picked {len(selection)} candidates when asked for {k}"
+    return None
