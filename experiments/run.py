@@ -450,7 +450,21 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
             return (f"{argument}: {group} has no setting {top!r} (conf/config.yaml's {group} has: "
                     f"{', '.join(str(k) for k in plain.keys())}); +{key}=... adds one")
         choice = chosen.get(group, "")
-        if not isinstance(choice, str) or not choice or "," in choice:
+        if isinstance(choice, str) and "," in choice:
+            options = choice.split(",")
+            lacking = _options_lacking(group, options, top, conf_dirs)
+            if len(lacking) == len(options):
+                path, keys = node_keys(group, options[-1], conf_dirs)
+                return (f"{argument}: no {group} of the sweep {group}={choice} has a setting {top!r} ({path} has: "
+                        f"{', '.join(keys) or 'none'}); +{key}=... adds one")
+            if lacking:
+                having = [c for c in choice.split(",") if c not in lacking]
+                return (f"{argument}: {group} {lacking[0]!r} has no setting {top!r}, and the sweep runs {group}={choice}; "
+                        f"to change it for {having[0]!r} alone, make a {group} of your own in your --config-dir "
+                        f"({group}/NAME.yaml holding 'defaults: [{having[0]}, _self_]' and '{top}: VALUE') and sweep "
+                        f"{group}={','.join(c if c in lacking else 'NAME' for c in choice.split(','))}")
+            continue
+        if not isinstance(choice, str) or not choice:
             continue
         found = node_keys(group, choice, conf_dirs)
         if found is None:
@@ -486,6 +500,15 @@ def node_keys(group: str, choice: str, conf_dirs: Sequence[Path], depth: int = 0
             return None
         keys += [k for k in inner[1] if k not in keys]
     return files[-1], keys
+
+
+def _options_lacking(group: str, choices: Sequence[str], key: str, conf_dirs: Sequence[Path]) -> list[str]:
+    """The options among `choices` of a sweep over `group` that lack setting `key` ([] where any
+    cannot be read without Hydra)."""
+    found = [node_keys(group, c, conf_dirs) for c in choices]
+    if any(f is None for f in found):
+        return []
+    return [c for c, (_, keys) in zip(choices, found) if key not in keys]
 
 
 def preset_settings(preset: str, conf_dirs: Sequence[Path], depth: int = 0) -> tuple[dict[str, str], dict[str, set[str]]] | None:

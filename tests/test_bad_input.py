@@ -214,12 +214,26 @@ def test_a_misspelt_setting_under_a_preset_is_named_in_one_line(arguments, says)
                                .replace("n_cellz", "n_cells").replace("settlez", "settles") for a in arguments]) is None
 
 
-def test_settings_a_preset_adds_or_sweeps_over_are_left_to_hydra():
+def test_a_setting_a_preset_adds_is_accepted():
     from experiments.run import check_command_line
 
-    # turbulence_active sets candidates.size itself; compare sweeps strategy over random and qbc
+    # turbulence_active sets candidates.size itself
     assert check_command_line(["experiment=turbulence_active", "candidates.size=10"]) is None
-    assert check_command_line(["experiment=compare", "simulator=branin", "strategy.failure_settles=0.5"]) is None
+
+
+def test_a_setting_of_only_some_options_a_sweep_runs_says_how_to_set_it_for_one():
+    from experiments.run import check_command_line
+
+    # compare sweeps strategy=random,qbc; random has no failure_settles
+    said = check_command_line(["experiment=compare", "simulator=branin", "strategy.failure_settles=0.5"])
+    assert said.startswith("strategy.failure_settles=0.5: strategy 'random' has no setting 'failure_settles', and "
+                           "the sweep runs strategy=random,qbc;")
+    assert "'defaults: [qbc, _self_]'" in said and said.endswith("sweep strategy=random,NAME")
+    said = check_command_line(["-m", "learner=gp,mlp", "learner.folds=3"])
+    assert said.startswith("learner.folds=3: learner 'mlp' has no setting 'folds'")
+    assert check_command_line(["experiment=compare", "simulator=branin", "strategy.failure_settlez=0.5"]).startswith(
+        "strategy.failure_settlez=0.5: no strategy of the sweep strategy=random,qbc has a setting 'failure_settlez'")
+    assert check_command_line(["-m", "strategy=qbc,variance_reduction", "strategy.reference=100"]) is None
 
 
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
