@@ -375,12 +375,24 @@ def main(cfg: DictConfig) -> float:
     return final.get(cfg.target_metric, float("nan"))
 
 
+HYDRA_FLAGS = frozenset({
+    "--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r",
+    "--multirun", "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn",
+    "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"})
+"""The options Hydra's command line takes (hydra/_internal/utils.py, get_args_parser)."""
+
+
 def check_command_line(argv: Sequence[str]) -> str | None:
     """What Hydra would refuse over several lines, or stumble on with a traceback, said in one
     line before it starts: a config group choice with no file under conf/ and a top-level key
     that is no setting (each with the nearest names), and a run or sweep directory that cannot
     be made (a file where a folder must go).
     None when the command line looks fine."""
+    for argument in argv:
+        flag = argument.partition("=")[0]
+        if flag.startswith("-") and flag not in HYDRA_FLAGS:
+            near = difflib.get_close_matches(flag, sorted(HYDRA_FLAGS), n=2, cutoff=0.6)
+            return f"{flag}: no such option" + (f" (did you mean {' or '.join(near)}?)" if near else "")
     conf_dirs = [CONF, *added_config_dirs(argv)]
     known_keys: set[str] = set()  # read on the first plain key
     for argument in argv:
@@ -408,7 +420,7 @@ def check_command_line(argv: Sequence[str]) -> str | None:
         known = sorted({path.stem for group in groups for path in group.glob("*.yaml")})
         for choice in value.split(","):  # a sweep's comma list
             files = option_files(key, choice, conf_dirs)
-            if len(files) > 1 and files[0].parent.parent == CONF:
+            if len(files) > 1 and files[0].parent.parent == CONF and files[1].resolve() != files[0].resolve():
                 return (f"{key}={choice}: {files[1]} has the name of alframe's own conf/{key}/{choice}.yaml, which "
                         f"Hydra would use instead; rename yours")
             if choice and not choice.startswith(("range(", "choice(", "glob(")) and choice not in known:

@@ -236,6 +236,15 @@ def test_a_setting_of_only_some_options_a_sweep_runs_says_how_to_set_it_for_one(
     assert check_command_line(["-m", "strategy=qbc,variance_reduction", "strategy.reference=100"]) is None
 
 
+def test_a_misspelt_option_is_named_before_what_it_would_have_changed():
+    from experiments.run import check_command_line
+
+    # --config-dir misspelt: "no such simulator" would blame the wrong thing
+    assert check_command_line(["--config-dri", "conf", "simulator=kimura"]) == (
+        "--config-dri: no such option (did you mean --config-dir or --config-path?)")
+    assert check_command_line(["--config-dir=conf", "-m", "--cfg", "job", "simulator=branin"]) is None
+
+
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
     from experiments.run import check_command_line
 
