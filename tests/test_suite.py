@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,17 @@ def test_sweep_command_carries_the_mode_settings(tmp_path):
     mocca = sweep_command(PROBLEMS["mocca"], quick=True, seeds=2, strategies=["random", "qbc"], sweep_dir=tmp_path,
                           jobs=2)
     assert "experiment=mocca_bhs" in mocca and not any(a.startswith("simulator=") for a in mocca)
+
+
+def test_a_strategy_of_your_own_is_found_from_where_the_suite_was_started(tmp_path, monkeypatch):
+    from experiments.bench.suite import _env_from_here
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", "lib"]))
+    command = sweep_command(PROBLEMS["branin"], quick=True, seeds=1, strategies=["random", "mine"],
+                            sweep_dir=tmp_path / "b", jobs=1, extra=["--config-dir", "conf", "-cd=more"])
+    assert command[-3:] == ["--config-dir", str(tmp_path / "conf"), f"-cd={tmp_path / 'more'}"]
+    assert _env_from_here()["PYTHONPATH"] == os.pathsep.join([str(tmp_path), str(tmp_path / "lib")])
 
 
 def test_eta_extrapolates_the_rate_so_far():

@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -191,6 +192,32 @@ HELD_OUT = tuple(name for name, problem in PROBLEMS.items() if problem.held_out)
 # -- running ----------------------------------------------------------------------------
 
 
+def _env_from_here() -> dict[str, str]:
+    """This process's environment with PYTHONPATH's relative entries made absolute: the sweeps
+    run in the repository, and a module of your own beside you (PYTHONPATH=.) must still import."""
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) if p else p
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
+    return env
+
+
+def _absolute_config_dirs(overrides: Sequence[str]) -> list[str]:
+    """`overrides` with the directory of each `--config-dir`/`-cd` made absolute (the sweeps run
+    in the repository, not where the suite was started)."""
+    out, after_flag = [], False
+    for argument in overrides:
+        flag, sep, value = argument.partition("=")
+        if after_flag:
+            out.append(str(Path(argument).expanduser().resolve()))
+        elif flag in ("--config-dir", "-cd") and sep:
+            out.append(f"{flag}={Path(value).expanduser().resolve()}")
+        else:
+            out.append(argument)
+        after_flag = flag in ("--config-dir", "-cd") and not sep
+    return out
+
+
 def sweep_command(problem: Problem, *, quick: bool, seeds: int, strategies: Sequence[str], sweep_dir: Path,
                   jobs: int, extra: Sequence[str] = (), first_seed: int = 0) -> list[str]:
     """The `experiments.run -m` command line of one problem's sweep (strategies x seeds)."""
@@ -201,7 +228,7 @@ def sweep_command(problem: Problem, *, quick: bool, seeds: int, strategies: Sequ
             # Fixed run directories: a run with other settings is refused by its store instead
             # of starting beside it and confusing the verdict.
             "hydra.sweep.subdir='${hydra:runtime.choices.strategy}/seed=${seed}'",
-            f"hydra.launcher.n_jobs={jobs}", *extra]
+            f"hydra.launcher.n_jobs={jobs}", *_absolute_config_dirs(extra)]
 
 
 def _tail(path: Path, lines: int = LOG_TAIL) -> str:
@@ -605,7 +632,7 @@ def leaderboard_plot(results: Sequence[ProblemResult], path: Path, *, passive: s
     ax.set_ylabel(f"{passive} need / strategy need (per seed)")
     ax.set_title("simulations to reach passive's final error: ratio per seed, median and quartiles\n"
                  "(open marker: a bound, arrow the way it could move; * not smooth)", fontsize=9)
-    if strategies and shown:
+    if ax.get_legend_handles_labels()[0]:  # nothing to name where no strategy has a ratio
         ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -648,7 +675,8 @@ def run_problem(problem: Problem, *, quick: bool, seeds: int, strategies: Sequen
     with log.open("w") as stream:
         stream.write("$ " + " ".join(command) + "\n")
         stream.flush()
-        code = subprocess.run(command, cwd=REPO, stdout=stream, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(command, cwd=REPO, env=_env_from_here(), stdout=stream,
+                              stderr=subprocess.STDOUT).returncode
     if code != 0:
         return ProblemResult(problem, "failed", f"the sweep exited with status {code}; log: {log}\n{_tail(log)}",
                              seconds=time.perf_counter() - start)
