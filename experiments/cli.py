@@ -133,7 +133,7 @@ def keep_config(run_dir: Path, cfg: DictConfig) -> None:
 def new_state() -> dict[str, Any]:
     """The detached checkpoint of a run nothing has been asked of."""
     return {"learner": None, "pending": {}, "next_id": 0, "design_asked": 0, "n_told": 0, "fitted_on": -1,
-            "open_round": None, "round_select_s": 0.0, "round_charge": 0.0}
+            "open_round": None, "round_select_s": 0.0, "round_charge": 0.0, "told": {}}
 
 
 @dataclass
@@ -209,9 +209,13 @@ class Campaign:
         runs = self.learner.runs
         if len(runs) <= self.state["n_told"]:
             return
-        told = {row.tobytes() for row in np.ascontiguousarray(runs.x[self.state["n_told"]:])}
-        self.state["pending"] = {qid: entry for qid, entry in self.state["pending"].items()
-                                 if np.asarray(entry["x"], np.float64).tobytes() not in told}
+        first = self.state["n_told"]
+        told = {row.tobytes(): first + i for i, row in enumerate(np.ascontiguousarray(runs.x[first:]))}
+        for qid, entry in list(self.state["pending"].items()):
+            row = told.get(np.asarray(entry["x"], np.float64).tobytes())
+            if row is not None:
+                self.state.setdefault("told", {})[qid] = row
+                del self.state["pending"][qid]
         self.state["n_told"] = len(runs)
         self.refit_if_due()
         if not self.recorder.finished:
@@ -362,8 +366,10 @@ def ask(run_dir: str | Path, n: int, overrides: Sequence[str] = ()) -> tuple[lis
         return ["query_id", *campaign.space.names], rows, summary, ask_status
 
 
-def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.ndarray, Outcome]:
-    """The told rows of a results CSV, every cell checked: (ids, points (k, dim), outcome)."""
+def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.ndarray, Outcome, int]:
+    """The told rows of a results CSV, every cell checked: (ids, points (k, dim), outcome, repeats),
+    leaving out the `repeats` rows that repeat, result for result, a query told before (a
+    `tell` run again after it was killed, or twice by a script)."""
     header, rows = read_rows(path)
     outputs = campaign.outputs
     for name in ("query_id", *outputs.names):
@@ -378,8 +384,9 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
         raise TableError(f"{path}: column {unknown[0]!r} is not one tell reads"
                          f"{f' (did you mean {near[0]!r}?)' if near else ''}; it reads {', '.join(readable)}")
     column = {name: header.index(name) for name in header}
-    pending, seen = campaign.state["pending"], {}
+    pending, told, seen = campaign.state["pending"], campaign.state.get("told", {}), {}
     ids, ys, oks, errors, costs = [], [], [], [], []
+    repeats = 0
     for number_, row in enumerate(rows, start=2):
         cell = row[column["query_id"]].strip()
         try:
@@ -388,7 +395,7 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
             raise TableError(f"{path}: row {number_}, column 'query_id': {cell!r} is not an integer") from None
         if qid in seen:
             raise TableError(f"{path}: row {number_}, column 'query_id': {qid} is told twice (also row {seen[qid]})")
-        if qid not in pending:
+        if qid not in pending and qid not in told:
             why = "was told already" if 0 <= qid < campaign.state["next_id"] else "was never asked"
             raise TableError(f"{path}: row {number_}, column 'query_id': query {qid} {why}")
         seen[qid] = number_
@@ -407,15 +414,24 @@ def parse_results(path: str | Path, campaign: Campaign) -> tuple[list[int], np.n
         cost = number(path, number_, "cost_s", row[column["cost_s"]]) if "cost_s" in column else np.nan
         if cost < 0:
             raise TableError(f"{path}: row {number_}, column 'cost_s': {cost:g} is negative")
+        if qid not in pending:
+            runs, row_of = campaign.learner.runs, told[qid]
+            same = bool(runs.ok[row_of]) == (not error) and (
+                bool(error) or np.allclose(runs.y[row_of], y, rtol=1e-12, atol=0.0))
+            if not same:
+                raise TableError(f"{path}: row {number_}, column 'query_id': query {qid} was told already, "
+                                 "with other results")
+            repeats += 1
+            continue
         ids.append(qid)
         ys.append(y)
         oks.append(not error)
         errors.append(error)
         costs.append(cost)
-    points = np.array([pending[qid]["x"] for qid in ids], dtype=np.float64)
+    points = np.array([pending[qid]["x"] for qid in ids], dtype=np.float64).reshape(len(ids), campaign.space.dim)
     outcome = Outcome(np.array(ys, dtype=np.float64).reshape(len(ids), outputs.dim), np.array(oks, bool),
                       np.array(errors, dtype=object), np.array(costs, dtype=np.float64))
-    return ids, points, outcome
+    return ids, points, outcome, repeats
 
 
 def tell_outcome(campaign: Campaign, ids: Sequence[int], points: np.ndarray, outcome: Outcome) -> None:
@@ -424,24 +440,30 @@ def tell_outcome(campaign: Campaign, ids: Sequence[int], points: np.ndarray, out
     state = campaign.state
     rounds = np.array([state["pending"][qid]["round"] for qid in ids])
     campaign.recorder.record_runs(points, outcome, round_index=rounds)
+    first = len(campaign.learner.runs)
     campaign.learner.tell(points, outcome)
-    for qid in ids:
+    for i, qid in enumerate(ids):
         del state["pending"][qid]
+        state.setdefault("told", {})[qid] = first + i
     state["n_told"] = len(campaign.learner.runs)
 
 
 def tell(run_dir: str | Path, path: str | Path) -> str:
     """Record the results in `path` and refit; a one-line summary."""
     with open_campaign(run_dir) as campaign:
+        ids, points, outcome, repeats = parse_results(path, campaign)
+        again = f"{repeats} row{'s' if repeats != 1 else ''} told already with the same results, left as they were"
+        if not ids:
+            return f"nothing new: {again}; " + status_line(campaign)
         if campaign.recorder.finished:
             raise CampaignError(f"{run_dir}: the run has ended ({campaign.recorder.data.attrs['stop_reason']})")
-        ids, points, outcome = parse_results(path, campaign)
         tell_outcome(campaign, ids, points, outcome)
         campaign.refit_if_due()
         if not campaign.recorder.finished:
             campaign.save()
         failed = int((~outcome.ok).sum())
-        summary = f"told {len(ids)} results" + (f" ({failed} failed)" if failed else "")
+        summary = f"told {len(ids)} results" + (f" ({failed} failed)" if failed else "") + (
+            f", {again}" if repeats else "")
         return summary + "; " + status_line(campaign)
 
 

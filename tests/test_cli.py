@@ -125,6 +125,28 @@ def test_bad_results_are_refused_whole_with_file_row_and_column(tmp_path, capsys
     assert len(cli.status(run_dir)[2]) == 5  # still pending
 
 
+def test_telling_the_same_results_again_changes_nothing_and_other_results_are_refused(tmp_path, capsys):
+    # A script that retries a tell killed after its commit must not see an error.
+    run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
+    oracle = build_oracle(cli.compose_config(overrides))
+    _, design, _, _ = cli.ask(run_dir, 20, overrides)
+    y = oracle.run(np.array([r[1:] for r in design])).y[:, 0]
+    first = results_csv(tmp_path / "r.csv", design, y)
+    cli.tell(run_dir, first)
+    _, batch, _, _ = cli.ask(run_dir, 5)
+    before = xr.open_zarr(run_dir / "run.zarr").sizes["sample"]
+    assert cli.main(["tell", str(run_dir), str(first)]) == 0
+    assert "nothing new: 20 rows told already with the same results" in capsys.readouterr().err
+    both = results_csv(tmp_path / "both.csv", [*design[:3], *batch],
+                       np.r_[y[:3], oracle.run(np.array([r[1:] for r in batch])).y[:, 0]])
+    assert cli.main(["tell", str(run_dir), str(both)]) == 0
+    assert "told 5 results, 3 rows told already with the same results" in capsys.readouterr().err
+    assert xr.open_zarr(run_dir / "run.zarr").sizes["sample"] == before + 5
+    changed = results_csv(tmp_path / "changed.csv", design[:1], y[:1] + 1.0)
+    assert cli.main(["tell", str(run_dir), str(changed)]) == 2
+    assert "query 0 was told already, with other results" in capsys.readouterr().err
+
+
 def test_a_spreadsheets_results_file_with_a_byte_order_mark_and_the_inputs_is_told(tmp_path):
     run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
     oracle = build_oracle(cli.compose_config(overrides))
