@@ -65,6 +65,7 @@ from alframe.strategies.stopping import disagreement
 from alframe.tables import TableError, number, read_rows, write_rows
 from alframe.tables import label as class_label
 from experiments.run import (NOT_IDENTITY, ConfigError, build, build_learner, build_oracle, check_added_keys,
+                             check_command_line,
                              learner_node, simulator_version)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -81,6 +82,12 @@ class CampaignError(ValueError):
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:
     """The run config for `overrides`, as `experiments.run` composes it, with `strategy_name`."""
+    searched = [o for o in overrides if o.startswith("hydra.searchpath=[file://")]
+    as_typed = [o for o in overrides if o not in searched]
+    for entry in searched:
+        as_typed += ["--config-dir", entry.removeprefix("hydra.searchpath=[file://").removesuffix("]")]
+    if (problem := check_command_line(as_typed)) is not None:  # misspelt names, with the nearest ones
+        raise CampaignError(problem)
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="alframe"):
             cfg = compose("config", overrides=list(overrides), return_hydra_config=True)

@@ -147,6 +147,13 @@ def test_telling_the_same_results_again_changes_nothing_and_other_results_are_re
     assert "query 0 was told already, with other results" in capsys.readouterr().err
 
 
+def test_ask_names_a_misspelt_setting_with_the_nearest_ones(tmp_path, capsys):
+    for typo, nearest in (("budjet=60", "nearest: budget"), ("simulator=ishigamy", "nearest: ishigami")):
+        assert cli.main(["ask", str(tmp_path / "run"), "-n", "5", typo]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith(f"alframe: error: {typo}") and nearest in err
+
+
 def test_a_spreadsheets_results_file_with_a_byte_order_mark_and_the_inputs_is_told(tmp_path):
     run_dir, overrides = tmp_path / "run", [*FAST, "budget=60"]
     oracle = build_oracle(cli.compose_config(overrides))
