@@ -228,11 +228,29 @@ def load_runs(sweep_dir: Path, *, allow_mixed: bool = False, skipped: list[str] 
     mismatches = sweep_mismatches(runs)
     if mismatches and not allow_mixed:
         raise MixedSweepError(mismatches[0].message)
+    base = None if only is None else strategy_free(only)
+    if base is not None and base != only and base in variants:
+        # A sweep that changed a strategy's own settings (`strategy=qbc strategy.failure_settles=0.75`)
+        # ran that strategy alone: the other strategies' runs are those of the sweep it varies.
+        ran = {strategy for strategy, _ in runs}
+        borrowed = {key: ds for key, ds in load_runs(sweep_dir, allow_mixed=allow_mixed, skipped=unfinished,
+                                                     only=base).items() if key[0] not in ran}
+        if borrowed:
+            names = sorted({strategy for strategy, _ in borrowed})
+            print(f"compare: {', '.join(names)} from the sweep {base!r}, which differs from {only!r} only in "
+                  "strategy settings", file=sys.stderr)
+            runs.update(borrowed)
     if skipped is not None:
         skipped.extend(unfinished)
     elif unfinished:
         print(f"skipping {_unfinished_phrase(unfinished)}", file=sys.stderr)
     return runs
+
+
+def strategy_free(variant: str) -> str:
+    """A sweep's settings (`budget=120,strategy.failure_settles=0.75`) without those of the
+    strategy's own node (`budget=120`)."""
+    return ",".join(part for part in variant.split(",") if part and not part.startswith(("strategy.", "+strategy.")))
 
 
 def _unfinished_phrase(paths: Sequence[str]) -> str:

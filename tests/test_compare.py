@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -19,7 +20,7 @@ from alframe.oracle import FunctionOracle, OutputSpec
 from alframe.space import Box, declaration
 from alframe.strategies import RandomSampling
 from experiments.compare import (SweepError, Target, combine, compare, default_targets, display_table, load_runs,
-                                 median_bound,
+                                 median_bound, strategy_free,
                                  main, retrain_from_scratch, sims_needed, summarise, verdict_lines)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -808,6 +809,27 @@ def test_one_of_two_sweeps_sharing_a_directory_is_compared_with_only(tmp_path, c
     assert not (tmp_path / "sweeps" / "verdict.txt").exists()
     assert main([str(tmp_path / "sweeps"), "--no-retrain", "--only", "budget=70"]) == 2
     assert "no run of --only 'budget=70'" in capsys.readouterr().err
+
+
+def test_a_sweep_of_one_strategys_own_settings_is_compared_with_the_passive_runs_of_the_sweep_it_varies(
+        tmp_path, capsys):
+    # experiment=compare budget=60, then strategy=qbc strategy.failure_settles=0.75 budget=60 beside it
+    grid = np.arange(20, 61, 10)
+    for seed in range(3):
+        for strategy, scale, settings in (("random", 1.0, "budget=60"), ("qbc", 0.5, "budget=60"),
+                                          ("qbc", 0.25, "budget=60,strategy.failure_settles=0.75")):
+            fake_run(tmp_path / "made", strategy=strategy, seed=seed, mse=scale / grid, grid=grid, mse_constant=1.0)
+            target = tmp_path / "sweeps" / strategy / f"seed={seed}" / settings / "run.zarr"
+            target.parent.mkdir(parents=True)
+            (tmp_path / "made" / strategy / f"seed={seed}" / "run.zarr").rename(target)
+    assert strategy_free("budget=60,strategy.failure_settles=0.75") == "budget=60"
+    only = "budget=60,strategy.failure_settles=0.75"
+    assert main([str(tmp_path / "sweeps"), "--no-retrain", "--only", only]) == 0
+    assert f"compare: random from the sweep 'budget=60', which differs from {only!r} only in strategy settings" in (
+        capsys.readouterr().err)
+    summary = pd.read_csv(tmp_path / "sweeps" / only / "summary.csv")
+    final = summary[summary.target_kind == "passive_final"].set_index("strategy")
+    assert final.loc["qbc", "final_metric"] == pytest.approx(0.25 / 60, rel=1e-6)  # the varied qbc, not the first
 
 
 def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(tmp_path, capsys):
