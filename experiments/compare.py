@@ -643,6 +643,9 @@ def _require_passive(comp: xr.Dataset, passive: str) -> None:
     if passive not in strategies:
         raise SweepError(f"the passive strategy {passive!r} is not in the sweep (strategies found: "
                          f"{', '.join(strategies)}); name the baseline with --passive NAME")
+    if strategies == [passive]:
+        raise SweepError(f"only {passive!r} has finished runs in the sweep: there is nothing to compare it with "
+                         "(a strategy whose runs did not finish resumes with the sweep's own command)")
 
 
 def _reaches(value: float, target: float, higher: bool) -> bool:

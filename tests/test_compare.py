@@ -832,6 +832,15 @@ def test_a_sweep_of_one_strategys_own_settings_is_compared_with_the_passive_runs
     assert final.loc["qbc", "final_metric"] == pytest.approx(0.25 / 60, rel=1e-6)  # the varied qbc, not the first
 
 
+def test_a_sweep_with_only_the_passive_strategys_runs_is_refused(tmp_path, capsys):
+    grid = np.arange(20, 61, 10)
+    for seed in range(3):
+        fake_run(tmp_path, strategy="random", seed=seed, mse=1.0 / grid, grid=grid)
+    assert main([str(tmp_path), "--no-retrain"]) == 2
+    assert "only 'random' has finished runs in the sweep: there is nothing to compare it with" in (
+        capsys.readouterr().err)
+
+
 def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(tmp_path, capsys):
     grid = np.arange(20, 61, 10)
     for name in ("a", "b"):
