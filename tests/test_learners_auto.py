@@ -133,18 +133,21 @@ def test_gp_keeps_the_likeliest_smoothness_the_smoothest_for_a_smooth_function_n
         return np.mean((np.asarray(gp.predict_members(x)).mean(axis=0) - fn(x)) ** 2)
 
     x = np.random.default_rng(2).uniform(-1, 1, (30, 2))
-    chosen = GaussianProcessCommittee().fit(x, smooth(x), key=KEY)
-    assert GaussianProcessCommittee().nu == (1.5, 2.5, np.inf)
+    choices = (1.5, 2.5, np.inf)
+    chosen = GaussianProcessCommittee(nu=choices).fit(x, smooth(x), key=KEY)
+    assert GaussianProcessCommittee().nu == 2.5
     assert _smoothness_of(chosen.fitted.gp.kernel_) == np.inf
     matern52 = GaussianProcessCommittee(nu=2.5).fit(x, smooth(x), key=KEY)
     assert _smoothness_of(matern52.fitted.gp.kernel_) == 2.5
     assert test_mse(chosen, smooth) < test_mse(matern52, smooth) / 10  # about 130x lower
-    assert _smoothness_of(GaussianProcessCommittee().fit(x, kink(x), key=KEY).fitted.gp.kernel_) < np.inf
+    assert _smoothness_of(GaussianProcessCommittee(nu=choices).fit(x, kink(x), key=KEY).fitted.gp.kernel_) < np.inf
     # a retune keeps a choice's kernel family consistent with its hyperparameters
     more = np.random.default_rng(3).uniform(-1, 1, (40, 2))
     refit = chosen.fit(np.vstack([x, more]), smooth(np.vstack([x, more])), key=KEY)
     assert refit.fitted.n_at_tune == 70 and _smoothness_of(refit.fitted.gp.kernel_) == np.inf
     assert GaussianProcessCommittee(nu=[2.5]).nu == 2.5
+    families = AutoCommittee(gp_smoothness=list(choices)).candidates()
+    assert families["gp"].nu == choices and families["gp_log"].committee.nu == choices
     with pytest.raises(ValueError, match="nu must be one or more of"):
         GaussianProcessCommittee(nu=(2.5, 3.0))
 

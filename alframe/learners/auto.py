@@ -85,11 +85,13 @@ LOG_SPAN = 100.0
 """Positive outputs spanning at least this factor are also tried on a log scale (`gp_log`)."""
 
 
-def default_families(task: Task, n_classes: int | None, capacity: int) -> dict[str, Committee]:
+def default_families(task: Task, n_classes: int | None, capacity: int,
+                     gp_smoothness: float | tuple[float, ...] = 2.5) -> dict[str, Committee]:
     """The families `AutoCommittee` chooses among when none are given: a Gaussian process
-    (regression only), the same fitted to log(y) (`gp_log`; it sits out unless every output is
-    positive and one spans at least `LOG_SPAN`), an early-stopped SiLU MLP ensemble and an
-    extremely randomised forest whose out-of-bag trees give its held-out error."""
+    (regression only; the Matérn smoothness `gp_smoothness`, or the likeliest of several), the
+    same fitted to log(y) (`gp_log`; it sits out unless every output is positive and one spans
+    at least `LOG_SPAN`), an early-stopped SiLU MLP ensemble and an extremely randomised forest
+    whose out-of-bag trees give its held-out error."""
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
     from alframe.learners.gp import GaussianProcessCommittee
@@ -104,8 +106,8 @@ def default_families(task: Task, n_classes: int | None, capacity: int) -> dict[s
     if task == "classification":
         return {"mlp": mlp,
                 "extra_trees": EnsembleCommittee(ExtraTreesClassifier(**forest), task=task, n_classes=n_classes)}
-    return {"gp": GaussianProcessCommittee(),
-            "gp_log": LogOutputs(GaussianProcessCommittee(), min_span=LOG_SPAN),
+    return {"gp": GaussianProcessCommittee(nu=gp_smoothness),
+            "gp_log": LogOutputs(GaussianProcessCommittee(nu=gp_smoothness), min_span=LOG_SPAN),
             "mlp": mlp,
             "extra_trees": EnsembleCommittee(ExtraTreesRegressor(**forest), task=task, n_classes=None)}
 
@@ -148,6 +150,8 @@ class AutoCommittee:
         growth: choose again once the training set has grown by this factor since the
             last choice (between choices only the chosen family is refitted).
         capacity: training-buffer rows of the Flax families (set it to the budget).
+        gp_smoothness: the Matérn smoothness of the default Gaussian-process families, or several
+            to choose among by marginal likelihood (`GaussianProcessCommittee.nu`).
         background: make every choice but the first beside the simulations. The fit that
             starts a choice only refits the chosen family (cheap) and leaves the families' fits
             from scratch pending; `start_deferred()`, which `ActiveLearner.ask` calls once the
@@ -176,6 +180,7 @@ class AutoCommittee:
     families: Mapping[str, Any] | None = None
     growth: float = 1.5
     capacity: int = 1024
+    gp_smoothness: float | tuple[float, ...] = 2.5
     background: bool = True
     delay: int = 4
     delay_from: int = 512
@@ -190,6 +195,8 @@ class AutoCommittee:
             raise ValueError(f"growth must be > 1, got {self.growth}")
         if self.families is not None and not self.families:
             raise ValueError("families must name at least one committee (or be None for the defaults)")
+        if hasattr(self.gp_smoothness, "__iter__"):  # a list from a config: hashable, as the dataclass is
+            object.__setattr__(self, "gp_smoothness", tuple(float(v) for v in self.gp_smoothness))
         if self.delay < 1:
             raise ValueError(f"delay must be >= 1 fit, got {self.delay}")
         if self.delay_from < 0:
@@ -198,7 +205,7 @@ class AutoCommittee:
     def candidates(self) -> dict[str, Any]:
         """The families chosen among, name -> unfitted committee."""
         if self.families is None:
-            return default_families(self.task, self.n_classes, self.capacity)
+            return default_families(self.task, self.n_classes, self.capacity, self.gp_smoothness)
         return dict(self.families)
 
     @property
