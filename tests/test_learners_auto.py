@@ -146,6 +146,7 @@ def test_gp_keeps_the_likeliest_smoothness_the_smoothest_for_a_smooth_function_n
     refit = chosen.fit(np.vstack([x, more]), smooth(np.vstack([x, more])), key=KEY)
     assert refit.fitted.n_at_tune == 70 and _smoothness_of(refit.fitted.gp.kernel_) == np.inf
     assert GaussianProcessCommittee(nu=[2.5]).nu == 2.5
+    assert GaussianProcessCommittee(nu=["1.5", ".inf"]).nu == (1.5, np.inf)  # from a command line or YAML
     families = AutoCommittee(gp_smoothness=list(choices)).candidates()
     assert families["gp"].nu == choices and families["gp_log"].committee.nu == choices
     with pytest.raises(ValueError, match="nu must be one or more of"):

@@ -195,8 +195,10 @@ class AutoCommittee:
             raise ValueError(f"growth must be > 1, got {self.growth}")
         if self.families is not None and not self.families:
             raise ValueError("families must name at least one committee (or be None for the defaults)")
-        if hasattr(self.gp_smoothness, "__iter__"):  # a list from a config: hashable, as the dataclass is
-            object.__setattr__(self, "gp_smoothness", tuple(float(v) for v in self.gp_smoothness))
+        if hasattr(self.gp_smoothness, "__iter__") and not isinstance(self.gp_smoothness, str):
+            from alframe.learners.gp import smoothness  # a list from a config, hashable as the dataclass is
+
+            object.__setattr__(self, "gp_smoothness", tuple(smoothness(v) for v in self.gp_smoothness))
         if self.delay < 1:
             raise ValueError(f"delay must be >= 1 fit, got {self.delay}")
         if self.delay_from < 0:

@@ -67,6 +67,11 @@ REVIVED_LENGTH = 3.0
 """Where `_revived` restarts a length scale stuck at its upper bound (in units of the runs' range)."""
 
 
+def smoothness(value) -> float:
+    """A Matérn smoothness as a float, from a number or a string (`inf`, or YAML's `.inf`)."""
+    return float(value.replace(".inf", "inf")) if isinstance(value, str) else float(value)
+
+
 def _smoothness_of(kernel) -> float | None:
     """The Matérn smoothness nu of a kernel built by `GaussianProcessCommittee._kernel`."""
     values = [v for k, v in kernel.get_params().items() if k == "nu" or k.endswith("__nu")]
@@ -218,7 +223,8 @@ class GaussianProcessCommittee:
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
-        nus = tuple(float(v) for v in (self.nu if hasattr(self.nu, "__iter__") else (self.nu,)))
+        nus = tuple(smoothness(v) for v in (self.nu if hasattr(self.nu, "__iter__") and not isinstance(self.nu, str)
+                                            else (self.nu,)))
         if not nus or any(v not in SUPPORTED_NU for v in nus):
             raise ValueError(f"nu must be one or more of {SUPPORTED_NU} (Matérn 1/2, 3/2, 5/2, squared exponential), "
                              f"got {self.nu}")
