@@ -469,7 +469,7 @@ class _Broken:
 
 
 @pytest.mark.parametrize("answer, says", [
-    (lambda picks, n: np.r_[picks[:-1], picks[0]], "picked the same point twice"),
+    (lambda picks, n: np.r_[picks[:-1], picks[0]], "picked the same point 2 times (row 0"),
     (lambda picks, n: picks[:-1], "picked 9 candidates when asked for 10"),
     (lambda picks, n: np.r_[picks, len(picks)], "chose 11 points when asked for 10"),
     (lambda picks, n: picks + n, "picked candidate"),

@@ -93,8 +93,8 @@ def refused_picks(selection: Selection, k: int, *, bare_indices: bool) -> str | 
         _, first, counts = np.unique(points, axis=0, return_index=True, return_counts=True)
         if counts.max() > 1:
             twice = int(np.sort(first[counts > 1])[0])
-            return (f"picked the same point twice ({counts.max()} times: row {twice}, {points[twice].tolist()}), "
-                    "which would run and charge one simulation twice")
+            return (f"picked the same point {counts.max()} times (row {twice}, {points[twice].tolist()}), which "
+                    "would run and charge one simulation more than once")
     if bare_indices and 0 < len(selection) < k:
         return f"picked {len(selection)} candidates when asked for {k}"
     return None
