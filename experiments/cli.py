@@ -259,6 +259,7 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
     """The run in `run_dir`, locked for the duration; created from `overrides` if `create`."""
     run_dir = Path(run_dir)
     store_path = run_dir / "run.zarr"
+    made = create and not run_dir.exists()
     if create:
         run_dir.mkdir(parents=True, exist_ok=True)
     if not create and not (run_dir / "config.yaml").exists():
@@ -307,6 +308,10 @@ def open_campaign(run_dir: str | Path, overrides: Sequence[str] = (), *, create:
         yield campaign
     finally:
         lock.release()
+        if made and [p.name for p in run_dir.iterdir()] == [lock.path.name]:  # refused before anything was kept
+            lock.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
 
 
 # -- the commands -----------------------------------------------------------------------------

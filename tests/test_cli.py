@@ -152,6 +152,9 @@ def test_ask_names_a_misspelt_setting_with_the_nearest_ones(tmp_path, capsys):
         assert cli.main(["ask", str(tmp_path / "run"), "-n", "5", typo]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith(f"alframe: error: {typo}") and nearest in err
+    assert not (tmp_path / "run").exists()  # a refused first ask leaves nothing behind
+    assert cli.main(["ask", str(tmp_path / "run"), "-n", "5", *FAST, "budget=0"]) == 2
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_spreadsheets_results_file_with_a_byte_order_mark_and_the_inputs_is_told(tmp_path):
