@@ -470,11 +470,11 @@ def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | N
                 return (f"{argument}: no {group} of the sweep {group}={choice} has a setting {top!r} ({path} has: "
                         f"{', '.join(keys) or 'none'}); +{key}=... adds one")
             if lacking:
-                having = [c for c in choice.split(",") if c not in lacking]
+                having = [c for c in options if c not in lacking]
                 return (f"{argument}: {group} {lacking[0]!r} has no setting {top!r}, and the sweep runs {group}={choice}; "
                         f"to change it for {having[0]!r} alone, make a {group} of your own in your --config-dir "
                         f"({group}/NAME.yaml holding 'defaults: [{having[0]}, _self_]' and '{top}: VALUE') and sweep "
-                        f"{group}={','.join(c if c in lacking else 'NAME' for c in choice.split(','))}")
+                        f"{group}={','.join(c if c in lacking else 'NAME' for c in options)}")
             continue
         if not isinstance(choice, str) or not choice:
             continue
