@@ -276,7 +276,7 @@ class ActiveLearningLoop:
                     if n_rounds < checkpoint.round_index:
                         recorder.record_round(checkpoint.metrics, self.higher_is_better)
                         n_rounds += 1
-                        self._show(bar, checkpoint.metrics)
+                        self._show(bar, checkpoint.metrics, final=checkpoint.stop_reason is not None)
                     done_in_plan = len(learner.runs) - checkpoint.first_sample
                     self._run_and_record(recorder, learner, checkpoint.plan[done_in_plan:], checkpoint.round_index,
                                          bar)
@@ -308,11 +308,13 @@ class ActiveLearningLoop:
         learner.tell(queries, outcome)
         bar.update(len(queries))
 
-    def _show(self, bar, metrics: Mapping[str, float]) -> None:
+    def _show(self, bar, metrics: Mapping[str, float], *, final: bool = False) -> None:
+        # The scores after the last runs come as one more round with nothing to run: "final"
+        # says so, where a bare round number would follow the last one at the same count.
         keys = ("f1", "accuracy") if self._classification else ("mse", "r2")
         keys = dict.fromkeys((*keys, self.target_metric))  # a scorer's own metrics may be none of these
         shown = {k: f"{metrics[k]:.3g}" for k in keys if isinstance(metrics.get(k), int | float)}
-        bar.set_postfix({"round": metrics["round"], **shown}, refresh=False)
+        bar.set_postfix({"round": "final" if final else metrics["round"], **shown}, refresh=False)
 
 
 def run_loop(path: str | Path, *, config: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:

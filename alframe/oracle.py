@@ -164,10 +164,22 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")
 
 
+def _numbers(values) -> np.ndarray:
+    """values as float64, refusing text: a simulator that hands back "1.5" has most likely read its
+    output file without converting it, and one that hands back "" or "error" would otherwise
+    pass as a number or fail with numpy's words."""
+    raw = np.asarray(values)
+    if raw.dtype.kind in "USO":
+        text = [v.item() if isinstance(v, np.generic) else v for v in raw.ravel() if isinstance(v, (str, bytes))]
+        if text:
+            raise ValueError(f"simulator returned text ({text[0]!r}), expected numbers (convert with float())")
+    return raw.astype(np.float64)
+
+
 def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
     if values is None:
         raise ValueError(f"simulator returned None, expected an array of shape {(n, n_outputs)} (a missing return?)")
-    y = np.asarray(values, dtype=np.float64)
+    y = _numbers(values)
     if y.ndim == 1 and n_outputs == 1 and y.shape[0] == n:
         y = y[:, None]
     if y.shape != (n, n_outputs):
@@ -178,7 +190,7 @@ def _as_outputs(values, n: int, n_outputs: int) -> np.ndarray:
 def _one_output_row(values, n_outputs: int) -> np.ndarray:
     if values is None:
         raise ValueError(f"simulator returned None for one query, expected {n_outputs} values (a missing return?)")
-    y = np.asarray(values, dtype=np.float64)
+    y = _numbers(values)
     if y.size != n_outputs:
         raise ValueError(f"simulator returned {y.size} values of shape {y.shape} for one query, expected {n_outputs}")
     return y.reshape(n_outputs)

@@ -1207,13 +1207,17 @@ def relative_error_note(runs: Mapping[tuple[str, int], xr.Dataset], comp: xr.Dat
     positive = np.all(y > 0, axis=0)
     if not positive.any():
         return None
-    decades = float(np.max(np.log10(y[:, positive].max(axis=0) / y[:, positive].min(axis=0))))
-    if decades < DECADES_FOR_RELATIVE_ERRORS:
+    spans = np.log10(y[:, positive].max(axis=0) / y[:, positive].min(axis=0))
+    widest = int(np.argmax(spans))
+    if spans[widest] < DECADES_FOR_RELATIVE_ERRORS:
         return None
     final = comp["rel_err_p95"].isel(n_labeled=-1).median("seed")
     each = ", ".join(f"{s} {float(final.sel(strategy=s)):.3g}" for s in _passive_last(comp, passive))
-    return (f"the test outputs are positive and span up to {decades:.0f} decades, so {metric} is decided by their "
-            f"largest values: the final 95th-percentile relative error is {each} (median over seeds; "
+    # The smallest value is named because the relative errors are decided by it: an output that is
+    # physically zero (a concentration long after elimination) may still be 1e-37 and positive.
+    smallest = float(y[:, positive][:, widest].min())
+    return (f"the test outputs are positive and span up to {spans[widest]:.0f} decades (down to {smallest:.2g}), so "
+            f"{metric} is decided by their largest values and a relative error by their smallest: the final 95th-percentile relative error is {each} (median over seeds; "
             "--metric rel_err_p95 for its verdict)")
 
 

@@ -329,7 +329,8 @@ def test_the_verdict_gives_relative_errors_where_positive_outputs_span_decades()
                       coords={"strategy": ["random", "qbc"], "seed": [0, 1], "n_labeled": [20, 60]})
     spectrum = np.column_stack([np.logspace(-30, 34, 50), np.logspace(0, 1, 50)])
     assert relative_error_note(runs(spectrum), comp, "mse", "random") == (
-        "the test outputs are positive and span up to 64 decades, so mse is decided by their largest values: the "
+        "the test outputs are positive and span up to 64 decades (down to 1e-30), so mse is decided by their "
+        "largest values and a relative error by their smallest: the "
         "final 95th-percentile relative error is qbc 0.0037, random 0.00012 (median over seeds; --metric "
         "rel_err_p95 for its verdict)")
     assert relative_error_note(runs(spectrum), comp, "rel_err_p95", "random") is None

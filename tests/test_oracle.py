@@ -195,6 +195,20 @@ def test_a_simulator_returning_none_is_told_so(vectorized):
     assert all("simulator returned None" in e and "a missing return?" in e for e in outcome.error)
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+@pytest.mark.parametrize("text", ["1.5", b"1.5", "error"])
+def test_a_simulator_returning_text_fails_its_runs_saying_so(vectorized, text):
+    fn = (lambda x: [[text]] * len(x)) if vectorized else (lambda q: [text])
+    outcome = oracle_of(fn, vectorized=vectorized).run(QUERIES)
+    assert not outcome.ok.any()
+    assert all(f"simulator returned text ({text!r}), expected numbers" in e for e in outcome.error)
+
+
+def test_numbers_in_an_object_array_are_accepted():
+    outcome = oracle_of(lambda x: np.array([[np.float32(1.0)]] * len(x), dtype=object)).run(QUERIES)
+    assert outcome.ok.all() and np.all(outcome.y == 1.0)
+
+
 @pytest.mark.parametrize("width", [1, 3])
 def test_wrong_query_width_raises(oracle, width):
     with pytest.raises(ValueError, match=rf"{width} columns.*'x0', 'x1'.*has 2"):
