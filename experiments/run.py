@@ -605,7 +605,34 @@ def added_config_dirs(argv: Sequence[str]) -> list[Path]:
     return dirs
 
 
+def options_first(argv: Sequence[str]) -> list[str]:
+    """argv with Hydra's options (each with its value) moved before the overrides, in their own
+    order. Hydra reads the overrides as one list, so `simulator=mysim --config-dir conf budget=60`
+    would otherwise stop at `budget=60` as an unrecognised argument."""
+    takes_value = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                   "--config-dir", "-cd", "--experimental-rerun"}
+    info_choices = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+    options: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(argv):
+        argument = argv[i]
+        flag, sep, _ = argument.partition("=")
+        if not argument.startswith("-") or argument == "-":
+            overrides.append(argument)
+        else:
+            options.append(argument)
+            value_follows = not sep and i + 1 < len(argv) and (
+                flag in takes_value or (flag in ("--info", "-i") and argv[i + 1] in info_choices))
+            if value_follows:
+                options.append(argv[i + 1])
+                i += 1
+        i += 1
+    return options + overrides
+
+
 if __name__ == "__main__":
+    sys.argv[1:] = options_first(sys.argv[1:])
     if (problem := check_command_line(sys.argv[1:])) is not None:
         print(f"alframe: error: {problem}", file=sys.stderr)
         sys.exit(2)

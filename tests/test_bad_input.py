@@ -245,6 +245,17 @@ def test_a_misspelt_option_is_named_before_what_it_would_have_changed():
     assert check_command_line(["--config-dir=conf", "-m", "--cfg", "job", "simulator=branin"]) is None
 
 
+def test_options_among_the_overrides_are_read_as_if_they_came_first():
+    from experiments.run import options_first
+
+    # Hydra reads the overrides as one list: an option between them left the rest unrecognised
+    assert options_first(["-m", "experiment=compare", "--config-dir", "conf", "budget=120", "--info", "defaults",
+                          "seed=1", "-cd=more", "--cfg", "job", "--info", "x=1"]) == [
+        "-m", "--config-dir", "conf", "--info", "defaults", "-cd=more", "--cfg", "job", "--info",
+        "experiment=compare", "budget=120", "seed=1", "x=1"]
+    assert options_first(["simulator=branin", "-m"]) == ["-m", "simulator=branin"]
+
+
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
     from experiments.run import check_command_line
 
