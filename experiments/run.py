@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import hydra
+import yaml
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -394,6 +395,8 @@ def check_command_line(argv: Sequence[str]) -> str | None:
             near = difflib.get_close_matches(flag, sorted(HYDRA_FLAGS), n=2, cutoff=0.6)
             return f"{flag}: no such option" + (f" (did you mean {' or '.join(near)}?)" if near else "")
     conf_dirs = [CONF, *added_config_dirs(argv)]
+    if (unreadable := unreadable_config(conf_dirs[1:])) is not None:
+        return unreadable
     known_keys: set[str] = set()  # read on the first plain key
     for argument in argv:
         if argument.startswith("-"):
@@ -430,6 +433,23 @@ def check_command_line(argv: Sequence[str]) -> str | None:
                 return (f"{key}={choice}: no such {key} ({where}); nearest: {', '.join(near)}; "
                         f"all: {', '.join(known)}")
     return _unknown_node_key(argv, conf_dirs)
+
+
+def unreadable_config(conf_dirs: Iterable[Path]) -> str | None:
+    """The first YAML file under `conf_dirs` (a user's `--config-dir`) that cannot be read, in
+    one line with its line and column; Hydra reports it as a 30-line traceback of its parser."""
+    for conf_dir in conf_dirs:
+        for path in sorted(conf_dir.rglob("*.yaml")) if conf_dir.is_dir() else ():
+            try:
+                OmegaConf.load(path)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                return f"{path}{where}: not valid YAML ({problem})"
+            except (OSError, UnicodeDecodeError, OmegaConfBaseException) as exc:
+                return f"{path}: cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    return None
 
 
 def _unknown_node_key(argv: Sequence[str], conf_dirs: Sequence[Path]) -> str | None:

@@ -256,6 +256,17 @@ def test_options_among_the_overrides_are_read_as_if_they_came_first():
     assert options_first(["simulator=branin", "-m"]) == ["-m", "simulator=branin"]
 
 
+def test_a_config_file_that_is_not_yaml_is_named_with_its_line(tmp_path):
+    from experiments.run import check_command_line
+
+    (tmp_path / "simulator").mkdir()
+    (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n  extra: [1, 2\n")
+    assert check_command_line(["--config-dir", str(tmp_path), "simulator=mine"]) == (
+        f"{tmp_path / 'simulator' / 'mine.yaml'}, line 2, column 8: not valid YAML (mapping values are not allowed here)")
+    (tmp_path / "simulator" / "mine.yaml").write_text("_target_: mine.make_oracle\n")
+    assert check_command_line(["--config-dir", str(tmp_path), "simulator=mine"]) is None
+
+
 def test_a_config_dir_option_named_like_one_of_alframes_own_is_refused(tmp_path):
     from experiments.run import check_command_line
 
