@@ -651,7 +651,19 @@ def options_first(argv: Sequence[str]) -> list[str]:
     return options + overrides
 
 
+def quiet_resource_tracker(environ: dict[str, str]) -> None:
+    """After Ctrl-C, multiprocessing's resource tracker (a process of its own, reading its warning
+    filters from the environment) warns of the semaphores of the stopped workers, which it then
+    removes: nothing is lost or left, so the line only alarms. The filter matches that warning
+    alone, by the start of its message."""
+    quiet = "ignore:resource_tracker:UserWarning"
+    filters = [f for f in environ.get("PYTHONWARNINGS", "").split(",") if f]
+    if quiet not in filters:
+        environ["PYTHONWARNINGS"] = ",".join([*filters, quiet])
+
+
 if __name__ == "__main__":
+    quiet_resource_tracker(os.environ)
     sys.argv[1:] = options_first(sys.argv[1:])
     if (problem := check_command_line(sys.argv[1:])) is not None:
         print(f"alframe: error: {problem}", file=sys.stderr)

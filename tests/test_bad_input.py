@@ -352,3 +352,15 @@ def test_runs_of_another_simulator_version_are_not_added_to_a_store(interrupted,
     before = read_run(path).sizes["sample"]
     assert make_loop().run(path, simulator_version="source 0123").attrs["stop_reason"] == "budget spent"
     assert read_run(path).sizes["sample"] > before
+
+
+def test_the_resource_trackers_warning_after_ctrl_c_is_filtered_and_other_filters_kept():
+    from experiments.run import quiet_resource_tracker
+
+    environ = {"PYTHONWARNINGS": "error::DeprecationWarning"}
+    quiet_resource_tracker(environ)
+    quiet_resource_tracker(environ)  # once only
+    assert environ["PYTHONWARNINGS"] == "error::DeprecationWarning,ignore:resource_tracker:UserWarning"
+    empty: dict[str, str] = {}
+    quiet_resource_tracker(empty)
+    assert empty == {"PYTHONWARNINGS": "ignore:resource_tracker:UserWarning"}
