@@ -19,6 +19,7 @@ import re
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def build(cfg: DictConfig, key: str):
         return instantiate(cfg[key])
     except InstantiationException as exc:
         cause = " ".join(line.strip() for line in str(exc.__cause__ or exc).splitlines() if line.strip())
+        if isinstance(exc.__cause__, LookupError):  # a KeyError says only the key: say what and where
+            frame = traceback.extract_tb(exc.__cause__.__traceback__)[-1:]
+            where = f" ({Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
+            cause = f"{type(exc.__cause__).__name__}: {cause}{where}"
         raise ConfigError(f"config '{key}' ({cfg[key].get('_target_', '?')}): {cause}") from None
     except OmegaConfBaseException as exc:  # a missing mandatory value, say
         raise ConfigError(f"config '{key}': {str(exc).splitlines()[0]}") from None

@@ -364,3 +364,23 @@ def test_the_resource_trackers_warning_after_ctrl_c_is_filtered_and_other_filter
     empty: dict[str, str] = {}
     quiet_resource_tracker(empty)
     assert empty == {"PYTHONWARNINGS": "ignore:resource_tracker:UserWarning"}
+
+
+def simulator_looked_up(name: str):
+    """A simulator factory that looks its simulator up in a table."""
+    return {"pendulum": object()}[name]
+
+
+def test_a_key_error_in_a_simulators_factory_says_what_and_where():
+    from omegaconf import OmegaConf
+
+    from experiments.run import build
+
+    cfg = OmegaConf.create({"simulator": {"_target_": "tests.test_bad_input.simulator_looked_up", "name": "pendulm"},
+                            "learner": {"_target_": "alframe.space.Box", "names": ["a"], "lower": [1], "upper": [0]}})
+    with pytest.raises(ConfigError) as caught:
+        build(cfg, "simulator")
+    assert str(caught.value) == ("config 'simulator' (tests.test_bad_input.simulator_looked_up): KeyError: 'pendulm' "
+                                 "(test_bad_input.py:1)".replace(":1)", f":{simulator_looked_up.__code__.co_firstlineno + 2})"))
+    with pytest.raises(ConfigError, match=r"^config 'learner' \(alframe.space.Box\): input 'a' needs lower < upper"):
+        build(cfg, "learner")  # not a lookup: its message says enough
