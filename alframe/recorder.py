@@ -106,7 +106,10 @@ def draw_test_set(oracle: Oracle, size: int, seed: int,
     if given is not None:
         return _said_if_constant(oracle, *_checked_test_set(oracle, *given, label=label), label=label)
     exclusive = getattr(oracle, "exclusive", None)  # a shared cache: one process simulates it, the others reuse it
-    with exclusive(f"{label} of {size} (seed {seed})") if exclusive is not None else contextlib.nullcontext():
+    # Named by what is simulated, not by the job asking (its label names its strategy and seed):
+    # every job of a sweep draws this same set.
+    shared = f"test set of {size} (seed {seed})"
+    with exclusive(shared) if exclusive is not None else contextlib.nullcontext():
         return _simulated_test_set(oracle, size, seed, progress=progress, label=label, executor=executor,
                                    retries=retries, kept=kept)
 

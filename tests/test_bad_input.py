@@ -296,8 +296,10 @@ def test_two_jobs_sharing_a_cache_simulate_their_common_test_set_once(tmp_path, 
 
     oracle = FunctionOracle(slow, Box(names=("a", "b"), lower=(-1, -1), upper=(1, 1)), OutputSpec(("y",)))
     sets = []
-    jobs = [threading.Thread(target=lambda: sets.append(draw_test_set(
-        CachedOracle(oracle, tmp_path / "cache", version="v"), 200, 7))) for _ in range(2)]
+    # two jobs of a sweep: their labels (strategy, seed) differ, their test set does not
+    jobs = [threading.Thread(target=lambda label=label: sets.append(draw_test_set(
+        CachedOracle(oracle, tmp_path / "cache", version="v"), 200, 7, label=f"{label} test set")))
+        for label in ("random seed=0", "qbc seed=1")]
     jobs[0].start()
     while not simulated:
         time.sleep(0.005)
