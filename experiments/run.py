@@ -18,9 +18,10 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import hydra
@@ -295,6 +296,38 @@ def run_job(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
 FAILED_JOBS_ENV = "ALFRAME_FAILED_JOBS"
 
 
+SWEEP_PID_ENV = "ALFRAME_SWEEP_PID"
+_sweep_watch: threading.Thread | None = None
+
+
+def stop_with_the_sweep(environ: Mapping[str, str] = os.environ, poll_s: float = 1.0) -> threading.Thread | None:
+    """In a job that a sweep's process started as its own child on this machine (a worker of
+    Hydra's joblib launcher), a watch that ends this process once that sweep process is gone
+    (killed with kill -9, say). An orphaned worker would otherwise run its job to the end and
+    hold its store's lock, and the same command run again would be refused by a process its
+    user never started. Ending it loses nothing: every store survives being killed at any
+    point, and the same command resumes. None, and no watch, anywhere else."""
+    global _sweep_watch
+    sweep = environ.get(SWEEP_PID_ENV)
+    if sweep is None or str(os.getppid()) != sweep:
+        return None
+    if _sweep_watch is not None and _sweep_watch.is_alive():  # a worker runs job after job
+        return _sweep_watch
+
+    def watch() -> None:
+        while str(os.getppid()) == sweep:
+            time.sleep(poll_s)
+        try:  # stderr may have gone with the sweep (a pipe to it): stop all the same
+            print(f"alframe: the sweep (pid {sweep}) that started this job is gone; stopping its job too (what was "
+                  "committed is kept, and the same command resumes)", file=sys.stderr, flush=True)
+        finally:
+            os._exit(1)
+
+    _sweep_watch = threading.Thread(target=watch, name="alframe-sweep-watch", daemon=True)
+    _sweep_watch.start()
+    return _sweep_watch
+
+
 class FailedJobs(Callback):
     """A sweep whose jobs fail (bad settings, a damaged store) runs every other job, then says
     in one line per failed job which it was (its overrides) and why, and exits with status 2;
@@ -310,8 +343,10 @@ class FailedJobs(Callback):
         shutil.rmtree(notes, ignore_errors=True)
         notes.mkdir(parents=True)
         os.environ[FAILED_JOBS_ENV] = str(notes)
+        os.environ[SWEEP_PID_ENV] = str(os.getpid())
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        os.environ.pop(SWEEP_PID_ENV, None)
         notes = os.environ.pop(FAILED_JOBS_ENV, None)
         if notes is None:
             return
@@ -353,6 +388,8 @@ def fail(hc, message: str) -> None:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        stop_with_the_sweep()
     # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     try:

@@ -269,6 +269,47 @@ def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
     assert xr.open_zarr(store).sizes["sample"] == 400
 
 
+@pytest.mark.slow
+def test_a_sweep_killed_with_kill_9_takes_its_workers_with_it(tmp_path):
+    import signal
+    import time
+
+    sweep = subprocess.Popen([sys.executable, "-m", "experiments.run", "-m", "experiment=compare", "simulator=branin",
+                              "learner=gp", "budget=400", "test_size=50", "progress=false",
+                              f"hydra.sweep.dir={tmp_path}"], cwd=REPO, env=dict(os.environ),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def workers() -> list[int]:
+        listed = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+        return [int(line.split()[0]) for line in listed.splitlines()
+                if line.split()[1] == str(sweep.pid) and "popen_loky" in line]
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and sweep.poll() is None and not list(tmp_path.rglob("run.zarr")):
+        time.sleep(0.1)
+    started = workers()
+    if not started or sweep.poll() is not None:
+        sweep.kill()
+        pytest.fail(f"the sweep never started its jobs (exit {sweep.poll()}): {sweep.stderr.read()[-2000:]}")
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(running(pid) for pid in started):
+        time.sleep(0.2)
+    orphans = [pid for pid in started if running(pid)]
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    sweep.stderr.close()
+    assert not orphans  # they would run on, holding their stores' locks
+
+
 @pytest.mark.parametrize("learner", ["extra_trees_regression", "gp", "auto"])
 def test_the_potential_preset_takes_any_learner(learner):
     cfg = composed("experiment=potential1d_compare", f"learner={learner}")
