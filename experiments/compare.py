@@ -1007,6 +1007,41 @@ def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str
     return pd.DataFrame(rows)
 
 
+# Refitting from scratch may move a comparison by this factor before the verdict says so.
+RETRAIN_DISAGREES = 1.3
+
+
+def retrain_note(scratch: pd.DataFrame, metric: str, passive: str, *, higher: bool) -> str | None:
+    """Where refitting every run's final training set from scratch (`retrain_from_scratch`)
+    compares an active strategy with passive sampling differently from the loop's own final
+    fits (medians over seeds; the two factors differ by `RETRAIN_DISAGREES` or more, or point
+    opposite ways), a sentence giving both and how far one run's final error moved: the loop's
+    fits (warm starts, a family or kernel chosen some rounds before) then carry as much as the
+    data does. None otherwise, or for metrics that are not positive."""
+    in_loop, fresh = f"{metric}_in_loop", f"{metric}_from_scratch"
+    med = scratch.groupby("strategy")[[in_loop, fresh]].median()
+    if passive not in med.index or not (scratch[[in_loop, fresh]].to_numpy() > 0).all():
+        return None
+
+    def factor(column: str, strategy: str) -> float:  # > 1: the strategy ends better than passive
+        ratio = med.loc[passive, column] / med.loc[strategy, column]
+        return 1 / ratio if higher else ratio
+
+    disagreeing = []
+    for strategy in (s for s in med.index if s != passive):
+        loop, again = factor(in_loop, strategy), factor(fresh, strategy)
+        opposite = (loop > 1.1 and again < 1 / 1.1) or (loop < 1 / 1.1 and again > 1.1)
+        if opposite or max(loop / again, again / loop) >= RETRAIN_DISAGREES:
+            disagreeing.append(f"{passive}/{strategy} {again:.2g} from scratch against {loop:.2g} in the loop")
+    if not disagreeing:
+        return None
+    moved = np.exp(np.abs(np.log(scratch[fresh].to_numpy() / scratch[in_loop].to_numpy()))).max()
+    return (f"refitted from scratch, the final training sets compare otherwise (final {metric}, medians over seeds; "
+            f"{'; '.join(disagreeing)}): refitting moved one run's final {metric} by up to {moved:.2g}x, so the "
+            "loop's fits (warm starts, a family or kernel chosen rounds before) weigh in these counts as much as "
+            "the runs chosen do; more seeds narrow it (retrain.csv has every run)")
+
+
 def _markdown(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -1310,10 +1345,13 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
+    scratch = retrain_from_scratch(runs, metric=metric) if retrain else None
     sweep_notes += [n for n in (failed_runs_note(failed), early_stop_note(runs), test_set_note(runs),
                                  noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
                                  rare_class_note(runs, metric), worst_output_note(comp, passive),
-                                 relative_error_note(runs, comp, metric, passive)) if n]
+                                 relative_error_note(runs, comp, metric, passive),
+                                 None if scratch is None else retrain_note(scratch, metric, passive, higher=higher))
+                    if n]
     n_outputs = int(first.sizes.get("output", 1))
     if n_outputs > 1 and metric in STANDARDISED_METRICS:
         sweep_notes.append(f"{metric} is of the {n_outputs} outputs each divided by its test-set standard "
@@ -1362,8 +1400,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     if energy_plot:
         plotted.append(energy_plot)
 
-    if retrain:
-        scratch = retrain_from_scratch(runs, metric=metric)
+    if scratch is not None:
         scratch.to_csv(out_dir / f"retrain{base}.csv", index=False)  # beside the default metric's
         written.append(f"retrain{base}.csv")
         med = scratch.groupby("strategy")[[f"{metric}_in_loop", f"{metric}_from_scratch"]].median().reset_index()

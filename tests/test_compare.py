@@ -850,3 +850,23 @@ def test_a_directory_holding_two_simulators_sweeps_is_refused_naming_the_cause(t
     assert main([str(tmp_path), "--no-retrain"]) == 2
     err = capsys.readouterr().err
     assert "a sweep of another simulator belongs in a directory of its own" in err and len(err.splitlines()) == 1
+
+
+def test_the_verdict_says_when_refitting_from_scratch_compares_otherwise():
+    import pandas as pd
+
+    from experiments.compare import retrain_note
+
+    def table(qbc_loop, qbc_fresh, random_loop, random_fresh, metric="mse"):
+        return pd.DataFrame([{"strategy": s, "seed": seed, f"{metric}_in_loop": loop, f"{metric}_from_scratch": fresh}
+                             for seed in range(3) for s, loop, fresh in
+                             (("qbc", qbc_loop, qbc_fresh), ("random", random_loop, random_fresh))])
+
+    note = retrain_note(table(146.0, 78.0, 148.0, 178.0), "mse", "random", higher=False)
+    assert note.startswith("refitted from scratch, the final training sets compare otherwise (final mse, medians over "
+                           "seeds; random/qbc 2.3 from scratch against 1 in the loop): refitting moved one run's final "
+                           "mse by up to 1.9x")
+    assert retrain_note(table(1.0, 1.1, 2.0, 2.1), "mse", "random", higher=False) is None  # the same story
+    assert retrain_note(table(1.0, 2.2, 2.0, 2.0), "mse", "random", higher=False) is not None  # opposite ways
+    assert retrain_note(table(0.9, 0.9, 0.8, 0.5, "f1"), "f1", "random", higher=True) is not None
+    assert retrain_note(table(0.9, 0.9, 0.8, 0.78, "f1"), "f1", "random", higher=True) is None

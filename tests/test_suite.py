@@ -387,3 +387,31 @@ def test_the_summary_sets_the_default_beside_the_strategy_that_knows_the_answers
     assert "- median ratio vs random for `hindsight` over 1 problem: 2.50" in lines
     assert ("- `qbc`'s ratio over `hindsight`'s (which knows the simulator's answers), median over 1 problem: 0.80"
             in lines)
+
+
+def test_the_summary_marks_bounds_for_every_strategy():
+    bounded = {**fake_table().iloc[1].to_dict(), "strategy": "mine", "ratio_vs_passive": 1.5, "ratio_bound": ">="}
+    table = fake_table(extra_rows=[bounded])
+    comp = step_comp([40, 60, 80, 60], [20, 30, 40, 30])
+    comp = xr.concat([comp, comp.sel(strategy=["qbc"]).assign_coords(strategy=["mine"])], dim="strategy")
+    lines = summary_lines([problem_result(problem(), table, comp, budget=BUDGET)])
+    assert [line for line in lines if "for `mine`" in line] == [
+        "- median ratio vs random for `mine` over 1 problem: 1.50 (1 of the ratios are bounds, counted at their value)"]
+
+
+def test_a_misspelt_strategy_is_refused_before_any_problem_runs(tmp_path, capsys):
+    assert main(["--problems", "branin", "--strategies", "random,qbcc", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("suite: error: strategy=qbcc: no such strategy") and "nearest: qbc" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_suite_where_every_problem_failed_leaves_the_last_leaderboard(tmp_path, capsys, monkeypatch):
+    import experiments.bench.suite as suite
+
+    (tmp_path / "leaderboard.md").write_text("the last good one")
+    monkeypatch.setattr(suite, "run_problem", lambda problem, **_: ProblemResult(problem, "failed", "exit 1"))
+    results = run_suite([problem("toy")], quick=True, seeds=1, strategies=["random", "qbc"], out=tmp_path)
+    assert results[0].status == "failed"
+    assert (tmp_path / "leaderboard.md").read_text() == "the last good one"
+    assert "every problem failed: nothing was measured" in capsys.readouterr().err

@@ -43,6 +43,7 @@ import pandas as pd
 import xarray as xr
 
 from experiments.compare import is_higher_better, json_value
+from experiments.run import check_command_line
 
 # The table the MOCCA pool reads; without it the problem is skipped rather than fetched.
 from simulators.mocca.data import DEFAULT_PATH as MOCCA_TABLE
@@ -510,11 +511,14 @@ def _set_summary(results: Sequence[ProblemResult], *, default_strategy: str, pas
         lines.append(f"- no problem gave `{default_strategy}` a ratio vs {passive}")
     others = sorted({r["strategy"] for r in rows} - {default_strategy, passive})
     for other in others:
-        ratios = {r["problem"]: r["ratio_vs_passive"] for r in rows if r["strategy"] == other
-                  and math.isfinite(r["ratio_vs_passive"]) and r["ratio_bound"] != "?"}
+        theirs = [r for r in rows if r["strategy"] == other
+                  and math.isfinite(r["ratio_vs_passive"]) and r["ratio_bound"] != "?"]
+        ratios = {r["problem"]: r["ratio_vs_passive"] for r in theirs}
         if ratios:
+            bounds = sum(1 for r in theirs if r["ratio_bound"])
             lines.append(f"- median ratio vs {passive} for `{other}` over {_plural(len(ratios), 'problem')}: "
-                         f"{np.median(list(ratios.values())):.2f}")
+                         f"{np.median(list(ratios.values())):.2f}"
+                         + (f" ({bounds} of the ratios are bounds, counted at their value)" if bounds else ""))
         if other == CEILING:
             shares = [r["ratio_vs_passive"] / ratios[r["problem"]] for r in rated if r["problem"] in ratios]
             if shares:
@@ -726,6 +730,8 @@ def run_suite(problems: Sequence[Problem], *, quick: bool, seeds: int, strategie
         raise SuiteError(f"--seeds must be >= 1, got {seeds}")
     if first_seed < 0:
         raise SuiteError(f"--first-seed must be >= 0, got {first_seed}")
+    if not verdicts_only and (refused := check_command_line(["-m", *extra, f"strategy={','.join(strategies)}"])):
+        raise SuiteError(refused)  # a misspelt strategy or setting, before any problem runs
     work = [p.settings(quick)["budget"] * seeds * len(strategies) for p in problems]
     start = time.perf_counter()
     results = []
@@ -743,6 +749,10 @@ def run_suite(problems: Sequence[Problem], *, quick: bool, seeds: int, strategie
               file=sys.stderr, flush=True)
         if result.status != "ok":
             print(f"[suite] {problem.name} {result.status}: {result.reason}", file=sys.stderr, flush=True)
+    if results and all(res.status == "failed" for res in results):
+        print(f"[suite] every problem failed: nothing was measured, so the leaderboard in {out} is left as it was",
+              file=sys.stderr, flush=True)
+        return results
     header = [f"`{command_line}`" if command_line else "",
               f"mode: {'quick' if quick else 'full'}, {_plural(seeds, 'seed')}, strategies {', '.join(strategies)}, "
               f"default `{DEFAULT_STRATEGY}` in bold; total {_duration(time.perf_counter() - start)}",
