@@ -151,6 +151,14 @@ def simulator_version(cfg: DictConfig, oracle) -> str | None:
 
 def build_oracle(cfg: DictConfig):
     """The simulator node, behind a result cache when `cache` names a directory."""
+    node = cfg.get("simulator")
+    if isinstance(node, DictConfig) and "_target_" not in node:
+        keys = ", ".join(str(k) for k in node.keys()) or "none"
+        choice = HydraConfig.get().runtime.choices.get("simulator", "") if HydraConfig.initialized() else ""
+        raise ConfigError(
+            f"simulator{'=' + choice if choice else ''}: its node has no _target_ (its keys: {keys}); a file in "
+            "simulator/ is the node itself, `_target_: mymodule.make_oracle` at its top level, unless it starts "
+            "with `# @package _global_` and nests the node under `simulator:`")
     oracle = build(cfg, "simulator")
     if cfg.get("cache") is None:
         return oracle
@@ -437,6 +445,9 @@ def check_command_line(argv: Sequence[str]) -> str | None:
             near = difflib.get_close_matches(flag, sorted(HYDRA_FLAGS), n=2, cutoff=0.6)
             return f"{flag}: no such option" + (f" (did you mean {' or '.join(near)}?)" if near else "")
     conf_dirs = [CONF, *added_config_dirs(argv)]
+    for conf_dir in conf_dirs[1:]:
+        if not conf_dir.is_dir():
+            return f"--config-dir {conf_dir}: " + ("not a directory" if conf_dir.exists() else "no such directory")
     if (unreadable := unreadable_config(conf_dirs[1:])) is not None:
         return unreadable
     known_keys: set[str] = set()  # read on the first plain key

@@ -243,6 +243,8 @@ def test_a_misspelt_option_is_named_before_what_it_would_have_changed():
     assert check_command_line(["--config-dri", "conf", "simulator=kimura"]) == (
         "--config-dri: no such option (did you mean --config-dir or --config-path?)")
     assert check_command_line(["--config-dir=conf", "-m", "--cfg", "job", "simulator=branin"]) is None
+    assert check_command_line(["--config-dir", "/no/such/confx", "simulator=branin"]) == (
+        "--config-dir /no/such/confx: no such directory")
 
 
 def test_options_among_the_overrides_are_read_as_if_they_came_first():
@@ -386,3 +388,16 @@ def test_a_key_error_in_a_simulators_factory_says_what_and_where():
                                  "(test_bad_input.py:1)".replace(":1)", f":{simulator_looked_up.__code__.co_firstlineno + 2})"))
     with pytest.raises(ConfigError, match=r"^config 'learner' \(alframe.space.Box\): input 'a' needs lower < upper"):
         build(cfg, "learner")  # not a lookup: its message says enough
+
+
+def test_a_simulator_file_that_nests_its_node_without_the_package_line_is_told_how():
+    from omegaconf import OmegaConf
+
+    from experiments.run import build_oracle
+
+    cfg = OmegaConf.create({"simulator": {"simulator": {"_target_": "simulators.testfunctions.make_branin"}}})
+    with pytest.raises(ConfigError) as caught:
+        build_oracle(cfg)
+    assert str(caught.value).startswith("simulator: its node has no _target_ (its keys: simulator); a file in "
+                                        "simulator/ is the node itself")
+    assert "# @package _global_" in str(caught.value)
