@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alframe.learners.base import Committee
+from alframe.learners.base import Committee, Correlated, observation_noise, output_spread
 from alframe.learners.output_units import is_classifier
 from alframe.oracle import FunctionOracle, Oracle, OutputSpec
 from alframe.space import Box
@@ -200,6 +200,22 @@ class InOtherUnits:
     def predict_members(self, x: np.ndarray) -> np.ndarray:
         return self._outputs(np.asarray(self.committee.predict_members((np.asarray(x, np.float64) - self.shift)
                                                                        / self.scale), dtype=np.float64))
+
+    def correlation(self, points: np.ndarray):
+        """The committee's own error correlation (`alframe.learners.base.Correlated`; it has no
+        units), or None where it models none."""
+        inner = (np.asarray(points, np.float64) - self.shift) / self.scale
+        return self.committee.correlation(inner) if isinstance(self.committee, Correlated) else None
+
+    def noise_variance(self) -> np.ndarray | None:
+        """The committee's observation noise variance in these units, or None."""
+        noise = observation_noise(self.committee)
+        return None if noise is None or self._classifier else np.asarray(noise) * self.output_scale**2
+
+    def output_spread(self) -> np.ndarray | None:
+        """The spread of the outputs the committee was fitted on, in these units, or None."""
+        spread = output_spread(self.committee)
+        return None if spread is None or self._classifier else np.asarray(spread) * abs(self.output_scale)
 
     def differentiable_members(self):
         """(apply, args) of the committee's own, in these units."""

@@ -59,6 +59,27 @@ def is_classification_strategy(name: str) -> bool:
     return "BALD" in text or any(f"score: {s}" in text for s in CLASSIFICATION_SCORES)
 
 
+@pytest.fixture(scope="module")
+def fitted_gaussian_process():
+    """The committee the default learner chooses on smooth simulators, fitted once."""
+    import jax
+
+    from alframe.learners import GaussianProcessCommittee
+
+    oracle = smooth_oracle()
+    x = oracle.space.draw(30, seed=0)
+    return GaussianProcessCommittee().fit(x, oracle.run(x).y, key=jax.random.key(0)), oracle.space
+
+
+@pytest.mark.parametrize("name", [n for n in nodes("strategy") if n not in PAIRED and not is_classification_strategy(n)
+                                  and n != "qbc_search"])  # a gradient search needs differentiable members
+def test_every_regression_strategy_node_keeps_the_contract_with_a_gaussian_process(name, fitted_gaussian_process):
+    # A process brings its own error correlation and noise model, which a strategy may use:
+    # in other units too, they must lead to the same picks.
+    committee, space = fitted_gaussian_process
+    check_strategy(build(compose_config([f"strategy={name}"]), "strategy"), committee, space.draw(60, seed=1), 6)
+
+
 @pytest.mark.parametrize("name", nodes("learner"))
 def test_every_learner_node_keeps_the_committee_contract(name):
     if name in PAIRED:
