@@ -173,21 +173,32 @@ def _classes(ds: xr.Dataset) -> list[str] | None:
     return [str(c) for c in classes] if isinstance(classes, list) else None
 
 
-def _output_colour(ds: xr.Dataset) -> tuple[np.ndarray, str, bool]:
-    """(colour (n,), its label, categorical) of each run's output: the class name, or the first
-    output's value (log10 of it when positive over more than two decades)."""
-    y = np.asarray(ds["y"].values, dtype=np.float64)[:, 0]
-    name = str(ds["output"].values[0])
-    if ds.attrs.get("task") == "classification":
-        classes = _classes(ds)
-        names = np.array([(classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(int(v)))
-                          if math.isfinite(v) else "" for v in y], dtype=object)
-        return names, name, True
-    more = f" (first of {ds.sizes['output']} outputs)" if ds.sizes.get("output", 1) > 1 else ""
-    finite = y[np.isfinite(y)]
-    if len(finite) and finite.min() > 0 and finite.max() > 100 * finite.min():
-        return np.log10(np.where(y > 0, y, np.nan)), f"log10 {name}{more}", False
-    return y, f"{name}{more}", False
+def _output_colours(runs: Mapping[str, xr.Dataset]) -> dict[str, tuple[np.ndarray, str, bool]]:
+    """Per run, (colour (n,), its label, categorical) of each run's output: the class name, or the
+    first output's value. One scale for every run, so that their panels share a colorbar: log10
+    where the first output is positive over more than two decades across all of them, its
+    colours then spanning the 1st to 99th percentile of every run's values together (a value
+    near 0, 1e-250 say, would otherwise paint everything else one colour)."""
+    firsts = {label: np.asarray(ds["y"].values, dtype=np.float64)[:, 0] for label, ds in runs.items()}
+    finite = np.concatenate([y[np.isfinite(y)] for y in firsts.values()])
+    logged = bool(len(finite) and finite.min() > 0 and finite.max() > 100 * finite.min())
+    if logged:
+        low, high = np.percentile(np.log10(finite), [1, 99])
+    colours = {}
+    for label, ds in runs.items():
+        y, name = firsts[label], str(ds["output"].values[0])
+        if ds.attrs.get("task") == "classification":
+            classes = _classes(ds)
+            names = np.array([(classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(int(v)))
+                              if math.isfinite(v) else "" for v in y], dtype=object)
+            colours[label] = (names, name, True)
+            continue
+        more = f" (first of {ds.sizes['output']} outputs)" if ds.sizes.get("output", 1) > 1 else ""
+        if logged:
+            colours[label] = (np.clip(np.log10(np.where(y > 0, y, np.nan)), low, high), f"log10 {name}{more}", False)
+        else:
+            colours[label] = (y, f"{name}{more}", False)
+    return colours
 
 
 def _decades(x: np.ndarray):
@@ -250,9 +261,10 @@ def embed_runs(runs: Mapping[str, xr.Dataset], path: str | Path, *, perplexity: 
     maps = dict(zip(queried, np.split(points, cuts[:-1])[1:]))
 
     by_output, by_round, per_run = [], [], {}
+    colours = _output_colours(runs)
     for label, ds in runs.items():
         ok = np.asarray(ds["ok"].values, dtype=bool)
-        colour, colour_label, categorical = _output_colour(ds)
+        colour, colour_label, categorical = colours[label]
         failed = (plots.Mark("failed", maps[label][~ok], marker="x", colour="red"),) if (~ok).any() else ()
         common = dict(background=ref_map, background_label=f"reference ({len(ref_map)})", marks=failed)
         told_apart = _balanced_pair_score(to_features(queried[label]), to_features(ref_x), seed=seed)

@@ -151,3 +151,20 @@ def test_a_plane_of_two_inputs_is_not_embedded(tmp_path, capsys):
               budget=20, test_size=20).run(tmp_path / "run.zarr", config={"strategy_name": "qbc"})
     err = one_line_error(capsys, main([str(tmp_path)]))
     assert "the space has 2 input(s) ['x0', 'x1']" in err
+
+
+def test_every_runs_output_shares_one_colour_scale():
+    import xarray as xr
+
+    from experiments.embed import _output_colours
+
+    def run(y):
+        return xr.Dataset({"y": (("sample", "output"), np.asarray(y, dtype=np.float64)[:, None])},
+                          coords={"output": ["price"]}, attrs={"task": "regression"})
+
+    near_zero = np.r_[1e-250, np.linspace(1.0, 50.0, 199)]
+    colours = _output_colours({"qbc": run(np.linspace(1.0, 50.0, 200)), "random": run(near_zero)})
+    assert colours["qbc"][1] == colours["random"][1] == "log10 price"  # one decision for both panels
+    assert colours["random"][0].min() > -1  # the 1e-250 is shown at the scale's low end, not at -250
+    plain = _output_colours({"qbc": run(np.linspace(1.0, 5.0, 50)), "random": run(np.linspace(2.0, 6.0, 50))})
+    assert plain["qbc"][1] == "price" and np.array_equal(plain["random"][0], np.linspace(2.0, 6.0, 50))
