@@ -150,12 +150,21 @@ def learning_curves(runs: Mapping[str, xr.Dataset | Sequence[xr.Dataset]], path:
     return path
 
 
-def _log_scale_inputs(ds: xr.Dataset) -> set[str]:
-    """The inputs a run's store declares log-scale (its `input_space` attr; none without one)."""
+def _declared_inputs(ds: xr.Dataset, *kinds: str) -> set[str]:
+    """The inputs a run's store declares of these kinds ("log", "integer", "categorical"; its
+    `input_space` attr; none without one)."""
     declared = ds.attrs.get("input_space")
     if isinstance(declared, str):
         declared = json.loads(declared)
-    return set((declared or {}).get("log", ()))
+    return {name for kind in kinds for name in (declared or {}).get(kind, ())}
+
+
+def _log_scale_inputs(ds: xr.Dataset) -> set[str]:
+    """The inputs a run's store declares log-scale."""
+    return _declared_inputs(ds, "log")
+
+
+WHOLE_NUMBER_JITTER = 0.3  # integer and categorical inputs are spread by up to this, so repeats show
 
 
 def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tuple[str, str] | None = None,
@@ -182,12 +191,16 @@ def queried_points(runs: Mapping[str, xr.Dataset], path: str | Path, *, dims: tu
         for name, set_scale in ((a, ax.set_xscale), (b, ax.set_yscale)):
             if name in logs:  # drawn as the space draws them and the learners see them
                 set_scale("log")
+        whole = _declared_inputs(ds, "integer", "categorical")
+        jitter = np.random.default_rng(0).uniform(-WHOLE_NUMBER_JITTER, WHOLE_NUMBER_JITTER, x.shape)
+        x = x + jitter * np.array([[name in whole for name in (a, b)]])
         sc = ax.scatter(x[ok, 0], x[ok, 1], c=ds["round_of"].values[ok], s=6, cmap="viridis")
         if (~ok).any():
             ax.scatter(x[~ok, 0], x[~ok, 1], marker="x", c="red", s=14, label="failed")
             ax.legend(loc="upper right")
-        ax.set_xlabel(a)
-        ax.set_ylabel(b)
+        spread = f" (spread by up to {WHOLE_NUMBER_JITTER} to show repeats)"
+        ax.set_xlabel(a + spread * (a in whole))
+        ax.set_ylabel(b + spread * (b in whole))
         ax.set_title(f"{label} ({len(x)} runs)")
         ax.set_aspect("auto")
     fig.colorbar(sc, ax=axes[0, -1], label="round")

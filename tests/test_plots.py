@@ -73,3 +73,31 @@ def test_one_runs_error_falling_threefold_is_drawn_on_a_log_axis_like_a_sweeps(t
                       attrs={"task": "classification"})
     plots.learning_curves({"qbc": flat}, tmp_path / "f1.png")
     assert drawn[1].axes[0].get_yscale() == "linear"
+
+
+def test_queried_points_spreads_whole_number_inputs_so_that_repeats_show(tmp_path, monkeypatch):
+    import json
+
+    import matplotlib.axes
+    import xarray as xr
+    from alframe.space import Box, declaration
+
+    box = Box(names=("layers", "material", "thickness"), lower=(1, 0, 0.01), upper=(5, 3, 0.2),
+              integer=("layers",), categorical=("material",))
+    x = box.draw(60, seed=0)
+    ds = xr.Dataset({"x": (("sample", "input"), x), "ok": ("sample", np.ones(60, bool)),
+                     "round_of": ("sample", np.arange(60) // 10)},
+                    coords={"input": list(box.names)}, attrs={"input_space": json.dumps(declaration(box))})
+    drawn = []
+    scatter = matplotlib.axes.Axes.scatter
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter",
+                        lambda self, a, b, *args, **kw: drawn.append((np.asarray(a), np.asarray(b))) or
+                        scatter(self, a, b, *args, **kw))
+    plots.queried_points({"qbc": ds}, tmp_path / "points.png")
+    a, b = drawn[0]
+    assert 0 < np.max(np.abs(a - x[:, 0])) <= plots.WHOLE_NUMBER_JITTER  # spread, but not past the next value
+    assert 0 < np.max(np.abs(b - x[:, 1])) <= plots.WHOLE_NUMBER_JITTER
+    assert len(np.unique(np.round(a, 6))) == 60
+    drawn.clear()
+    plots.queried_points({"qbc": ds}, tmp_path / "points.png", dims=("thickness", "layers"))
+    np.testing.assert_array_equal(drawn[0][0], x[:, 2])  # a continuous input is drawn where it is
