@@ -1007,6 +1007,24 @@ def retrain_from_scratch(runs: dict[tuple[str, int], xr.Dataset], *, metric: str
     return pd.DataFrame(rows)
 
 
+# A passive final R^2 above this: the verdict says how small an error the targets are.
+NEAR_PERFECT_R2 = 0.9999
+
+
+def near_perfect_note(comp: xr.Dataset, passive: str) -> str | None:
+    """Where passive sampling's final model (median over seeds) leaves less than 1 - NEAR_PERFECT_R2
+    of the test variance unexplained, a sentence saying so: the savings are then counted to an
+    error that only some uses of an emulator need. None otherwise, or without R^2 records."""
+    if "r2" not in comp or passive not in [str(s) for s in comp["strategy"].values]:
+        return None
+    r2 = float(comp["r2"].sel(strategy=passive).isel(n_labeled=-1).median("seed"))
+    if not (math.isfinite(r2) and r2 > NEAR_PERFECT_R2):
+        return None
+    return (f"{passive}'s final model already explains all but {1 - r2:.1g} of the test set's variance (R^2 "
+            f"{r2:.6f}): the counts are of runs to errors that small, which matter only where the emulator's use "
+            "needs them")
+
+
 # Refitting from scratch may move a comparison by this factor before the verdict says so.
 RETRAIN_DISAGREES = 1.3
 
@@ -1349,7 +1367,7 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     sweep_notes += [n for n in (failed_runs_note(failed), early_stop_note(runs), test_set_note(runs),
                                  noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
                                  rare_class_note(runs, metric), worst_output_note(comp, passive),
-                                 relative_error_note(runs, comp, metric, passive),
+                                 relative_error_note(runs, comp, metric, passive), near_perfect_note(comp, passive),
                                  None if scratch is None else retrain_note(scratch, metric, passive, higher=higher))
                     if n]
     n_outputs = int(first.sizes.get("output", 1))

@@ -870,3 +870,17 @@ def test_the_verdict_says_when_refitting_from_scratch_compares_otherwise():
     assert retrain_note(table(1.0, 2.2, 2.0, 2.0), "mse", "random", higher=False) is not None  # opposite ways
     assert retrain_note(table(0.9, 0.9, 0.8, 0.5, "f1"), "f1", "random", higher=True) is not None
     assert retrain_note(table(0.9, 0.9, 0.8, 0.78, "f1"), "f1", "random", higher=True) is None
+
+
+def test_the_verdict_says_when_passive_sampling_already_learnt_the_simulator_almost_perfectly():
+    from experiments.compare import near_perfect_note
+
+    def comp(random_r2):
+        r2 = np.array([[[0.9, 0.999999]] * 2, [[0.9, random_r2]] * 2])  # (strategy, seed, n_labeled)
+        return xr.Dataset({"r2": (("strategy", "seed", "n_labeled"), r2)},
+                          coords={"strategy": ["qbc", "random"], "seed": [0, 1], "n_labeled": [20, 60]})
+
+    assert near_perfect_note(comp(0.999996), "random") == (
+        "random's final model already explains all but 4e-06 of the test set's variance (R^2 0.999996): the counts "
+        "are of runs to errors that small, which matter only where the emulator's use needs them")
+    assert near_perfect_note(comp(0.998), "random") is None
