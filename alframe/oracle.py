@@ -173,6 +173,8 @@ def _numbers(values) -> np.ndarray:
         text = [v.item() if isinstance(v, np.generic) else v for v in raw.ravel() if isinstance(v, (str, bytes))]
         if text:
             raise ValueError(f"simulator returned text ({text[0]!r}), expected numbers (convert with float())")
+        if any(v is None for v in raw.ravel()):
+            raise ValueError("simulator returned None among its values, expected numbers (a missing return?)")
     return raw.astype(np.float64)
 
 

@@ -204,6 +204,14 @@ def test_a_simulator_returning_text_fails_its_runs_saying_so(vectorized, text):
     assert all(f"simulator returned text ({text!r}), expected numbers" in e for e in outcome.error)
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_simulator_returning_none_among_its_values_is_told_so(vectorized):
+    fn = (lambda x: [None] * len(x)) if vectorized else (lambda q: [None])
+    outcome = oracle_of(fn, vectorized=vectorized).run(QUERIES)
+    assert not outcome.ok.any()
+    assert all("simulator returned None among its values" in e for e in outcome.error)
+
+
 def test_numbers_in_an_object_array_are_accepted():
     outcome = oracle_of(lambda x: np.array([[np.float32(1.0)]] * len(x), dtype=object)).run(QUERIES)
     assert outcome.ok.all() and np.all(outcome.y == 1.0)
