@@ -1270,8 +1270,8 @@ def relative_error_note(runs: Mapping[tuple[str, int], xr.Dataset], comp: xr.Dat
     # physically zero (a concentration long after elimination) may still be 1e-37 and positive.
     smallest = float(y[:, positive][:, widest].min())
     return (f"the test outputs are positive and span up to {spans[widest]:.0f} decades (down to {smallest:.2g}), so "
-            f"{metric} is decided by their largest values and a relative error by their smallest: the final 95th-percentile relative error is {each} (median over seeds; "
-            "--metric rel_err_p95 for its verdict)")
+            f"{metric} is decided by their largest values and a relative error by their smallest: the final "
+            f"95th-percentile relative error is {each} (median over seeds; --metric rel_err_p95 for its verdict)")
 
 
 def given_test_set(runs: Mapping[tuple[str, int], xr.Dataset]) -> bool:
@@ -1363,7 +1363,12 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
 
     higher = is_higher_better(comp, metric)
     seeds = len(comp.seed)
-    scratch = retrain_from_scratch(runs, metric=metric) if retrain else None
+    scratch, unrefitted = None, None
+    if retrain:  # before the verdict, which notes where the refits tell otherwise; a failure is raised after it
+        try:
+            scratch = retrain_from_scratch(runs, metric=metric)
+        except SweepError as exc:
+            unrefitted = exc
     sweep_notes += [n for n in (failed_runs_note(failed), early_stop_note(runs), test_set_note(runs),
                                  noise_note(comp, metric, passive, given_test_set=given_test_set(runs)),
                                  rare_class_note(runs, metric), worst_output_note(comp, passive),
@@ -1418,6 +1423,8 @@ def compare(sweep_dir: Path, *, passive: str = "random", metric: str | None = No
     if energy_plot:
         plotted.append(energy_plot)
 
+    if unrefitted is not None:
+        raise unrefitted
     if scratch is not None:
         scratch.to_csv(out_dir / f"retrain{base}.csv", index=False)  # beside the default metric's
         written.append(f"retrain{base}.csv")

@@ -489,10 +489,13 @@ def check_command_line(argv: Sequence[str]) -> str | None:
 
 
 def unreadable_config(conf_dirs: Iterable[Path]) -> str | None:
-    """The first YAML file under `conf_dirs` (a user's `--config-dir`) that cannot be read, in
-    one line with its line and column; Hydra reports it as a 30-line traceback of its parser."""
+    """The first YAML file in `conf_dirs` (a user's `--config-dir`) that cannot be read, in one
+    line with its line and column; Hydra reports it as a 30-line traceback of its parser. The
+    files where Hydra looks are read: the directory's own, its config groups' and their
+    subgroups' (`hydra/launcher/`), none in hidden folders."""
     for conf_dir in conf_dirs:
-        for path in sorted(conf_dir.rglob("*.yaml")) if conf_dir.is_dir() else ():
+        found = [*conf_dir.glob("*.yaml"), *conf_dir.glob("*/*.yaml"), *conf_dir.glob("*/*/*.yaml")]
+        for path in sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(conf_dir).parts)):
             try:
                 OmegaConf.load(path)
             except yaml.YAMLError as exc:
