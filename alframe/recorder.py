@@ -127,6 +127,11 @@ def _simulated_test_set(oracle: Oracle, size: int, seed: int, *, progress: bool,
         outcomes, done = [], 0
     if done:
         tqdm.write(f"{label}: resuming at {done} of {len(x)} runs", file=sys.stderr)
+    lookup = getattr(oracle, "lookup", None)  # a cache: a set read back, not run, gets a line, not a bar
+    if progress and lookup is not None and done < len(x) and all(lookup(q) is not None for q in x[done:]):
+        tqdm.write(f"{label}: read back from {getattr(oracle, 'directory', 'the cache')}, where all {len(x)} runs "
+                   "were simulated before", file=sys.stderr)
+        progress = False
     with tqdm(total=len(x), initial=done, desc=label, unit="sim", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(done, len(x), chunk):
             queries = x[start : start + chunk]

@@ -311,6 +311,12 @@ def test_two_jobs_sharing_a_cache_simulate_their_common_test_set_once(tmp_path, 
     assert sum(simulated) == 200  # the second waited for the first, then read every run from the cache
     np.testing.assert_array_equal(sets[0][1], sets[1][1])
     assert "another process is simulating the same test set of 200 (seed 7)" in capfd.readouterr().err
+    again = draw_test_set(CachedOracle(oracle, tmp_path / "cache", version="v"), 200, 7, label="qbc seed=2 test set",
+                          progress=True)
+    np.testing.assert_array_equal(again[1], sets[0][1])
+    err = capfd.readouterr().err
+    assert f"qbc seed=2 test set: read back from {tmp_path / 'cache'}, where all 200 runs were simulated before" in err
+    assert "sim/s" not in err  # no progress bar for runs that are not run
 
 
 def test_a_sweep_that_shares_its_directory_is_told_which_runs_to_compare(tmp_path):
