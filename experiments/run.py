@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -719,6 +720,10 @@ def quiet_resource_tracker(environ: dict[str, str]) -> None:
 
 
 if __name__ == "__main__":
+    # Started as a script's background job (`... &`), a process inherits SIGINT ignored, and
+    # `kill -INT` (or Ctrl-C on the script) would go unheard; it stops here as Ctrl-C does.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     quiet_resource_tracker(os.environ)
     sys.argv[1:] = options_first(sys.argv[1:])
     if (problem := check_command_line(sys.argv[1:])) is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -171,10 +172,15 @@ ASYNC = ["executor=process", "executor.workers=2", "executor.timeout_s=120", "as
          "refit_every=5", "strategy=qbc_avoid_failures", "retries=1"]
 
 
-def launch(out_dir: Path, overrides):
+def _ignoring_sigint() -> None:
+    # As a shell starts a background job (`... &`): with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def launch(out_dir: Path, overrides, *, ignoring_sigint: bool = False):
     return subprocess.Popen([sys.executable, "-m", "experiments.run", *overrides, f"hydra.run.dir={out_dir}"],
                             cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_ignoring_sigint if ignoring_sigint else None)
 
 
 def finish(proc, timeout=240):
@@ -253,7 +259,7 @@ def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
 
     # A budget the run cannot finish while this process waits for its turn on a loaded machine.
     overrides = ["learner=gp", "budget=400", "batch_size=10", "n_initial=10", "test_size=50", "progress=false"]
-    proc = launch(tmp_path, overrides)
+    proc = launch(tmp_path, overrides, ignoring_sigint=True)  # it hears SIGINT all the same
     deadline = time.monotonic() + 120
     store = tmp_path / "run.zarr"
     while time.monotonic() < deadline and proc.poll() is None and not (
