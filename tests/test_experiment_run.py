@@ -277,7 +277,6 @@ def test_ctrl_c_says_in_one_line_that_the_same_command_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_killed_with_kill_9_takes_its_workers_with_it(tmp_path):
-    import signal
     import time
 
     sweep = subprocess.Popen([sys.executable, "-m", "experiments.run", "-m", "experiment=compare", "simulator=branin",
