@@ -130,6 +130,10 @@ class CachedOracle:
     def _path(self, key: str) -> Path:
         return Path(self.directory) / key[:2] / f"{key}.npy"
 
+    def holds(self, query: np.ndarray) -> bool:
+        """Whether a result of one query is kept (without reading it)."""
+        return self._path(query_key(self.version, query)).exists()
+
     def lookup(self, query: np.ndarray) -> np.ndarray | None:
         """The cached output (n_outputs,) of one query, or None."""
         try:

@@ -127,8 +127,8 @@ def _simulated_test_set(oracle: Oracle, size: int, seed: int, *, progress: bool,
         outcomes, done = [], 0
     if done:
         tqdm.write(f"{label}: resuming at {done} of {len(x)} runs", file=sys.stderr)
-    lookup = getattr(oracle, "lookup", None)  # a cache: a set read back, not run, gets a line, not a bar
-    if progress and lookup is not None and done < len(x) and all(lookup(q) is not None for q in x[done:]):
+    holds = getattr(oracle, "holds", None)  # a cache: a set read back, not run, gets a line, not a bar
+    if progress and holds is not None and done < len(x) and all(holds(q) for q in x[done:]):
         tqdm.write(f"{label}: read back from {getattr(oracle, 'directory', 'the cache')}, where all {len(x)} runs "
                    "were simulated before", file=sys.stderr)
         progress = False

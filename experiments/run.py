@@ -427,10 +427,15 @@ def main(cfg: DictConfig) -> float:
     return final.get(cfg.target_metric, float("nan"))
 
 
-HYDRA_FLAGS = frozenset({
-    "--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r",
-    "--multirun", "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn",
-    "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"})
+HYDRA_VALUE_OPTIONS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                                 "--config-dir", "-cd", "--experimental-rerun"})
+"""Hydra's options that take the next argument as their value."""
+HYDRA_INFO_OPTIONS = frozenset({"--info", "-i"})
+HYDRA_INFO_CHOICES = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
+"""`--info` takes the next argument only where it is one of these."""
+HYDRA_FLAGS = HYDRA_VALUE_OPTIONS | HYDRA_INFO_OPTIONS | {
+    "--help", "-h", "--hydra-help", "--version", "--resolve", "--run", "-r", "--multirun", "-m",
+    "--shell-completion", "-sc"}
 """The options Hydra's command line takes (hydra/_internal/utils.py, get_args_parser)."""
 
 
@@ -686,9 +691,6 @@ def options_first(argv: Sequence[str]) -> list[str]:
     """argv with Hydra's options (each with its value) moved before the overrides, in their own
     order. Hydra reads the overrides as one list, so `simulator=mysim --config-dir conf budget=60`
     would otherwise stop at `budget=60` as an unrecognised argument."""
-    takes_value = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                   "--config-dir", "-cd", "--experimental-rerun"}
-    info_choices = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
     options: list[str] = []
     overrides: list[str] = []
     i = 0
@@ -700,7 +702,7 @@ def options_first(argv: Sequence[str]) -> list[str]:
         else:
             options.append(argument)
             value_follows = not sep and i + 1 < len(argv) and (
-                flag in takes_value or (flag in ("--info", "-i") and argv[i + 1] in info_choices))
+                flag in HYDRA_VALUE_OPTIONS or (flag in HYDRA_INFO_OPTIONS and argv[i + 1] in HYDRA_INFO_CHOICES))
             if value_follows:
                 options.append(argv[i + 1])
                 i += 1
